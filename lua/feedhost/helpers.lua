@@ -1,0 +1,721 @@
+--- Expression helpers: `ts now num int str map filter split json` (DESIGN.md section 2, Values).
+---
+--- `M.make(env)` returns the helpers bound to an expression environment (string lambdas given
+--- to `map` / `filter` are compiled in `env`). Helpers raise with `error(msg, 2)`, so the error
+--- names the line of the expression that called them.
+local ffi = require("ffi")
+local json = require("feedhost.json")
+
+local M = {}
+
+local type, tostring, tonumber, error, pcall = type, tostring, tonumber, error, pcall
+local setmetatable, getmetatable = setmetatable, getmetatable
+local byte, find, sub, format = string.byte, string.find, string.sub, string.format
+local floor, ceil, huge = math.floor, math.ceil, math.huge
+local load = load
+
+local int64_t = ffi.typeof("int64_t")
+local uint64_t = ffi.typeof("uint64_t")
+local istype = ffi.istype
+local array_mt = json.array_mt
+local encode_number = json.encode_number
+
+local NS = 1000000000LL
+local INT64_MAX = 9223372036854775807LL
+
+-- P[k] = 10^k and LIM[k] = INT64_MAX / 10^k, as int64, k = 0..18.
+local P, LIM = {}, {}
+do
+  local p = 1LL
+  for k = 0, 18 do
+    P[k] = p
+    LIM[k] = INT64_MAX / p
+    p = p * 10
+  end
+end
+
+-- Powers of ten as doubles (exact up to 10^22).
+local D = {}
+for k = 0, 22 do
+  D[k] = 10 ^ k
+end
+
+local UNITS = { s = 9, ms = 6, us = 3, ns = 0 }
+
+-- A short, quoted sample of a bad value for error messages.
+local function describe(v)
+  local tv = type(v)
+  if tv == "string" then
+    if #v > 40 then
+      v = sub(v, 1, 40) .. "..."
+    end
+    return format("string %q", v)
+  elseif tv == "number" or tv == "boolean" then
+    return tv .. " " .. tostring(v)
+  elseif tv == "cdata" then
+    return "cdata " .. tostring(v)
+  end
+  return tv
+end
+M.describe = describe
+
+------------------------------------------------------------------------------------------------
+-- ts
+------------------------------------------------------------------------------------------------
+
+-- Two decimal digits at p, or nil.
+local function d2(s, p)
+  local a, b = byte(s, p, p + 1)
+  if a and b and a >= 48 and a <= 57 and b >= 48 and b <= 57 then
+    return (a - 48) * 10 + (b - 48)
+  end
+  return nil
+end
+
+local function is_leap(y)
+  return y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0)
+end
+
+local MDAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+-- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+local function days_from_civil(y, m, d)
+  if m <= 2 then
+    y = y - 1
+  end
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local mp = m > 2 and m - 3 or m + 9
+  local doy = floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+M.days_from_civil = days_from_civil
+
+-- ISO-8601 text in s[i..j] to int64 epoch ns, or nil.
+local function iso_to_ns(s, i, j)
+  local y1, y2 = d2(s, i), d2(s, i + 2)
+  local mo, d = d2(s, i + 5), d2(s, i + 8)
+  if not (y1 and y2 and mo and d) or byte(s, i + 4) ~= 45 or byte(s, i + 7) ~= 45 then
+    return nil
+  end
+  local y = y1 * 100 + y2
+  if mo < 1 or mo > 12 or d < 1 then
+    return nil
+  end
+  if d > MDAYS[mo] and not (mo == 2 and d == 29 and is_leap(y)) then
+    return nil
+  end
+  local h, mi, sec, frac, off = 0, 0, 0, 0, 0
+  local p = i + 10
+  if p <= j then
+    local c = byte(s, p)
+    if c ~= 84 and c ~= 116 and c ~= 32 then -- 'T', 't', ' '
+      return nil
+    end
+    h, mi = d2(s, p + 1), d2(s, p + 4)
+    if not (h and mi) or byte(s, p + 3) ~= 58 then
+      return nil
+    end
+    p = p + 6
+    if p <= j and byte(s, p) == 58 then -- ':ss'
+      sec = d2(s, p + 1)
+      if not sec then
+        return nil
+      end
+      p = p + 3
+      c = byte(s, p)
+      if p <= j and (c == 46 or c == 44) then -- '.' or ','
+        p = p + 1
+        local n = 0
+        while p <= j do
+          c = byte(s, p)
+          if c < 48 or c > 57 then
+            break
+          end
+          if n < 9 then -- digits beyond nanoseconds are truncated
+            frac = frac * 10 + (c - 48)
+          end
+          n = n + 1
+          p = p + 1
+        end
+        if n == 0 then
+          return nil
+        end
+        if n < 9 then
+          frac = frac * D[9 - n]
+        end
+      end
+    end
+    if p <= j then
+      c = byte(s, p)
+      if c == 90 or c == 122 then -- 'Z', 'z'
+        p = p + 1
+      elseif c == 43 or c == 45 then -- '+', '-'
+        local oh = d2(s, p + 1)
+        if not oh then
+          return nil
+        end
+        local om = 0
+        p = p + 3
+        if p <= j then
+          if byte(s, p) == 58 then
+            p = p + 1
+          end
+          om = d2(s, p)
+          if not om then
+            return nil
+          end
+          p = p + 2
+        end
+        if oh > 23 or om > 59 then
+          return nil
+        end
+        off = oh * 3600 + om * 60
+        if c == 45 then
+          off = -off
+        end
+      else
+        return nil
+      end
+    end
+    if p <= j then
+      return nil
+    end
+    if h > 23 or mi > 59 or sec > 60 then -- 60: a leap second, read as the next second
+      return nil
+    end
+  end
+  local secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off
+  -- int64 ns covers 1677-09-21T00:12:43.145224192Z .. 2262-04-11T23:47:16.854775807Z
+  if secs >= 9223372036 or secs <= -9223372037 then
+    if secs > 9223372036 or secs < -9223372037
+      or (secs == 9223372036 and frac > 854775807)
+      or (secs == -9223372037 and frac < 145224192) then
+      return nil, "out of range"
+    end
+  end
+  return secs * NS + frac
+end
+
+-- Decimal text in s[i..j] (sign, digits, fraction, exponent) times 10^unit_pow (nil: inferred
+-- from the magnitude) to int64, truncated toward zero. Returns nil, reason on failure.
+local function decimal_to_ns(s, i, j, unit_pow)
+  local neg = false
+  local c = byte(s, i)
+  if c == 45 then
+    neg = true
+    i = i + 1
+  elseif c == 43 then
+    i = i + 1
+  end
+  local a0 = i
+  while i <= j do
+    c = byte(s, i)
+    if c < 48 or c > 57 then
+      break
+    end
+    i = i + 1
+  end
+  local nint = i - a0
+  local f0, nfrac = i + 1, 0
+  if i <= j and byte(s, i) == 46 then
+    i = i + 1
+    f0 = i
+    while i <= j do
+      c = byte(s, i)
+      if c < 48 or c > 57 then
+        break
+      end
+      i = i + 1
+    end
+    nfrac = i - f0
+  end
+  if nint + nfrac == 0 then
+    return nil
+  end
+  local e = 0
+  if i <= j and (byte(s, i) == 101 or byte(s, i) == 69) then
+    i = i + 1
+    local eneg = false
+    c = byte(s, i)
+    if c == 45 then
+      eneg = true
+      i = i + 1
+    elseif c == 43 then
+      i = i + 1
+    end
+    local e0 = i
+    while i <= j do
+      c = byte(s, i)
+      if c < 48 or c > 57 then
+        break
+      end
+      if e < 10000 then
+        e = e * 10 + (c - 48)
+      end
+      i = i + 1
+    end
+    if i == e0 then
+      return nil
+    end
+    if eneg then
+      e = -e
+    end
+  end
+  if i <= j then
+    return nil
+  end
+  -- Digits: the integer digits s[a0 .. a0+nint-1], then the fraction digits s[f0 .. f0+nfrac-1].
+  local total = nint + nfrac
+  local z = 0 -- 1-based position of the first non-zero digit
+  for k = 1, total do
+    local ch = byte(s, k <= nint and a0 + k - 1 or f0 + k - nint - 1)
+    if ch ~= 48 then
+      z = k
+      break
+    end
+  end
+  if z == 0 then
+    return 0LL
+  end
+  if not unit_pow then
+    local int_digits = nint - z + 1 + e -- digits before the decimal point
+    if int_digits <= 11 then
+      unit_pow = 9 -- < 1e11: seconds
+    elseif int_digits <= 14 then
+      unit_pow = 6 -- < 1e14: milliseconds
+    elseif int_digits <= 17 then
+      unit_pow = 3 -- < 1e17: microseconds
+    else
+      unit_pow = 0
+    end
+  end
+  -- value = digits * 10^shift (in ns)
+  local shift = e - nfrac + unit_pow
+  local take = total
+  if shift < 0 then
+    take = total + shift -- drop the digits below one nanosecond
+    shift = 0
+  end
+  if take < z then
+    return 0LL
+  end
+  if take - z + 1 + shift > 19 then
+    return nil, "out of range"
+  end
+  local acc, big = 0, false
+  for k = z, take do
+    local d = byte(s, k <= nint and a0 + k - 1 or f0 + k - nint - 1) - 48
+    if k - z < 15 then
+      acc = acc * 10 + d -- below 10^15: exact as a double
+    else
+      if not big then
+        acc = int64_t(acc)
+        big = true
+      end
+      if acc > (INT64_MAX - d) / 10 then
+        return nil, "out of range"
+      end
+      acc = acc * 10 + d
+    end
+  end
+  if not big then
+    acc = int64_t(acc)
+  end
+  if shift > 0 then
+    if acc > LIM[shift] then
+      return nil, "out of range"
+    end
+    acc = acc * P[shift]
+  end
+  if neg then
+    acc = -acc
+  end
+  return acc
+end
+
+local function infer_pow(a)
+  if a < 1e11 then
+    return 9
+  elseif a < 1e14 then
+    return 6
+  elseif a < 1e17 then
+    return 3
+  end
+  return 0
+end
+
+local function ts_fail(v, why)
+  error("ts: " .. (why or "invalid timestamp") .. ": " .. describe(v), 3)
+end
+
+--- Epoch nanoseconds (int64_t) of an ISO-8601 string, or of a number / numeric string / int64
+--- of epoch time in `unit` ('s', 'ms', 'us', 'ns'; inferred from the magnitude when absent:
+--- < 1e11 s, < 1e14 ms, < 1e17 us, else ns). Exact: no float rounding.
+---@param v string|number|ffi.cdata*
+---@param unit string|nil
+---@return ffi.cdata* int64_t
+function M.ts(v, unit)
+  local pow
+  if unit ~= nil then
+    pow = UNITS[unit]
+    if not pow then
+      error("ts: unknown unit " .. describe(unit) .. " (use 's', 'ms', 'us' or 'ns')", 2)
+    end
+  end
+  local tv = type(v)
+  if tv == "string" then
+    local i, j = 1, #v
+    while byte(v, i) == 32 do
+      i = i + 1
+    end
+    while j > i and byte(v, j) == 32 do
+      j = j - 1
+    end
+    if i > j then
+      ts_fail(v)
+    end
+    local r, why
+    if byte(v, i + 4) == 45 and d2(v, i) and d2(v, i + 2) then -- 'YYYY-'
+      r, why = iso_to_ns(v, i, j)
+    else
+      r, why = decimal_to_ns(v, i, j, pow)
+    end
+    if not r then
+      ts_fail(v, why)
+    end
+    return r
+  elseif tv == "number" then
+    if v ~= v or v == huge or v == -huge then
+      ts_fail(v)
+    end
+    local a = v < 0 and -v or v
+    if v == floor(v) and a < 9007199254740992 then
+      pow = pow or infer_pow(a)
+      if a * D[pow] >= 9.2233720368547e18 then
+        ts_fail(v, "out of range")
+      end
+      return int64_t(v) * P[pow]
+    end
+    local s = encode_number(v)
+    local r, why = decimal_to_ns(s, 1, #s, pow)
+    if not r then
+      ts_fail(v, why)
+    end
+    return r
+  elseif tv == "cdata" then
+    local x
+    if istype(int64_t, v) then
+      x = v
+    elseif istype(uint64_t, v) and v <= 9223372036854775807ULL then
+      x = int64_t(v)
+    else
+      ts_fail(v)
+    end
+    if not pow then
+      local a = x < 0 and -x or x
+      pow = a < 100000000000LL and 9 or a < 100000000000000LL and 6 or a < 100000000000000000LL and 3 or 0
+    end
+    if pow > 0 then
+      local a = x < 0 and -x or x
+      if a > LIM[pow] then
+        ts_fail(v, "out of range")
+      end
+      x = x * P[pow]
+    end
+    return x
+  end
+  ts_fail(v)
+end
+
+------------------------------------------------------------------------------------------------
+-- now
+------------------------------------------------------------------------------------------------
+
+if not pcall(ffi.typeof, "fh_helpers_timespec") then
+  ffi.cdef([[
+    typedef struct { long tv_sec; long tv_nsec; } fh_helpers_timespec;
+    int fh_helpers_clock_gettime(int clk_id, fh_helpers_timespec *tp) __asm__("clock_gettime");
+  ]])
+end
+local C = ffi.C
+local tspec = ffi.new("fh_helpers_timespec")
+local CLOCK_REALTIME, CLOCK_MONOTONIC = 0, 1
+
+--- The current time as int64_t epoch nanoseconds (CLOCK_REALTIME).
+---@return ffi.cdata* int64_t
+function M.now()
+  C.fh_helpers_clock_gettime(CLOCK_REALTIME, tspec)
+  return tspec.tv_sec * NS + tspec.tv_nsec
+end
+
+--- The current time as float seconds: CLOCK_REALTIME, or CLOCK_MONOTONIC when `monotonic`.
+---@param monotonic boolean|nil
+---@return number
+function M.clock(monotonic)
+  C.fh_helpers_clock_gettime(monotonic and CLOCK_MONOTONIC or CLOCK_REALTIME, tspec)
+  return tonumber(tspec.tv_sec) + tonumber(tspec.tv_nsec) * 1e-9
+end
+
+------------------------------------------------------------------------------------------------
+-- num, int, str
+------------------------------------------------------------------------------------------------
+
+-- v as a finite-or-not number, or nil. Strings must be decimal (no hex, inf or nan).
+local function to_num(v)
+  local tv = type(v)
+  if tv == "number" then
+    return v
+  elseif tv == "string" then
+    -- only decimal digits, sign, '.', exponent and surrounding spaces
+    if find(v, "[^%d%s%.eE+-]") then
+      return nil
+    end
+    local x = tonumber(v)
+    if x and x == x and x ~= huge and x ~= -huge then
+      return x
+    end
+  elseif tv == "cdata" and (istype(int64_t, v) or istype(uint64_t, v)) then
+    return tonumber(v)
+  end
+  return nil
+end
+
+--- A number, or a numeric string (decimal, spaces trimmed), as a number; anything else raises.
+---@param v any
+---@return number
+function M.num(v)
+  local x = to_num(v)
+  if x == nil then
+    error("num: expected a number or numeric string, got " .. describe(v), 2)
+  end
+  return x
+end
+
+--- `num(v)` truncated toward zero.
+---@param v any
+---@return number
+function M.int(v)
+  local x = to_num(v)
+  if x == nil then
+    error("int: expected a number or numeric string, got " .. describe(v), 2)
+  end
+  if x ~= x or x == huge or x == -huge then
+    error("int: expected a finite number, got " .. describe(v), 2)
+  end
+  if x >= 0 then
+    return floor(x)
+  end
+  return ceil(x)
+end
+
+--- A string: strings unchanged, integral numbers without a fraction (`1660`), other numbers in
+--- the shortest form that reads back the same, booleans, int64 cdata, an Asset as its symbol.
+---@param v any
+---@return string
+function M.str(v)
+  local tv = type(v)
+  if tv == "string" then
+    return v
+  elseif tv == "number" then
+    if v ~= v or v == huge or v == -huge then
+      error("str: cannot convert " .. describe(v), 2)
+    end
+    if v == floor(v) and v < 1e21 and v > -1e21 then
+      if v == 0 then
+        return "0"
+      end
+      return format("%.0f", v)
+    end
+    return encode_number(v)
+  elseif tv == "boolean" then
+    return v and "true" or "false"
+  elseif tv == "cdata" then
+    local s = json.int64_text(v)
+    if s then
+      return s
+    end
+  elseif tv == "table" then
+    local mt = getmetatable(v)
+    if type(mt) == "table" then
+      if mt.__name == "Asset" and type(v.symbol) == "string" then
+        return v.symbol
+      elseif mt.__tostring then
+        return tostring(v)
+      end
+    end
+  end
+  error("str: cannot convert " .. describe(v), 2)
+end
+
+------------------------------------------------------------------------------------------------
+-- lambdas, map, filter, split
+------------------------------------------------------------------------------------------------
+
+local EMPTY_ENV = setmetatable({}, { __newindex = function() error("lambda: read-only env", 2) end })
+local lambda_cache = setmetatable({}, { __mode = "k" }) -- env -> { src -> function }
+
+local function compile_lambda(src, env)
+  local p1 = find(src, "|", 1, true)
+  if not p1 or find(src, "%S") ~= p1 then
+    return nil, "a string lambda starts with '|params|'"
+  end
+  local p2 = find(src, "|", p1 + 1, true)
+  if not p2 then
+    return nil, "missing closing '|'"
+  end
+  local params = sub(src, p1 + 1, p2 - 1)
+  if not find(params, "^%s*$") and not find(params, "^%s*[%a_][%w_]*%s*$")
+    and not find(params, "^%s*[%a_][%w_]*%s*,%s*[%a_][%w_]*%s*$") then
+    return nil, "parameters must be one or two names: " .. params
+  end
+  local body = sub(src, p2 + 1)
+  if not find(body, "%S") then
+    return nil, "empty body"
+  end
+  local code
+  if find(params, "%S") then
+    code = "local " .. params .. " = ...; return (" .. body .. "\n)"
+  else
+    code = "return (" .. body .. "\n)"
+  end
+  local name = "=" .. (#src > 50 and sub(src, 1, 47) .. "..." or src)
+  return load(code, name, "t", env)
+end
+
+--- Compiles a string lambda `'|a| expr'` or `'|a, i| expr'` in `env` (default: an empty,
+--- read-only env); cached per env and source. Raises on a malformed lambda.
+---@param src string
+---@param env table|nil
+---@return function
+function M.lambda(src, env)
+  env = env or EMPTY_ENV
+  local per_env = lambda_cache[env]
+  if not per_env then
+    per_env = {}
+    lambda_cache[env] = per_env
+  end
+  local f = per_env[src]
+  if f then
+    return f
+  end
+  local err
+  f, err = compile_lambda(src, env)
+  if not f then
+    error(format("invalid lambda %q: %s", src, tostring(err)), 2)
+  end
+  per_env[src] = f
+  return f
+end
+local lambda = M.lambda
+
+local function as_function(f, env, who)
+  local tf = type(f)
+  if tf == "function" then
+    return f
+  elseif tf == "string" then
+    local ok, fn = pcall(lambda, f, env)
+    if not ok then
+      error(who .. ": " .. tostring(fn), 3)
+    end
+    return fn
+  end
+  error(who .. ": expected a function or a string lambda, got " .. describe(f), 3)
+end
+
+local function check_list(list, who)
+  if type(list) ~= "table" then
+    error(who .. ": expected a list, got " .. describe(list), 3)
+  end
+end
+
+local null = json.null
+
+--- `f(element, index)` for each element of `list`; positions are kept (a nil result is stored
+--- as `json.null`). The result carries `json.array_mt`.
+function M.map(list, f, env)
+  check_list(list, "map")
+  f = as_function(f, env, "map")
+  local out = setmetatable({}, array_mt)
+  for i = 1, #list do
+    local v = f(list[i], i)
+    if v == nil then
+      v = null
+    end
+    out[i] = v
+  end
+  return out
+end
+
+--- The elements of `list` for which `f(element, index)` is truthy (`json.array_mt`).
+function M.filter(list, f, env)
+  check_list(list, "filter")
+  f = as_function(f, env, "filter")
+  local out, n = setmetatable({}, array_mt), 0
+  for i = 1, #list do
+    local v = list[i]
+    if f(v, i) then
+      n = n + 1
+      out[n] = v
+    end
+  end
+  return out
+end
+
+--- Splits `s` on the plain separator `sep`; empty fields are kept (`json.array_mt`).
+---@param s string
+---@param sep string
+---@return string[]
+function M.split(s, sep)
+  if type(s) ~= "string" then
+    error("split: expected a string, got " .. describe(s), 2)
+  end
+  if type(sep) ~= "string" or sep == "" then
+    error("split: expected a non-empty separator string, got " .. describe(sep), 2)
+  end
+  local out, n, pos = setmetatable({}, array_mt), 0, 1
+  local ls = #sep
+  while true do
+    local a = find(s, sep, pos, true)
+    n = n + 1
+    if not a then
+      out[n] = sub(s, pos)
+      return out
+    end
+    out[n] = sub(s, pos, a - 1)
+    pos = a + ls
+  end
+end
+
+--- The helpers bound to the expression environment `env`.
+---@param env table|nil
+---@return table
+function M.make(env)
+  local map, filter = M.map, M.filter
+  return {
+    ts = M.ts,
+    now = M.now,
+    num = M.num,
+    int = M.int,
+    str = M.str,
+    split = M.split,
+    map = function(list, f)
+      check_list(list, "map")
+      return map(list, as_function(f, env, "map"))
+    end,
+    filter = function(list, f)
+      check_list(list, "filter")
+      return filter(list, as_function(f, env, "filter"))
+    end,
+    json = {
+      encode = json.encode,
+      decode = json.decode,
+      null = json.null,
+      array = json.array,
+      object = json.object,
+    },
+  }
+end
+
+return M

@@ -1,0 +1,533 @@
+--- feedhost.pipeline: compiles one connection of a spec into one Lua function over a batch.
+--
+-- The whole inbound path of a connection (on_message hook, parser, auth ack/reject, payload_path,
+-- frame split, router, converters) becomes one generated Lua chunk, expressions inlined as Lua
+-- source, so LuaJIT traces it end to end. JSON frames are read through the C tape (no Lua table
+-- per message); decoded binary frames, preprocess results and replaced frames go through the
+-- same router and converters compiled a second time over plain Lua tables.
+--
+-- Errors never stop the pipeline: each frame and each element runs under xpcall; a failure is
+-- counted per kind and key path (`converters.quote[1].fields.bid`), logged rate-limited with a
+-- truncated sample, and the element is skipped.
+local ffi = require("ffi")
+local codegen = require("feedhost.codegen")
+local expr = require("feedhost.expr")
+local tape = require("feedhost.tape")
+local json = require("feedhost.json")
+
+local M = {}
+
+local CONTROL_CHANNELS = { heartbeat = true, info = true, unknown = true }
+
+local function channel_list(conn)
+  local list, seen = {}, {}
+  for _, ch in ipairs(conn.streams or {}) do
+    if not seen[ch] then
+      list[#list + 1], seen[ch] = ch, true
+    end
+  end
+  local extra = {}
+  for ch in pairs(conn.converters or {}) do
+    if not seen[ch] then
+      extra[#extra + 1] = ch
+    end
+  end
+  table.sort(extra)
+  for _, ch in ipairs(extra) do
+    list[#list + 1], seen[ch] = ch, true
+  end
+  return list
+end
+
+local HEADER = [[
+local _K, _R, _H, _X = ...
+local _JG, _JT, _JM, _P = _R.get, _R.tok, _R.mat, _R.parse
+local _RLEN, _RNEXT, _RTYPE = _R.len, _R.next, _R.type
+local num, int, str, ts, now, map, filter, split, json = _H.num, _H.int, _H.str, _H.ts, _H.now, _H.map, _H.filter, _H.split, _H.json
+local broker, credentials, mappings, connection_name = _X.broker, _X.credentials, _X.mappings, _X.connection_name
+local _emit, _fail, _parse_fail, _S, _HANDLER, _MKCTX, _CTX0 = _X.emit, _X.fail, _X.parse_fail, _X.stats, _X.handler, _X.mkctx, _X.ctx0
+local _nochan, _noconv, _AUTH, _ARR, _cast, _u8 = _X.nochan, _X.noconv, _X.auth, _X.ARR, _X.cast, _X.u8
+local _ffi_string, setmetatable, type, xpcall, pcall = _X.ffi_string, setmetatable, type, xpcall, pcall]]
+
+-- Generates router + converters + element function for one mode ("t" tape, "l" Lua tables).
+local function gen_mode(g, conn, name, mode, channels)
+  local tapemode = mode == "t"
+  g.opts.tape = tapemode
+  g.opts.ctx = tapemode and "_MKCTX(_JM(data), received_at, channel)" or "_MKCTX(data, received_at, channel)"
+  local conv_fn = {}
+  for _, ch in ipairs(channels) do
+    local rules = (conn.converters or {})[ch]
+    if rules then
+      local fname = "_C_" .. ch .. "_" .. mode
+      conv_fn[ch] = fname
+      local base = "converters." .. ch
+      g:emit("local function " .. fname .. "(data, received_at)", base)
+      g:emit("local channel = " .. g:const(ch), base)
+      for i, rule in ipairs(rules) do
+        local rp = base .. "[" .. i .. "]"
+        local cond = "true"
+        if type(rule.condition) == "function" then
+          cond = g:const(rule.condition) .. "(" .. g.opts.ctx .. ")"
+        elseif rule.condition ~= nil then
+          cond = g:expression(rule.condition, rp .. ".condition") or "false"
+        end
+        g:emit("if " .. cond .. " then", rp .. ".condition")
+        local fixed = { "channel = " .. g:const(ch), "connection = " .. g:const(name) }
+        if rule.custom ~= nil then
+          g:emit("local r = " .. g:call_ref(rule.custom, rp .. ".custom"), rp .. ".custom")
+          g:emit("if r == nil then return nil end", rp .. ".custom")
+          g:emit("r.channel = channel; r.connection = connection_name", rp .. ".custom")
+        else
+          g:build("r", rule.fields or {}, rp .. ".fields", fixed)
+        end
+        g:emit("return r", rp)
+        g:emit("end", rp)
+      end
+      g:emit("return nil", base)
+      g:emit("end", base)
+    end
+  end
+  -- router
+  local rname = "_route_" .. mode
+  g:emit("local function " .. rname .. "(data, received_at)", "router")
+  local router = conn.router
+  local function target(ch)
+    return g:const(ch) .. ", " .. (conv_fn[ch] or "nil")
+  end
+  if router and router.enabled ~= false and router.rules then
+    g:emit("local channel = nil", "router")
+    for i, rule in ipairs(router.rules) do
+      local rp = "router.rules[" .. i .. "].match"
+      local m
+      if type(rule.match) == "function" then
+        m = g:const(rule.match) .. "(" .. g.opts.ctx .. ")"
+      else
+        m = g:expression(rule.match, rp) or "false"
+      end
+      g:emit("if " .. m .. " then return " .. target(rule.channel) .. " end", rp)
+    end
+    g:emit("return " .. target(router.default_channel or "unknown"), "router.default_channel")
+  else
+    local streams = {}
+    for _, ch in ipairs(channels) do
+      if conv_fn[ch] then
+        streams[#streams + 1] = ch
+      end
+    end
+    if #streams <= 1 then
+      local ch = streams[1] or (router and router.default_channel) or (conn.streams or {})[1] or "unknown"
+      g:emit("return " .. target(ch), "router")
+    else
+      -- no router, several channels: the first converter rule that holds, in `streams` order
+      g:emit("return \"*\", _C_any_" .. mode, "router")
+      g:emit_top("local _C_any_" .. mode, "converters")
+      local body = { "_C_any_" .. mode .. " = function(data, received_at)" }
+      for _, ch in ipairs(streams) do
+        body[#body + 1] = "local r = " .. conv_fn[ch] .. "(data, received_at) if r then return r end"
+      end
+      body[#body + 1] = "return nil end"
+      g:emit(table.concat(body, "\n"), "converters")
+    end
+  end
+  g:emit("end", "router")
+  -- element
+  g:emit("local function _EL_" .. mode .. "(data, received_at)\n"
+    .. "local ch, cv = " .. rname .. "(data, received_at)\n"
+    .. "if cv == nil then return _nochan(ch) end\n"
+    .. "local r = cv(data, received_at)\n"
+    .. "if r == nil then return _noconv(ch) end\n"
+    .. "_emit(r)\nend", nil)
+end
+
+-- ack/reject check over a whole parsed frame, in one mode
+local function gen_auth(g, conn, mode)
+  local auth = conn.auth
+  if not auth or (auth.ack == nil and auth.reject == nil) then
+    return nil
+  end
+  local tapemode = mode == "t"
+  g.opts.tape = tapemode
+  g.opts.ctx = tapemode and "_MKCTX(_JM(data), nil, nil)" or "_MKCTX(data, nil, nil)"
+  local fname = "_AUTHCHECK_" .. mode
+  g:emit("local function " .. fname .. "(data)", "auth")
+  local function cond(v, path)
+    if type(v) == "function" then
+      return g:const(v) .. "(" .. g.opts.ctx .. ")"
+    end
+    return g:expression(v, path) or "false"
+  end
+  if auth.ack ~= nil then
+    g:emit("if " .. cond(auth.ack, "auth.ack") .. " then return _AUTH.ack() end", "auth.ack")
+  end
+  if auth.reject ~= nil then
+    g:emit("if " .. cond(auth.reject, "auth.reject") .. " then return _AUTH.reject("
+      .. (tapemode and "_JM(data)" or "data") .. ") end", "auth.reject")
+  end
+  g:emit("end", "auth")
+  return fname
+end
+
+local function hook_ref(g, ref, path)
+  if type(ref) == "string" then
+    local fn = g.opts.registry and g.opts.registry[ref]
+    if type(fn) ~= "function" then
+      g:error(path, "registry has no function '" .. ref .. "'")
+      return "nil"
+    end
+    return g:const(fn)
+  end
+  return g:const(ref)
+end
+
+--- Compiles connection `conn` (a validated spec table) named `name`.
+-- env: { registry, broker, credentials, mappings, helpers (feedhost.helpers table), emit(rec),
+--        log (feedhost.log logger), auth = {ack = fn, reject = fn(data)}, hooks = {...} }
+-- @return pipeline { run = function(batch), stats, source, name, auth = {waiting = bool} }
+--         or nil, errors (list of {path, msg}, paths relative to the connection)
+function M.compile(conn, name, env)
+  local registry = env.registry or {}
+  local g = codegen.new({
+    name = name,
+    location = "data",
+    registry = registry,
+    params = "data, received_at, channel",
+  })
+  local channels = channel_list(conn)
+  local parser = conn.parser or {}
+  local format = parser.format or "json"
+  local frame_array = conn.frame == "array"
+
+  gen_mode(g, conn, name, "t", channels)
+  gen_mode(g, conn, name, "l", channels)
+  local auth_t = gen_auth(g, conn, "t")
+  local auth_l = gen_auth(g, conn, "l")
+
+  -- payload_path, both modes
+  local pp = parser.payload_path
+  local pp_select = type(pp) == "string" and expr.is_selection(pp)
+  local pp_t, pp_l
+  if pp ~= nil then
+    if type(pp) == "function" then
+      g.opts.ctx = "_MKCTX(_JM(data), received_at, nil)"
+      pp_t = g:const(pp) .. "(" .. g.opts.ctx .. ")"
+      g.opts.ctx = "_MKCTX(data, received_at, nil)"
+      pp_l = g:const(pp) .. "(" .. g.opts.ctx .. ")"
+    else
+      g.opts.tape = true
+      pp_t = g:expression(pp, "parser.payload_path", pp_select) or "nil"
+      g.opts.tape = false
+      pp_l = g:expression(pp, "parser.payload_path") or "nil"
+    end
+  end
+
+  -- Lua-table path: payload_path, split, element
+  g:emit("local function _TABLE(data, received_at, split)", "parser")
+  if pp_l then
+    g:emit("data = " .. pp_l, "parser.payload_path")
+    g:emit("if data == nil then _S.empty = _S.empty + 1 return end", "parser.payload_path")
+  end
+  g:emit([[
+if split and type(data) == "table" and data[1] ~= nil then
+  for j = 1, #data do
+    local ok, e = xpcall(_EL_l, _HANDLER, data[j], received_at)
+    if not ok then _fail(e) end
+  end
+  return
+end
+local ok, e = xpcall(_EL_l, _HANDLER, data, received_at)
+if not ok then _fail(e) end
+end]], nil)
+  -- results of a decode function: nil (nothing), nil + err, one message, or a list
+  g:emit([[
+local function _RESULTS(res, err, received_at)
+  if res == nil then
+    if err ~= nil then error({ kind = "decode", msg = tostring(err) }, 0) end
+    _S.empty = _S.empty + 1
+    return
+  end
+  return _TABLE(res, received_at, type(res) == "table" and res[1] ~= nil)
+end]], "parser.decode")
+
+  -- the frame function
+  g:emit("local function _FRAME(p, len, received_at, kind)", nil)
+  g:emit("local keep", nil) -- keeps a replacement string alive while p points into it
+  local hooks = conn.hooks or {}
+  if hooks.on_message ~= nil then
+    local h = hook_ref(g, hooks.on_message, "hooks.on_message")
+    g:emit("do local m = _ffi_string(p, len)\n"
+      .. "local h = " .. h .. "({ message = m, broker = broker, credentials = credentials, connection_name = connection_name, received_at = received_at })\n"
+      .. "if h == false then _S.dropped = _S.dropped + 1 return end\n"
+      .. "if type(h) == \"table\" then return _TABLE(h, received_at, " .. tostring(frame_array) .. ") end\n"
+      .. "if type(h) == \"string\" then keep = h; p = _cast(h); len = #h end end", "hooks.on_message")
+  end
+  if parser.preprocess ~= nil then
+    local f = hook_ref(g, parser.preprocess, "parser.preprocess")
+    g:emit("do local s = " .. f .. "(_ffi_string(p, len), _CTX0)\n"
+      .. "if s == nil or s == false then _S.dropped = _S.dropped + 1 return end\n"
+      .. "if type(s) == \"table\" then return _TABLE(s, received_at, " .. tostring(frame_array) .. ") end\n"
+      .. "keep = s; p = _cast(s); len = #s end", "parser.preprocess")
+  end
+  local decode = parser.decode ~= nil and hook_ref(g, parser.decode, "parser.decode") or nil
+  if format == "binary" then
+    if decode then
+      g:emit("if kind == 2 then local res, err = " .. decode .. "(_u8(p), len, _CTX0) return _RESULTS(res, err, received_at) end",
+        "parser.decode")
+    end
+  elseif format == "text" then
+    if decode then
+      g:emit("do local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
+        "parser.decode")
+    else
+      if auth_l then
+        g:emit("if _AUTH.waiting then " .. auth_l .. "(_ffi_string(p, len)) end", "auth")
+      end
+      g:emit("do return _TABLE(_ffi_string(p, len), received_at, false) end", "parser")
+    end
+  elseif decode then
+    g:emit("do local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
+      "parser.decode")
+  end
+  if format ~= "text" then
+    -- JSON through the tape
+    g:emit("local root, perr, poff = _P(p, len)\n"
+      .. "if root == nil then return _parse_fail(perr, poff, p, len) end", "parser")
+    if auth_t then
+      g:emit("if _AUTH.waiting then " .. auth_t .. "(root) end", "auth")
+    end
+    g:emit("local data = root", "parser")
+    if pp_t then
+      if pp_select or type(pp) == "function" then
+        if type(pp) == "function" then
+          g:emit("do return _TABLE(" .. pp_t .. ", received_at, " .. tostring(frame_array) .. ") end", "parser.payload_path")
+        else
+          g:emit("data = " .. pp_t, "parser.payload_path")
+          g:emit("if data == nil then _S.empty = _S.empty + 1 return end", "parser.payload_path")
+        end
+      else
+        -- a computed payload: continue on Lua values (payload_path is applied here, not again)
+        g:emit("do local v = " .. pp_t .. "\nif v == nil then _S.empty = _S.empty + 1 return end\n"
+          .. "if type(v) ~= \"table\" then return _TABLE_NOPP(v, received_at) end\n"
+          .. "return _TABLE_NOPP(v, received_at, " .. tostring(frame_array) .. ") end", "parser.payload_path")
+      end
+    end
+    if frame_array then
+      g:emit([[
+if _RTYPE(data) == 2 then
+  local c = data + 1
+  for _ = 1, _RLEN(data) do
+    local ok, e = xpcall(_EL_t, _HANDLER, c, received_at)
+    if not ok then _fail(e, p, len) end
+    c = _RNEXT(c)
+  end
+  return
+end]], nil)
+    end
+    g:emit([[
+local ok, e = xpcall(_EL_t, _HANDLER, data, received_at)
+if not ok then _fail(e, p, len) end]], nil)
+  end
+  g:emit("end", nil)
+
+  g:emit([[
+return function(batch)
+  local frames, buf = batch.frames, batch.buf
+  local n = batch.n
+  _S.frames = _S.frames + n
+  for i = 0, n - 1 do
+    local fr = frames[i]
+    local p = buf + fr.off
+    local ok, e = xpcall(_FRAME, _HANDLER, p, fr.len, fr.ts, fr.kind)
+    if not ok then _fail(e, p, fr.len) end
+  end
+end]], nil)
+
+  -- a payload computed as a Lua value skips the table path's own payload_path
+  table.insert(g.lines, 1, "local _TABLE_NOPP")
+  table.insert(g.paths, 1, { n = 1, path = nil })
+  g:emit("", nil)
+
+  if #g.errors > 0 then
+    local seen, errs = {}, {}
+    for _, e in ipairs(g.errors) do
+      local k = e.path .. "\0" .. e.msg
+      if not seen[k] then
+        seen[k] = true
+        errs[#errs + 1] = e
+      end
+    end
+    return nil, errs
+  end
+
+  local source, linemap = g:source(HEADER)
+  -- _TABLE_NOPP: _TABLE without payload_path (defined after the body is known)
+  source = source:gsub("\nreturn function%(batch%)", "\n_TABLE_NOPP = function(data, received_at, split)\n"
+    .. "if split and type(data) == \"table\" and data[1] ~= nil then\n"
+    .. "for j = 1, #data do local ok, e = xpcall(_EL_l, _HANDLER, data[j], received_at) if not ok then _fail(e) end end\n"
+    .. "return end\n"
+    .. "local ok, e = xpcall(_EL_l, _HANDLER, data, received_at) if not ok then _fail(e) end end\n"
+    .. "return function(batch)", 1)
+  -- the gsub above inserted 6 lines before the batch function: shift the map past that point
+  local insert_at
+  local l = 0
+  for line in (source .. "\n"):gmatch("(.-)\n") do
+    l = l + 1
+    if line == "_TABLE_NOPP = function(data, received_at, split)" then
+      insert_at = l
+      break
+    end
+  end
+  if insert_at then
+    local shifted = {}
+    for k, v in pairs(linemap) do
+      shifted[k >= insert_at and k + 6 or k] = v
+    end
+    linemap = shifted
+  end
+
+  local chunkname = "=pipeline:" .. name
+  -- environment: registry functions and the safe library; anything else is a spec bug that
+  -- expr.check already reported, so reaching __index means generated-code misuse
+  local envt = {}
+  for _, k in ipairs(expr.STDLIB) do
+    envt[k] = _G[k]
+  end
+  for k, v in pairs(registry) do
+    if type(k) == "string" and type(v) == "function" then
+      envt[k] = v
+    end
+  end
+  envt.setmetatable, envt.xpcall = setmetatable, xpcall
+  setmetatable(envt, { __index = function(_, k)
+    error("unknown name '" .. tostring(k) .. "'", 2)
+  end })
+  local chunk, err = load(source, chunkname, "t", envt)
+  if not chunk then
+    error("feedhost: generated code for connection '" .. name .. "' does not compile: " .. err
+      .. "\n" .. source)
+  end
+
+  local stats = {
+    frames = 0, records = 0, by_channel = {}, errors = 0, error_kinds = {}, error_paths = {},
+    unrouted = 0, unconverted = 0, dropped = 0, heartbeats = 0, info = 0, empty = 0,
+  }
+  local log = env.log
+  local function count_error(kind, path, msg, sample)
+    stats.errors = stats.errors + 1
+    stats.error_kinds[kind] = (stats.error_kinds[kind] or 0) + 1
+    local key = path or kind
+    stats.error_paths[key] = (stats.error_paths[key] or 0) + 1
+    if log then
+      log:event(kind == "symbol_not_found" and "warning" or "error", kind .. ":" .. key,
+        string.format("[%s] %s%s: %s", name, kind, path and (" at " .. path) or "", msg), sample)
+    end
+  end
+
+  local function handler(e)
+    local path
+    for level = 2, 40 do
+      local info = debug.getinfo(level, "Sl")
+      if not info then
+        break
+      end
+      if info.source == chunkname then
+        path = linemap[info.currentline]
+        break
+      end
+    end
+    return { err = e, path = path }
+  end
+
+  local function sample_of(p, len)
+    if p == nil then
+      return nil
+    end
+    return ffi.string(p, math.min(tonumber(len), 512))
+  end
+
+  local function fail(e, p, len)
+    local err, path = e, nil
+    if type(e) == "table" and e.err ~= nil then
+      err, path = e.err, e.path
+    end
+    local kind = "expression"
+    local msg
+    if type(err) == "table" then
+      kind = err.kind == "SymbolNotFound" and "symbol_not_found" or (err.kind or kind)
+      msg = tostring(err.msg or err)
+    else
+      msg = tostring(err):gsub("^pipeline:[%w_]+:%d+: ", "")
+    end
+    if path and (path:match("^hooks%.") ) then
+      kind = "hook"
+    elseif path and path:match("^parser%.decode") or path == "parser.preprocess" then
+      kind = "decode"
+    end
+    count_error(kind, path, msg, sample_of(p, len))
+  end
+
+  local function parse_fail(perr, poff, p, len)
+    count_error("parse", nil, perr .. (poff and (" at byte " .. poff) or ""), sample_of(p, len))
+  end
+
+  local by_channel = stats.by_channel
+  local sink = env.emit
+  local function emit(r)
+    stats.records = stats.records + 1
+    local ch = r.channel
+    by_channel[ch] = (by_channel[ch] or 0) + 1
+    if sink then
+      sink(r)
+    end
+  end
+
+  local function nochan(ch)
+    if ch == "heartbeat" then
+      stats.heartbeats = stats.heartbeats + 1
+    elseif ch == "info" then
+      stats.info = stats.info + 1
+    elseif ch == "unknown" then
+      stats.unrouted = stats.unrouted + 1
+    else
+      stats.unconverted = stats.unconverted + 1
+    end
+  end
+
+  local function noconv(ch)
+    stats.unconverted = stats.unconverted + 1
+  end
+
+  local broker = env.broker
+  local credentials = env.credentials
+  local mappings = env.mappings
+  local function mkctx(data, received_at, channel)
+    return { data = data, broker = broker, credentials = credentials, mappings = mappings,
+      connection_name = name, channel = channel, received_at = received_at }
+  end
+
+  local auth = { waiting = false, ack = function() end, reject = function() end }
+  if env.auth then
+    auth.ack = function() auth.waiting = false; return env.auth.ack() end
+    auth.reject = function(d) auth.waiting = false; return env.auth.reject(d) end
+  end
+
+  local reader = env.reader or tape.new(env.max_tokens)
+  local X = {
+    broker = broker, credentials = credentials, mappings = mappings, connection_name = name,
+    emit = emit, fail = fail, parse_fail = parse_fail, stats = stats, handler = handler,
+    mkctx = mkctx, ctx0 = mkctx(nil, nil, nil), nochan = nochan, noconv = noconv,
+    auth = auth, ARR = json.array_mt, cast = function(s) return ffi.cast("const char *", s) end,
+    ffi_string = ffi.string,
+    u8 = function(p) return ffi.cast("const uint8_t *", p) end,
+  }
+  local run = chunk(g.consts, reader, env.helpers, X)
+  return {
+    name = name,
+    run = run,
+    stats = stats,
+    source = source,
+    auth = auth,
+    channels = channels,
+  }
+end
+
+return M

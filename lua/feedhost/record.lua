@@ -1,0 +1,103 @@
+--- NDJSON record lines: `{"channel":...,"connection":...,<record fields sorted by key>}`.
+--- Values follow `feedhost.json` encoding (an Asset as its symbol, int64 as a bare integer,
+--- shortest round-trip numbers, nested tables sorted).
+local buffer = require("string.buffer")
+local json = require("feedhost.json")
+
+local M = {}
+
+local type, pairs, error, tostring = type, pairs, error, tostring
+local sort = table.sort
+
+local encode_string, encode_number, write = json.encode_string, json.encode_number, json.write
+
+local function key_less(a, b)
+  local ta, tb = type(a), type(b)
+  if ta == tb then
+    return a < b
+  end
+  return ta == "string"
+end
+
+-- A spare buffer and key list, taken while in use (a nested call gets fresh ones).
+local buf = buffer.new()
+local spare_keys = {}
+
+--- One NDJSON line (without the trailing newline) for record `rec` on `channel` of
+--- `connection`. `channel` / `connection` keys inside `rec` are not repeated: the arguments win
+--- (a nil argument falls back to the record's own value; both nil: the member is left out).
+--- Raises `json.encode: ... at <field path>` for a value that cannot be encoded.
+---@param rec table
+---@param channel string|nil
+---@param connection string|nil
+---@return string
+function M.ndjson(rec, channel, connection)
+  if type(rec) ~= "table" then
+    error("record.ndjson: expected a record table, got " .. type(rec), 2)
+  end
+  if channel == nil then
+    channel = rec.channel
+  end
+  if connection == nil then
+    connection = rec.connection
+  end
+  local keys = spare_keys or {}
+  spare_keys = nil
+  local n, mixed = 0, false
+  for k in pairs(rec) do
+    local tk = type(k)
+    if k ~= "channel" and k ~= "connection" then
+      if tk ~= "string" then
+        if tk ~= "number" then
+          error("record.ndjson: cannot encode a " .. tk .. " key " .. tostring(k), 2)
+        end
+        mixed = true
+      end
+      n = n + 1
+      keys[n] = k
+    end
+  end
+  for i = n + 1, #keys do
+    keys[i] = nil
+  end
+  if mixed then
+    sort(keys, key_less)
+  else
+    sort(keys)
+  end
+  -- A nested call (from a __json hook) must not share the buffer in use: take it, give back.
+  local b = buf or buffer.new()
+  buf = nil
+  b:put("{")
+  local first = true
+  if channel ~= nil then
+    b:put('"channel":')
+    write(b, channel, nil, "channel")
+    first = false
+  end
+  if connection ~= nil then
+    b:put(first and '"connection":' or ',"connection":')
+    write(b, connection, nil, "connection")
+    first = false
+  end
+  for i = 1, n do
+    local k = keys[i]
+    if not first then
+      b:put(",")
+    end
+    first = false
+    if type(k) == "string" then
+      b:put(encode_string(k), ":")
+    else
+      b:put('"', encode_number(k), '":')
+    end
+    write(b, rec[k], nil, k)
+  end
+  b:put("}")
+  local line = b:get()
+  buf = b
+  spare_keys = keys
+  return line
+end
+
+return M

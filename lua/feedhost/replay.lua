@@ -1,0 +1,125 @@
+--- feedhost.replay: feeding captured frames (DESIGN.md section 5 capture format) to pipelines.
+-- Capture lines are read through the C tape too: the `text` member is unescaped straight into
+-- the batch, `binary` base64-decoded there, so a frame is copied once.
+local ffi = require("ffi")
+local cffi = require("feedhost.cffi")
+local tape = require("feedhost.tape")
+
+local api = cffi.api
+local M = {}
+
+local BATCH_FRAMES = 256
+
+--- Feeds every "in" frame of capture text `src` to `compiled` (feedhost.spec.compile result).
+-- opts: { connection = name (only that one), default_ts = int64 }
+-- @return summary { lines, frames, skipped, unknown_connections = {name = n}, bad_lines = n,
+--         bad_samples = {...} }
+function M.run(compiled, src, opts)
+  opts = opts or {}
+  local reader = tape.new()
+  local batch = cffi.batch(1048576, BATCH_FRAMES)
+  local slots, by_slot = {}, {}
+  for i, name in ipairs(compiled.order) do
+    slots[name] = i
+    by_slot[i] = compiled.connections[name]
+  end
+  local summary = { lines = 0, frames = 0, skipped = 0, unknown_connections = {}, bad_lines = 0,
+    bad_samples = {} }
+  local current = nil
+  local function flush()
+    if batch.n > 0 then
+      local c = by_slot[current]
+      if c and c.pipeline then
+        c.pipeline.run(batch)
+      end
+      api.batch_clear(batch)
+    end
+  end
+  local function bad(line, why)
+    summary.bad_lines = summary.bad_lines + 1
+    if #summary.bad_samples < 5 then
+      summary.bad_samples[#summary.bad_samples + 1] = "line " .. summary.lines .. ": " .. why
+    end
+  end
+  local G = reader.get
+  for line in src:gmatch("[^\n]+") do
+    summary.lines = summary.lines + 1
+    if line:match("%S") then
+      local p = ffi.cast("const char *", line)
+      local root, perr = reader.parse(p, #line)
+      if root == nil or reader.type(root) ~= tape.J_OBJ then
+        bad(line, perr or "not a JSON object")
+      else
+        local dir = G(root, "dir") or "in"
+        local name = G(root, "connection")
+        if dir ~= "in" then
+          summary.skipped = summary.skipped + 1
+        elseif opts.connection and name ~= opts.connection then
+          summary.skipped = summary.skipped + 1
+        else
+          local slot = slots[name]
+          if name == nil and #compiled.order == 1 then
+            slot = 1
+          end
+          if not slot then
+            local k = tostring(name)
+            summary.unknown_connections[k] = (summary.unknown_connections[k] or 0) + 1
+          else
+            if slot ~= current or batch.n >= BATCH_FRAMES then
+              flush()
+              current = slot
+            end
+            local tsv = G(root, "ts")
+            local ts = opts.default_ts or 0LL
+            if type(tsv) == "number" then
+              -- integer ns may exceed 2^53: take the digits, not the double
+              ts = M.int_token(reader, p, reader.tok(root, "ts")) or ts
+            elseif type(tsv) == "string" and tsv:match("^%d+$") then
+              ts = M.parse_int64(tsv)
+            end
+            local ttok = reader.tok(root, "text")
+            local btok = reader.tok(root, "binary")
+            local rc
+            local T = reader.tape()
+            if ttok and reader.type(ttok) == 3 then
+              rc = api.batch_push_json_string(batch, slot, 1, ts, p + T[ttok].start, T[ttok].len)
+            elseif btok and reader.type(btok) == 3 then
+              rc = api.batch_push_base64(batch, slot, 2, ts, p + T[btok].start, T[btok].len)
+            else
+              bad(line, "no \"text\" or \"binary\" member")
+            end
+            if rc and rc ~= 0 then
+              bad(line, rc == -2 and "bad escape or base64" or "out of memory")
+            elseif rc then
+              summary.frames = summary.frames + 1
+            end
+          end
+        end
+      end
+    end
+  end
+  flush()
+  return summary
+end
+
+--- int64 from a string of decimal digits.
+function M.parse_int64(s)
+  local v = 0LL
+  for i = 1, #s do
+    v = v * 10 + (s:byte(i) - 48)
+  end
+  return v
+end
+
+--- The integer written at number token `t` (exact, as int64), or nil.
+function M.int_token(reader, p, t)
+  local T = reader.tape()
+  local s = ffi.string(p + T[t].start, T[t].len)
+  if s:match("^%d+$") then
+    return M.parse_int64(s)
+  end
+  local n = tonumber(s)
+  return n and ffi.new("int64_t", n) or nil
+end
+
+return M

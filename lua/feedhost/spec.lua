@@ -1,0 +1,369 @@
+--- feedhost.spec: loading, validating and compiling a spec file.
+--
+-- `load` runs the spec file (its registry modules loaded afresh each time, never through
+-- package.loaded, so a reload sees edited registry code) and validates it; `compile` resolves
+-- credentials, builds the asset universe and compiles every connection: its pipeline, its URL
+-- and handshake headers, and its outbound messages. Every error of every stage is collected and
+-- reported together, each with the file and key path.
+local schema = require("feedhost.schema")
+local assets = require("feedhost.assets")
+local mappings_mod = require("feedhost.mappings")
+local messages = require("feedhost.messages")
+local pipeline = require("feedhost.pipeline")
+local helpers_mod = require("feedhost.helpers")
+local json = require("feedhost.json")
+local expr = require("feedhost.expr")
+
+local M = {}
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if f then
+    local s = f:read("*a")
+    f:close()
+    return s
+  end
+  local ok, core = pcall(require, "feedhost.core")
+  if ok and core.resource then
+    local rel = path:gsub("^%./", "")
+    local s = core.resource(rel)
+    if s then
+      return s, true
+    end
+  end
+  return nil
+end
+M.read_file = read_file
+
+local function dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+-- a `require` for spec files: registry modules fresh for each load, found beside the spec
+local function make_require(dir, cache)
+  return function(name)
+    if cache[name] ~= nil then
+      return cache[name]
+    end
+    local rel = name:gsub("%.", "/") .. ".lua"
+    for _, cand in ipairs({ dir .. "/../" .. rel, dir .. "/" .. rel, rel }) do
+      local src, embedded = read_file(cand)
+      if src then
+        local fn, err = loadstring(src, "@" .. (embedded and rel or cand))
+        if not fn then
+          error(err, 0)
+        end
+        local v = fn(name)
+        if v == nil then
+          v = true
+        end
+        cache[name] = v
+        return v
+      end
+    end
+    return require(name)
+  end
+end
+
+local function err_list_to_string(errs, file)
+  local lines = {}
+  for _, e in ipairs(errs) do
+    lines[#lines + 1] = file .. ": " .. e.path .. ": " .. e.msg
+  end
+  return table.concat(lines, "\n")
+end
+M.format_errors = err_list_to_string
+
+--- Loads and validates spec file `path`.
+-- @return { file, dir, spec } or nil, errors (list of {path, msg}), file
+function M.load(path)
+  local src, embedded = read_file(path)
+  if not src then
+    return nil, { { path = "(file)", msg = "cannot read spec file" } }, path
+  end
+  local dir = dirname(path)
+  local fn, err = loadstring(src, "@" .. path)
+  if not fn then
+    return nil, { { path = "(syntax)", msg = tostring(err) } }, path
+  end
+  local env = setmetatable({ require = make_require(dir, {}) }, { __index = _G })
+  setfenv(fn, env)
+  local ok, spec = pcall(fn)
+  if not ok then
+    return nil, { { path = "(load)", msg = tostring(spec) } }, path
+  end
+  local errs = schema.validate(spec, path)
+  if #errs > 0 then
+    return nil, errs, path
+  end
+  return { file = path, dir = dir, spec = spec, embedded = embedded }
+end
+
+--- Credentials for `spec`: from `given` (a table), else the environment (`ALPACA_API_KEY`).
+-- @return table, or nil and a message naming every missing field
+function M.credentials(spec, given, getenv)
+  getenv = getenv or os.getenv
+  local out = {}
+  local cred = spec.credentials or {}
+  local prefix = (spec.name or "feed"):upper():gsub("[^%w]", "_")
+  local missing = {}
+  local optional = {}
+  for _, f in ipairs(cred.optional or {}) do
+    optional[f] = true
+  end
+  local fields = {}
+  for _, f in ipairs(cred.fields or {}) do
+    fields[#fields + 1] = f
+  end
+  for _, f in ipairs(cred.optional or {}) do
+    fields[#fields + 1] = f
+  end
+  for _, f in ipairs(fields) do
+    local v = given and given[f]
+    if v == nil then
+      v = getenv(prefix .. "_" .. f:upper():gsub("[^%w]", "_"))
+    end
+    if v == nil and not optional[f] then
+      missing[#missing + 1] = f .. " (or $" .. prefix .. "_" .. f:upper():gsub("[^%w]", "_") .. ")"
+    end
+    out[f] = v
+  end
+  for k, v in pairs(given or {}) do
+    if out[k] == nil then
+      out[k] = v
+    end
+  end
+  if #missing > 0 then
+    return nil, "missing credential" .. (#missing > 1 and "s " or " ") .. table.concat(missing, ", ")
+  end
+  return out
+end
+
+--- Reads a credentials file: a Lua chunk returning a table, or a JSON object.
+function M.read_credentials(path)
+  local src = read_file(path)
+  if not src then
+    return nil, "cannot read credentials file " .. path
+  end
+  if src:match("^%s*{") then
+    local ok, t = pcall(json.decode, src)
+    if ok and type(t) == "table" then
+      return t
+    end
+  end
+  local fn, err = loadstring(src, "@" .. path)
+  if not fn then
+    return nil, path .. ": " .. tostring(err)
+  end
+  setfenv(fn, {})
+  local ok, t = pcall(fn)
+  if not ok or type(t) ~= "table" then
+    return nil, path .. ": expected a Lua table or a JSON object"
+  end
+  return t
+end
+
+local function prefix_errors(errs, prefix, out)
+  for _, e in ipairs(errs) do
+    out[#out + 1] = { path = prefix .. (e.path:sub(1, 1) == "[" and "" or ".") .. e.path, msg = e.msg }
+  end
+end
+
+--- Compiles a loaded spec.
+-- opts: { credentials = table (already resolved), assets = {symbols}, emit = fn(rec),
+--         log = logger, reader = tape reader (optional) }
+-- @return compiled { name, spec, connections = {name -> conn}, order = {names}, universe,
+--         mappings, helpers } or nil, errors
+function M.compile(loaded, opts)
+  opts = opts or {}
+  local spec = loaded.spec
+  local errs = {}
+  local registry = spec.registry or {}
+  local credentials = opts.credentials or {}
+
+  local maps, merrs = mappings_mod.compile(spec.mappings or {}, "mappings")
+  if not maps then
+    for _, e in ipairs(merrs) do
+      errs[#errs + 1] = { path = e.path, msg = e.msg }
+    end
+    maps = {}
+  end
+
+  -- the expression environment for string lambdas: stdlib + registry
+  local lambda_env = {}
+  for _, k in ipairs(expr.STDLIB) do
+    lambda_env[k] = _G[k]
+  end
+  for k, v in pairs(registry) do
+    lambda_env[k] = v
+  end
+  local helpers = helpers_mod.make(lambda_env)
+  for _, k in ipairs(expr.HELPERS) do
+    lambda_env[k] = helpers[k]
+  end
+
+  local log = opts.log
+  local broker = { logger = log or { debug = function() end, info = function() end,
+    warning = function() end, error = function() end } }
+  lambda_env.broker = broker
+  lambda_env.mappings = maps
+
+  -- assets
+  local universe
+  local md = spec.master_data
+  local filter
+  if md and md.filter ~= nil then
+    if type(md.filter) == "function" then
+      filter = md.filter
+    else
+      local allowed = expr.allowed("master", {})
+      local ok, ferr = expr.check(md.filter, allowed)
+      if not ok then
+        errs[#errs + 1] = { path = "master_data.filter", msg = ferr }
+      else
+        local fenv = setmetatable({ broker = broker, credentials = credentials }, { __index = lambda_env })
+        local f = load("local row = ...; return (" .. md.filter .. "\n)", "=master_data.filter", "t", fenv)
+        filter = f
+      end
+    end
+  end
+  if #errs == 0 then
+    local ok, u = pcall(assets.universe, { master = md, base_dir = loaded.dir, registry = registry,
+      ctx = { credentials = credentials, broker = broker }, filter = filter, assets = opts.open_assets })
+    if not ok then
+      local msg = tostring(type(u) == "table" and (u.msg or u) or u)
+      local p, rest = msg:match("^(master_data[%w_.%[%]]*): (.*)$")
+      errs[#errs + 1] = { path = p or "master_data", msg = rest or msg }
+    else
+      universe = u
+    end
+  end
+  if universe then
+    broker.infer_asset = universe.infer_fn and universe:infer_fn() or function(q) return universe:infer_asset(q) end
+  end
+
+  local compiled = { name = spec.name, spec = spec, file = loaded.file, connections = {}, order = {},
+    universe = universe, mappings = maps, helpers = helpers, broker = broker, credentials = credentials }
+
+  local names = {}
+  for name in pairs(spec.streaming.connections) do
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local conn = spec.streaming.connections[name]
+    local base = "streaming.connections." .. name
+    local c = { name = name, spec = conn, backend = (conn.backend or {}).type or "websocket" }
+    -- pipeline
+    local p, perrs = pipeline.compile(conn, name, {
+      registry = registry, broker = broker, credentials = credentials, mappings = maps,
+      helpers = helpers, emit = opts.emit and function(r) return opts.emit(r) end, log = log,
+      reader = opts.reader, auth = opts.auth and opts.auth(name) or nil,
+    })
+    if not p then
+      prefix_errors(perrs, base, errs)
+    else
+      c.pipeline = p
+    end
+    -- url, headers, auth and subscribe messages
+    local mopts = { registry = registry, helpers = helpers }
+    local auth = conn.auth or { mode = "none" }
+    c.auth_mode = auth.mode
+    local ctx_base = { credentials = credentials, broker = broker, connection_name = name, mappings = maps }
+    c.ctx = ctx_base
+    local query_fn, header_fn
+    if auth.mode == "url" and auth.url and auth.url.query then
+      local f, e = messages.compile_fields(auth.url.query.fields or {}, base .. ".auth.url.query.fields", mopts)
+      if not f then prefix_errors(e, "", errs) else query_fn = f end
+    end
+    if auth.mode == "headers" and auth.headers then
+      local f, e = messages.compile_fields(auth.headers.fields or {}, base .. ".auth.headers.fields", mopts)
+      if not f then prefix_errors(e, "", errs) else header_fn = f end
+    end
+    if auth.mode == "first_message" and auth.first_message then
+      local f, e = messages.compile(auth.first_message, base .. ".auth.first_message",
+        { registry = registry, helpers = helpers, location = "auth" })
+      if not f then prefix_errors(e, "", errs) else c.first_message = f end
+    end
+    local options = (conn.backend or {}).options or {}
+    function c.url()
+      local url = conn.url
+      if query_fn then
+        url = messages.with_query(url, query_fn(ctx_base))
+      end
+      return url
+    end
+    function c.headers()
+      local list = {}
+      for k, v in pairs(options.headers or {}) do
+        list[#list + 1] = { k, tostring(v) }
+      end
+      table.sort(list, function(a, b) return a[1] < b[1] end)
+      if header_fn then
+        for _, h in ipairs(header_fn(ctx_base)) do
+          list[#list + 1] = h
+        end
+      end
+      return list
+    end
+    function c.auth_frames()
+      if c.first_message then
+        return c.first_message(ctx_base)
+      end
+      return {}
+    end
+    -- subscribe / unsubscribe: per channel, else `all`; an entry may be a list of messages
+    for _, kind in ipairs({ "subscribe", "unsubscribe" }) do
+      local entries = ((conn.subscribe or {})[kind]) or {}
+      local compiled_entries = {}
+      for key, entry in pairs(entries) do
+        local list = entry
+        if entry.format ~= nil or entry[1] == nil then
+          list = { entry }
+        end
+        local fns = {}
+        for i, m in ipairs(list) do
+          local path = base .. ".subscribe." .. kind .. "." .. key .. (list ~= entry and "" or ("[" .. i .. "]"))
+          local f, e = messages.compile(m, path, { registry = registry, helpers = helpers, location = "subscribe" })
+          if not f then prefix_errors(e, "", errs) else fns[#fns + 1] = f end
+        end
+        compiled_entries[key] = fns
+      end
+      c[kind] = function(subscribe_assets, channels)
+        local frames, sent_all = {}, false
+        local chans = channels or conn.streams or {}
+        if #chans == 0 and compiled_entries.all then
+          chans = { "all" }
+        end
+        for _, ch in ipairs(chans) do
+          local fns = compiled_entries[ch]
+          local key = ch
+          if not fns then
+            fns, key = compiled_entries.all, "all"
+          end
+          if fns and not (key == "all" and sent_all) then
+            sent_all = sent_all or key == "all"
+            local ctx = setmetatable({ subscribe_assets = subscribe_assets, channel = ch }, { __index = ctx_base })
+            for _, f in ipairs(fns) do
+              for _, fr in ipairs(f(ctx)) do
+                fr.channel = ch
+                frames[#frames + 1] = fr
+              end
+            end
+          end
+        end
+        return frames
+      end
+    end
+    compiled.connections[name] = c
+    compiled.order[#compiled.order + 1] = name
+  end
+
+  if #errs > 0 then
+    table.sort(errs, function(a, b) return a.path < b.path end)
+    return nil, errs
+  end
+  return compiled
+end
+
+return M

@@ -1,0 +1,175 @@
+--- feedhost.tape: reading JSON frames through the C tape (host/codec/json_tape.h).
+--
+-- A reader owns one tape. `parse` tokenizes a frame in C; the accessors then read just the
+-- members an expression names, straight from the frame's bytes, so the common path builds no
+-- Lua table per message. Tokens are 0-based integers (the root is 0). `mat` builds the Lua
+-- value of a whole subtree (what lua-cjson would have returned) for the rare expression that
+-- needs `data` itself.
+local ffi = require("ffi")
+local cffi = require("feedhost.cffi")
+
+local api = cffi.api
+local ffi_string = ffi.string
+local J_OBJ, J_ARR, J_STR, J_NUM, J_TRUE, J_FALSE = 1, 2, 3, 4, 5, 6
+local JF_ESC = cffi.JF_ESC
+local type, error = type, error
+
+local M = {}
+
+local ERRORS = { [-1] = "invalid JSON", [-2] = "too many tokens", [-3] = "nesting too deep",
+  [-4] = "frame too large" }
+
+local json_mod
+local function json()
+  json_mod = json_mod or require("feedhost.json")
+  return json_mod
+end
+
+--- A new reader. `max_tokens` bounds the tape (default 1M tokens).
+function M.new(max_tokens)
+  max_tokens = max_tokens or 1048576
+  local cap = 4096
+  local T = ffi.new("fh_jtok[?]", cap)
+  local B = nil               -- const char * of the current frame
+  local err_off = ffi.new("int[1]")
+  local ubuf, ucap = ffi.new("char[?]", 256), 256
+  local R = {}
+
+  --- Tokenizes `len` bytes at `ptr`. @return 0 (the root token), or nil, message, byte offset
+  function R.parse(ptr, len)
+    B = ptr
+    while true do
+      local n = api.json_parse(ptr, len, T, cap, err_off)
+      if n > 0 then
+        return 0
+      end
+      if n == -2 and cap < max_tokens then
+        cap = math.min(cap * 4, max_tokens)
+        T = ffi.new("fh_jtok[?]", cap)
+      else
+        return nil, ERRORS[n] or "invalid JSON", n == -1 and err_off[0] or nil
+      end
+    end
+  end
+
+  local function str(i)
+    local t = T[i]
+    if t.flags == 0 then
+      return ffi_string(B + t.start, t.len)
+    end
+    if t.len > ucap then
+      ucap = t.len * 2
+      ubuf = ffi.new("char[?]", ucap)
+    end
+    local n = api.json_unescape(B + t.start, t.len, ubuf)
+    return ffi_string(ubuf, n)
+  end
+  R.str = str
+
+  local mat
+  --- The Lua value of token i: a scalar, or a table built from the subtree.
+  local function value(i)
+    local ty = T[i].type
+    if ty == J_STR then
+      return str(i)
+    elseif ty == J_NUM then
+      return T[i].num
+    elseif ty == J_TRUE then
+      return true
+    elseif ty == J_FALSE then
+      return false
+    elseif ty == J_OBJ or ty == J_ARR then
+      return mat(i)
+    end
+    return nil
+  end
+  R.value = value
+
+  mat = function(i)
+    local t = T[i]
+    local n = t.len
+    local J = json()
+    if t.type == J_OBJ then
+      local o = {}
+      local k = i + 1
+      for _ = 1, n do
+        local v = value(k + 1)
+        if v ~= nil then
+          o[str(k)] = v
+        end
+        k = T[k + 1].next
+      end
+      if n == 0 then
+        setmetatable(o, J.object_mt)
+      end
+      return o
+    elseif t.type == J_ARR then
+      local a = setmetatable({}, J.array_mt)
+      local k = i + 1
+      for j = 1, n do
+        local v = value(k)
+        if v == nil then
+          v = J.null
+        end
+        a[j] = v
+        k = T[k].next
+      end
+      return a
+    end
+    return value(i)
+  end
+
+  --- Materializes token i (nil stays nil).
+  function R.mat(i)
+    if i == nil then
+      return nil
+    end
+    return mat(i)
+  end
+
+  --- Token of member `k` (string) or element `k` (number, 1-based) of container `e`, or nil.
+  local function tok(e, k)
+    if e == nil then
+      error("attempt to index a nil value", 2)
+    end
+    local r
+    if type(k) == "number" then
+      r = api.json_index(T, e, k - 1)
+    else
+      r = api.json_find(T, B, e, k, #k)
+    end
+    if r < 0 then
+      return nil
+    end
+    return r
+  end
+  R.tok = tok
+
+  --- Value of member or element `k` of container `e` (nil when absent or null).
+  function R.get(e, k)
+    if e == nil then
+      error("attempt to index a nil value", 2)
+    end
+    local r
+    if type(k) == "number" then
+      r = api.json_index(T, e, k - 1)
+    else
+      r = api.json_find(T, B, e, k, #k)
+    end
+    if r < 0 then
+      return nil
+    end
+    return value(r)
+  end
+
+  function R.tape() return T end
+  function R.type(i) return T[i].type end
+  function R.len(i) return T[i].len end
+  function R.next(i) return T[i].next end
+  function R.is_array(i) return i ~= nil and T[i].type == J_ARR end
+  function R.is_object(i) return i ~= nil and T[i].type == J_OBJ end
+  return R
+end
+
+M.J_OBJ, M.J_ARR = J_OBJ, J_ARR
+return M
