@@ -12,6 +12,7 @@
 
 #include "codec/batch.h"
 #include "codec/json_tape.h"
+#include "codec/ts.h"
 
 typedef struct fh_api {
   int (*json_parse)(const char *buf, size_t len, fh_jtok *tape, int cap, int *err_off);
@@ -31,6 +32,8 @@ typedef struct fh_api {
   int (*fmt_double)(double v, char *dst);
   int64_t (*clock_realtime_ns)(void);
   int64_t (*clock_monotonic_ns)(void);
+  int (*ts_iso)(const char *s, size_t len, int64_t *out);
+  int (*json_eq)(const fh_jtok *tape, const char *buf, int obj, const char *key, size_t klen, const char *lit, size_t litlen);
 } fh_api;
 
 /// The process-wide API table (immutable, shared by every host object).

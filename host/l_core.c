@@ -54,6 +54,8 @@ static const fh_api api = {
   .fmt_double = fmt_double,
   .clock_realtime_ns = clock_realtime_ns,
   .clock_monotonic_ns = clock_monotonic_ns,
+  .ts_iso = fh_ts_iso,
+  .json_eq = fh_json_eq,
 };
 
 const fh_api *fh_api_get(void)

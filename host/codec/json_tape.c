@@ -331,7 +331,8 @@ int fh_json_parse(const char *buf, size_t len, fh_jtok *tape, int cap, int *err_
 static int key_equals(const fh_jtok *k, const char *buf, const char *key, size_t klen)
 {
   if (!(k->flags & FH_JF_ESC)) {
-    return k->len == klen && memcmp(buf + k->start, key, klen) == 0;
+    return k->len == klen && (klen == 0 || (buf[k->start] == key[0] &&
+                                            memcmp(buf + k->start + 1, key + 1, klen - 1) == 0));
   }
   if (k->len < klen) {
     return 0;
@@ -359,6 +360,16 @@ int fh_json_find(const fh_jtok *tape, const char *buf, int obj, const char *key,
     k = (int)tape[v].next;
   }
   return -1;
+}
+
+int fh_json_eq(const fh_jtok *tape, const char *buf, int obj, const char *key, size_t klen,
+               const char *lit, size_t litlen)
+{
+  int v = fh_json_find(tape, buf, obj, key, klen);
+  if (v < 0 || tape[v].type != FH_J_STR) {
+    return 0;
+  }
+  return key_equals(&tape[v], buf, lit, litlen);
 }
 
 int fh_json_index(const fh_jtok *tape, int arr, int i)

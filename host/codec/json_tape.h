@@ -56,6 +56,10 @@ int fh_json_parse(const char *buf, size_t len, fh_jtok *tape, int cap, int *err_
 /// Finds member `key` of object token `obj`. @return the value's token index, or -1.
 int fh_json_find(const fh_jtok *tape, const char *buf, int obj, const char *key, size_t klen);
 
+/// Whether member `key` of object `obj` is a string equal to `lit` (escapes decoded).
+int fh_json_eq(const fh_jtok *tape, const char *buf, int obj, const char *key, size_t klen,
+               const char *lit, size_t litlen);
+
 /// The `i`-th (0-based) element of array token `arr`. @return token index, or -1.
 int fh_json_index(const fh_jtok *tape, int arr, int i);
 

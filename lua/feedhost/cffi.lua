@@ -31,6 +31,8 @@ typedef struct fh_api {
   int (*fmt_double)(double v, char *dst);
   int64_t (*clock_realtime_ns)(void);
   int64_t (*clock_monotonic_ns)(void);
+  int (*ts_iso)(const char *s, size_t len, int64_t *out);
+  int (*json_eq)(const fh_jtok *tape, const char *buf, int obj, const char *key, size_t klen, const char *lit, size_t litlen);
 } fh_api;
 ]])
 

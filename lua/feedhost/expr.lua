@@ -313,6 +313,46 @@ function M.rewrite_tape(src, as_token, name)
         end
       end
       local code
+      -- `ts(data.a.b)`: parse the timestamp in C from the frame bytes, no Lua string
+      local t1, t2, close = toks[k - 1], toks[k - 2], toks[j]
+      local t3 = toks[k - 3]
+      if not as_token and #keys >= 1 and t1 and t1.t == "op" and t1.v == "(" and t2 and t2.t == "name"
+        and t2.v == "ts" and not (t3 and t3.t == "op" and (t3.v == "." or t3.v == ":"))
+        and close and close.t == "op" and close.v == ")" and t2.s >= pos then
+        local parent = name
+        for q = 1, #keys - 1 do
+          parent = "_JT(" .. parent .. ", " .. keys[q] .. ")"
+        end
+        out[#out + 1] = src:sub(pos, t2.s - 1)
+        out[#out + 1] = "_JTS(" .. parent .. ", " .. keys[#keys] .. ", ts)"
+        pos = close.e + 1
+        k = j + 1
+        goto continue
+      end
+      -- `data.a.b == "lit"` / `~=`: compare in C, no Lua string (only where no neighbouring
+      -- operator binds tighter than the comparison)
+      local cmp, lit, after = toks[j], toks[j + 1], toks[j + 2]
+      local before = toks[k - 1]
+      local safe_before = before == nil or (before.t == "op" and (before.v == "(" or before.v == ","
+        or before.v == "{" or before.v == "=")) or (before.t == "kw" and (before.v == "and"
+        or before.v == "or" or before.v == "return" or before.v == "then" or before.v == "else"))
+      local safe_after = after == nil or (after.t == "op" and (after.v == ")" or after.v == ","
+        or after.v == "}")) or (after.t == "kw" and (after.v == "and" or after.v == "or"
+        or after.v == "then" or after.v == "else" or after.v == "end"))
+      if not as_token and #keys >= 1 and keys[#keys]:sub(1, 1) == '"' and cmp and cmp.t == "op"
+        and (cmp.v == "==" or cmp.v == "~=") and lit and lit.t == "str" and literal_key(lit)
+        and safe_before and safe_after then
+        local parent = name
+        for q = 1, #keys - 1 do
+          parent = "_JT(" .. parent .. ", " .. keys[q] .. ")"
+        end
+        out[#out + 1] = src:sub(pos, t.s - 1)
+        out[#out + 1] = (cmp.v == "~=" and "not " or "") .. "_JEQ(" .. parent .. ", " .. keys[#keys]
+          .. ", " .. literal_key(lit) .. ")"
+        pos = lit.e + 1
+        k = j + 2
+        goto continue
+      end
       if #keys == 0 then
         code = as_token and name or ("_JM(" .. name .. ")")
       else
@@ -329,6 +369,7 @@ function M.rewrite_tape(src, as_token, name)
     else
       k = k + 1
     end
+    ::continue::
   end
   out[#out + 1] = src:sub(pos)
   return table.concat(out)

@@ -41,7 +41,7 @@ end
 
 local HEADER = [[
 local _K, _R, _H, _X = ...
-local _JG, _JT, _JM, _P = _R.get, _R.tok, _R.mat, _R.parse
+local _JG, _JT, _JM, _JTS, _JEQ, _P = _R.get, _R.tok, _R.mat, _R.ts, _R.eq, _R.parse
 local _RLEN, _RNEXT, _RTYPE = _R.len, _R.next, _R.type
 local num, int, str, ts, now, map, filter, split, json = _H.num, _H.int, _H.str, _H.ts, _H.now, _H.map, _H.filter, _H.split, _H.json
 local broker, credentials, mappings, connection_name = _X.broker, _X.credentials, _X.mappings, _X.connection_name
@@ -292,7 +292,7 @@ end]], "parser.decode")
     g:emit("local root, perr, poff = _P(p, len)\n"
       .. "if root == nil then return _parse_fail(perr, poff, p, len) end", "parser")
     if auth_t then
-      g:emit("if _AUTH.waiting then " .. auth_t .. "(root) end", "auth")
+      g:emit("if _AUTH.waiting then local ok, e = xpcall(" .. auth_t .. ", _HANDLER, root) if not ok then _fail(e, p, len) end end", "auth")
     end
     g:emit("local data = root", "parser")
     if pp_t then
@@ -336,8 +336,7 @@ return function(batch)
   for i = 0, n - 1 do
     local fr = frames[i]
     local p = buf + fr.off
-    local ok, e = xpcall(_FRAME, _HANDLER, p, fr.len, fr.ts, fr.kind)
-    if not ok then _fail(e, p, fr.len) end
+    FRAME_CALL
   end
 end]], nil)
 
@@ -358,6 +357,32 @@ end]], nil)
     return nil, errs
   end
 
+  -- the receive time is boxed as an int64 per frame: read it only when something may use it
+  local function uses_received_at(v, seen)
+    if type(v) == "string" then
+      return v:find("received_at", 1, true) ~= nil
+    elseif type(v) == "function" then
+      return true
+    elseif type(v) == "table" and not seen[v] then
+      seen[v] = true
+      for k, x in pairs(v) do
+        if uses_received_at(k, seen) or uses_received_at(x, seen) then
+          return true
+        end
+      end
+    end
+    return false
+  end
+  local need_ts = uses_received_at(conn, {})
+  -- with nothing but the tape, routing and converters (each element under its own xpcall),
+  -- no code outside an element can raise: the frame needs no protection of its own
+  local frame_safe = format == "json" and hooks.on_message == nil and parser.preprocess == nil
+    and decode == nil and pp == nil
+  local frame_call = frame_safe and "_FRAME(p, fr.len, RECEIVED_AT, fr.kind)"
+    or "local ok, e = xpcall(_FRAME, _HANDLER, p, fr.len, RECEIVED_AT, fr.kind)\n    if not ok then _fail(e, p, fr.len) end"
+  for i, line in ipairs(g.lines) do
+    g.lines[i] = line:gsub("FRAME_CALL", frame_call):gsub("RECEIVED_AT", need_ts and "fr.ts" or "nil")
+  end
   local source, linemap = g:source(HEADER)
   -- _TABLE_NOPP: _TABLE without payload_path (defined after the body is known)
   source = source:gsub("\nreturn function%(batch%)", "\n_TABLE_NOPP = function(data, received_at, split)\n"

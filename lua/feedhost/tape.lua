@@ -36,20 +36,25 @@ function M.new(max_tokens)
   local R = {}
 
   --- Tokenizes `len` bytes at `ptr`. @return 0 (the root token), or nil, message, byte offset
+  local function grow_and_parse(ptr, len, n)
+    while n == -2 and cap < max_tokens do
+      cap = math.min(cap * 4, max_tokens)
+      T = ffi.new("fh_jtok[?]", cap)
+      n = api.json_parse(ptr, len, T, cap, err_off)
+    end
+    if n > 0 then
+      return 0
+    end
+    return nil, ERRORS[n] or "invalid JSON", n == -1 and err_off[0] or nil
+  end
+
   function R.parse(ptr, len)
     B = ptr
-    while true do
-      local n = api.json_parse(ptr, len, T, cap, err_off)
-      if n > 0 then
-        return 0
-      end
-      if n == -2 and cap < max_tokens then
-        cap = math.min(cap * 4, max_tokens)
-        T = ffi.new("fh_jtok[?]", cap)
-      else
-        return nil, ERRORS[n] or "invalid JSON", n == -1 and err_off[0] or nil
-      end
+    local n = api.json_parse(ptr, len, T, cap, err_off)
+    if n > 0 then
+      return 0
     end
+    return grow_and_parse(ptr, len, n)
   end
 
   local function str(i)
@@ -160,6 +165,37 @@ function M.new(max_tokens)
       return nil
     end
     return value(r)
+  end
+
+  --- `ts` of member `k` of `e`: ISO strings parsed in C straight from the frame; anything
+  --- else (numbers, escapes, odd forms, errors) goes to the Lua helper `slow_ts`.
+  local ts_out = ffi.new("int64_t[1]")
+  function R.ts(e, k, slow_ts)
+    if e == nil then
+      error("attempt to index a nil value", 2)
+    end
+    local r
+    if type(k) == "number" then
+      r = api.json_index(T, e, k - 1)
+    else
+      r = api.json_find(T, B, e, k, #k)
+    end
+    if r >= 0 then
+      local t = T[r]
+      if t.type == J_STR and t.flags == 0 and api.ts_iso(B + t.start, t.len, ts_out) == 0 then
+        return ts_out[0]
+      end
+      return slow_ts(value(r))
+    end
+    return slow_ts(nil)
+  end
+
+  --- Whether member `k` (a string key) of `e` is the string `lit`, compared in C.
+  function R.eq(e, k, lit)
+    if e == nil then
+      error("attempt to index a nil value", 2)
+    end
+    return api.json_eq(T, B, e, k, #k, lit, #lit) == 1
   end
 
   function R.tape() return T end
