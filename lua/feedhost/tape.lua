@@ -132,35 +132,30 @@ function M.new(max_tokens)
     return mat(i)
   end
 
-  --- Token of member `k` (string) or element `k` (number, 1-based) of container `e`, or nil.
-  local function tok(e, k)
+  -- Token index of member `k` (string) or element `k` (number, 1-based) of `e`, or -1.
+  -- Indexing a missing parent raises, as indexing nil does in Lua.
+  local function find(e, k)
     if e == nil then
-      error("attempt to index a nil value", 2)
+      error("attempt to index a nil value", 3)
     end
-    local r
     if type(k) == "number" then
-      r = api.json_index(T, e, k - 1)
-    else
-      r = api.json_find(T, B, e, k, #k)
+      return api.json_index(T, e, k - 1)
     end
+    return api.json_find(T, B, e, k, #k)
+  end
+
+  --- Token of member or element `k` of container `e`, or nil.
+  function R.tok(e, k)
+    local r = find(e, k)
     if r < 0 then
       return nil
     end
     return r
   end
-  R.tok = tok
 
   --- Value of member or element `k` of container `e` (nil when absent or null).
   function R.get(e, k)
-    if e == nil then
-      error("attempt to index a nil value", 2)
-    end
-    local r
-    if type(k) == "number" then
-      r = api.json_index(T, e, k - 1)
-    else
-      r = api.json_find(T, B, e, k, #k)
-    end
+    local r = find(e, k)
     if r < 0 then
       return nil
     end
@@ -171,15 +166,7 @@ function M.new(max_tokens)
   --- else (numbers, escapes, odd forms, errors) goes to the Lua helper `slow_ts`.
   local ts_out = ffi.new("int64_t[1]")
   function R.ts(e, k, slow_ts)
-    if e == nil then
-      error("attempt to index a nil value", 2)
-    end
-    local r
-    if type(k) == "number" then
-      r = api.json_index(T, e, k - 1)
-    else
-      r = api.json_find(T, B, e, k, #k)
-    end
+    local r = find(e, k)
     if r >= 0 then
       local t = T[r]
       if t.type == J_STR and t.flags == 0 and api.ts_iso(B + t.start, t.len, ts_out) == 0 then
