@@ -131,7 +131,7 @@ function Gen:plain(v, path)
     if type(v.source) == "function" then
       return self:const(v.source) .. "(" .. self.opts.ctx .. ")"
     end
-    return self:expression(v.source, path .. ".source")
+    return self:expression(v.source, path .. ".source") or "nil"
   elseif v.custom ~= nil then
     return self:call_ref(v.custom, path .. ".custom")
   end

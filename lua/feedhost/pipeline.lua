@@ -89,12 +89,28 @@ local function gen_mode(g, conn, name, mode, channels)
   end
   -- router
   local rname = "_route_" .. mode
-  g:emit("local function " .. rname .. "(data, received_at)", "router")
   local router = conn.router
+  local use_router = router and router.enabled ~= false and router.rules
+  local any_streams = {}
+  for _, ch in ipairs(channels) do
+    if conv_fn[ch] then
+      any_streams[#any_streams + 1] = ch
+    end
+  end
+  if not use_router and #any_streams > 1 then
+    -- no router, several channels: the first converter rule that holds, in `streams` order
+    local body = { "local function _C_any_" .. mode .. "(data, received_at)" }
+    for _, ch in ipairs(any_streams) do
+      body[#body + 1] = "local r = " .. conv_fn[ch] .. "(data, received_at) if r then return r end"
+    end
+    body[#body + 1] = "return nil end"
+    g:emit(table.concat(body, "\n"), "converters")
+  end
+  g:emit("local function " .. rname .. "(data, received_at)", "router")
   local function target(ch)
     return g:const(ch) .. ", " .. (conv_fn[ch] or "nil")
   end
-  if router and router.enabled ~= false and router.rules then
+  if use_router then
     g:emit("local channel = nil", "router")
     for i, rule in ipairs(router.rules) do
       local rp = "router.rules[" .. i .. "].match"
@@ -108,25 +124,11 @@ local function gen_mode(g, conn, name, mode, channels)
     end
     g:emit("return " .. target(router.default_channel or "unknown"), "router.default_channel")
   else
-    local streams = {}
-    for _, ch in ipairs(channels) do
-      if conv_fn[ch] then
-        streams[#streams + 1] = ch
-      end
-    end
-    if #streams <= 1 then
-      local ch = streams[1] or (router and router.default_channel) or (conn.streams or {})[1] or "unknown"
+    if #any_streams <= 1 then
+      local ch = any_streams[1] or (router and router.default_channel) or (conn.streams or {})[1] or "unknown"
       g:emit("return " .. target(ch), "router")
     else
-      -- no router, several channels: the first converter rule that holds, in `streams` order
       g:emit("return \"*\", _C_any_" .. mode, "router")
-      g:emit_top("local _C_any_" .. mode, "converters")
-      local body = { "_C_any_" .. mode .. " = function(data, received_at)" }
-      for _, ch in ipairs(streams) do
-        body[#body + 1] = "local r = " .. conv_fn[ch] .. "(data, received_at) if r then return r end"
-      end
-      body[#body + 1] = "return nil end"
-      g:emit(table.concat(body, "\n"), "converters")
     end
   end
   g:emit("end", "router")
@@ -245,6 +247,7 @@ local function _RESULTS(res, err, received_at)
     _S.empty = _S.empty + 1
     return
   end
+  if type(res) == "table" and next(res) == nil then _S.empty = _S.empty + 1 return end
   return _TABLE(res, received_at, type(res) == "table" and res[1] ~= nil)
 end]], "parser.decode")
 
@@ -298,7 +301,7 @@ end]], "parser.decode")
     if pp_t then
       if pp_select or type(pp) == "function" then
         if type(pp) == "function" then
-          g:emit("do return _TABLE(" .. pp_t .. ", received_at, " .. tostring(frame_array) .. ") end", "parser.payload_path")
+          g:emit("do return _TABLE_NOPP(" .. pp_t .. ", received_at, " .. tostring(frame_array) .. ") end", "parser.payload_path")
         else
           g:emit("data = " .. pp_t, "parser.payload_path")
           g:emit("if data == nil then _S.empty = _S.empty + 1 return end", "parser.payload_path")

@@ -94,6 +94,20 @@ function M.load(path)
   end
   local errs = schema.validate(spec, path)
   if #errs > 0 then
+    -- also report the expression errors the compiler would find, so every mistake shows at once
+    local ok, _, cerrs = pcall(M.compile, { file = path, dir = dir, spec = spec }, {})
+    if ok and cerrs then
+      local seen = {}
+      for _, e in ipairs(errs) do
+        seen[e.path .. "\0" .. e.msg] = true
+      end
+      for _, e in ipairs(cerrs) do
+        if not seen[e.path .. "\0" .. e.msg] then
+          errs[#errs + 1] = e
+        end
+      end
+      table.sort(errs, function(a, b) return a.path < b.path end)
+    end
     return nil, errs, path
   end
   return { file = path, dir = dir, spec = spec, embedded = embedded }

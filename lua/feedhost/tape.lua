@@ -147,7 +147,7 @@ function M.new(max_tokens)
   --- Token of member or element `k` of container `e`, or nil.
   function R.tok(e, k)
     local r = find(e, k)
-    if r < 0 then
+    if r < 0 or T[r].type == 7 then -- JSON null reads as nil
       return nil
     end
     return r
