@@ -222,13 +222,9 @@ function M.compile(conn, name, env)
     end
   end
 
-  -- Lua-table path: payload_path, split, element
-  g:emit("local function _TABLE(data, received_at, split)", "parser")
-  if pp_l then
-    g:emit("data = " .. pp_l, "parser.payload_path")
-    g:emit("if data == nil then _S.empty = _S.empty + 1 return end", "parser.payload_path")
-  end
+  -- Lua-table path: split, element (_TABLE_NOPP); payload_path first (_TABLE)
   g:emit([[
+local function _TABLE_NOPP(data, received_at, split)
 if split and type(data) == "table" and data[1] ~= nil then
   for j = 1, #data do
     local ok, e = xpcall(_EL_l, _HANDLER, data[j], received_at)
@@ -239,6 +235,12 @@ end
 local ok, e = xpcall(_EL_l, _HANDLER, data, received_at)
 if not ok then _fail(e) end
 end]], nil)
+  g:emit("local function _TABLE(data, received_at, split)", "parser")
+  if pp_l then
+    g:emit("data = " .. pp_l, "parser.payload_path")
+    g:emit("if data == nil then _S.empty = _S.empty + 1 return end", "parser.payload_path")
+  end
+  g:emit("return _TABLE_NOPP(data, received_at, split)\nend", "parser")
   -- results of a decode function: nil (nothing), nil + err, one message, or a list
   g:emit([[
 local function _RESULTS(res, err, received_at)
@@ -343,11 +345,6 @@ return function(batch)
   end
 end]], nil)
 
-  -- a payload computed as a Lua value skips the table path's own payload_path
-  table.insert(g.lines, 1, "local _TABLE_NOPP")
-  table.insert(g.paths, 1, { n = 1, path = nil })
-  g:emit("", nil)
-
   if #g.errors > 0 then
     local seen, errs = {}, {}
     for _, e in ipairs(g.errors) do
@@ -387,31 +384,6 @@ end]], nil)
     g.lines[i] = line:gsub("FRAME_CALL", frame_call):gsub("RECEIVED_AT", need_ts and "fr.ts" or "nil")
   end
   local source, linemap = g:source(HEADER)
-  -- _TABLE_NOPP: _TABLE without payload_path (defined after the body is known)
-  source = source:gsub("\nreturn function%(batch%)", "\n_TABLE_NOPP = function(data, received_at, split)\n"
-    .. "if split and type(data) == \"table\" and data[1] ~= nil then\n"
-    .. "for j = 1, #data do local ok, e = xpcall(_EL_l, _HANDLER, data[j], received_at) if not ok then _fail(e) end end\n"
-    .. "return end\n"
-    .. "local ok, e = xpcall(_EL_l, _HANDLER, data, received_at) if not ok then _fail(e) end end\n"
-    .. "return function(batch)", 1)
-  -- the gsub above inserted 6 lines before the batch function: shift the map past that point
-  local insert_at
-  local l = 0
-  for line in (source .. "\n"):gmatch("(.-)\n") do
-    l = l + 1
-    if line == "_TABLE_NOPP = function(data, received_at, split)" then
-      insert_at = l
-      break
-    end
-  end
-  if insert_at then
-    local shifted = {}
-    for k, v in pairs(linemap) do
-      shifted[k >= insert_at and k + 6 or k] = v
-    end
-    linemap = shifted
-  end
-
   local chunkname = "=pipeline:" .. name
   -- environment: registry functions and the safe library; anything else is a spec bug that
   -- expr.check already reported, so reaching __index means generated-code misuse
