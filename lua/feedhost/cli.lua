@@ -466,9 +466,7 @@ function M.bench(args)
       end
       b, m = part, n - done
     end
-    for j = 0, m - 1 do
-      bytes = bytes + b.frames[j].len
-    end
+    bytes = bytes + tonumber(b.used)
     run(b)
     done = done + m
   end

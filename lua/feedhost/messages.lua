@@ -9,7 +9,6 @@ local json = require("feedhost.json")
 
 local M = {}
 
-local CTX_NAMES = { "credentials", "broker", "connection_name", "subscribe_assets", "channel", "asset", "mappings" }
 local PROLOGUE = "local credentials, broker, connection_name, subscribe_assets, channel, asset, mappings = "
   .. "ctx.credentials, ctx.broker, ctx.connection_name, ctx.subscribe_assets, ctx.channel, ctx.asset, ctx.mappings\n"
 
@@ -262,5 +261,4 @@ function M.compile_fields(fields, path, opts)
   end
 end
 
-M.CTX_NAMES = CTX_NAMES
 return M
