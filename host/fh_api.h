@@ -34,6 +34,10 @@ typedef struct fh_api {
   int64_t (*clock_monotonic_ns)(void);
   int (*ts_iso)(const char *s, size_t len, int64_t *out);
   int (*json_eq)(const fh_jtok *tape, const char *buf, int obj, const char *key, size_t klen, const char *lit, size_t litlen);
+  int (*json_str_eq)(const fh_jtok *tape, const char *buf, int tok, const char *lit, size_t litlen);
+  int (*keyset_add)(fh_keyset *ks, const char *key, size_t klen);
+  void (*json_keys)(const fh_jtok *tape, const char *buf, int obj, const fh_keyset *ks,
+                    int32_t *slots);
 } fh_api;
 
 /// The process-wide API table (immutable, shared by every host object).

@@ -56,6 +56,9 @@ static const fh_api api = {
   .clock_monotonic_ns = clock_monotonic_ns,
   .ts_iso = fh_ts_iso,
   .json_eq = fh_json_eq,
+  .json_str_eq = fh_json_str_eq,
+  .keyset_add = fh_keyset_add,
+  .json_keys = fh_json_keys,
 };
 
 const fh_api *fh_api_get(void)
@@ -114,10 +117,18 @@ int luaopen_feedhost_core(lua_State *L)
   lua_setfield(L, -2, "fh_batch");
   lua_pushinteger(L, (lua_Integer)sizeof(fh_api));
   lua_setfield(L, -2, "fh_api");
+  lua_pushinteger(L, (lua_Integer)sizeof(fh_keyset));
+  lua_setfield(L, -2, "fh_keyset");
   lua_setfield(L, -2, "sizes");                     // [M]
   lua_pushstring(L, FH_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushboolean(L, fh_vm_has_embedded());
   lua_setfield(L, -2, "embedded");
+  // the loop binding ships in the same library: `require "feedhost.core.loop"` finds it here
+  lua_getglobal(L, "package");                      // [M, package]
+  lua_getfield(L, -1, "preload");                   // [M, package, preload]
+  lua_pushcfunction(L, luaopen_feedhost_core_loop);
+  lua_setfield(L, -2, "feedhost.core.loop");
+  lua_pop(L, 2);                                    // [M]
   return 1;
 }

@@ -33,5 +33,7 @@ const char *fh_vm_resource_name(int i);
 bool fh_vm_has_embedded(void);
 
 int luaopen_feedhost_core(lua_State *L);
+/// Opens `feedhost.core.loop` (l_loop.c): the event loop.
+int luaopen_feedhost_core_loop(lua_State *L);
 
 #endif

@@ -130,202 +130,263 @@ static inline bool match_lit(const char *s, size_t end, size_t i, const char *li
   return end - i >= n && memcmp(s + i, lit, n) == 0;
 }
 
+// The first byte at or after s[j] (j < end) that ends the fast scan of a string body, or `end`.
+// Eight bytes at a time where the input allows: the lowest flagged byte of each test is exact
+// (a false positive can only sit above a true one), so the lowest flag overall is the answer.
+static inline size_t scan_string(const char *s, size_t j, size_t end)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+  while (end - j >= 8) {
+    uint64_t w;
+    memcpy(&w, s + j, 8);
+    uint64_t q = w ^ (ones * '"');
+    uint64_t b = w ^ (ones * '\\');
+    uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w);
+    hit &= highs;
+    if (hit) {
+      return j + ((size_t)__builtin_ctzll(hit) >> 3);
+    }
+    j += 8;
+  }
+#endif
+  while (j < end && !str_stop[(uint8_t)s[j]]) {
+    j++;
+  }
+  return j;
+}
+
+// Scans the string whose opening quote is at s[i - 1]; stores its token fields. @return the
+// index of the closing quote, or (size_t)-1 with *bad set to the offset of the first bad byte.
+static inline __attribute__((always_inline)) size_t parse_string(const char *s, size_t end, size_t i, fh_jtok *t, size_t *bad)
+{
+  size_t j = i;
+  uint8_t flags = 0;
+  for (;;) {
+    j = scan_string(s, j, end);
+    if (j >= end) {
+      *bad = j;
+      return (size_t)-1;
+    }
+    uint8_t d = (uint8_t)s[j];
+    if (d == '"') {
+      break;
+    }
+    if (d != '\\') {
+      *bad = j;  // raw control character
+      return (size_t)-1;
+    }
+    flags = FH_JF_ESC;
+    if (j + 1 >= end) {
+      *bad = j;
+      return (size_t)-1;
+    }
+    uint8_t e = (uint8_t)s[j + 1];
+    if (e == 'u') {
+      if (end - j < 6) {
+        *bad = j;
+        return (size_t)-1;
+      }
+      for (int k = 2; k < 6; k++) {
+        uint8_t h = (uint8_t)s[j + k];
+        if (!(is_digit(h) || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'))) {
+          *bad = j + k;
+          return (size_t)-1;
+        }
+      }
+      j += 6;
+    } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
+               e == 'r' || e == 't') {
+      j += 2;
+    } else {
+      *bad = j + 1;
+      return (size_t)-1;
+    }
+  }
+  t->type = FH_J_STR;
+  t->flags = flags;
+  t->start = (uint32_t)i;
+  t->len = (uint32_t)(j - i);
+  return j;
+}
+
+// One pass, no recursion: `value` reads a value, `key` a member name and its colon, `after` what
+// follows a value (a comma or the close of the innermost open container). The innermost open
+// container (its token, child count and kind) lives in locals; outer ones on a small stack.
 int fh_json_parse(const char *buf, size_t len, fh_jtok *tape, int cap, int *err_off)
 {
   if (len > 0xFFFFFFF0u) {
     return FH_JSON_ETOOBIG;
   }
   const char *s = buf;
-  size_t end = len;
+  const size_t end = len;
   size_t i = 0;
+  size_t bad = 0;
   int ntok = 0;
-  int stack[FH_JSON_MAX_DEPTH];  // open containers
-  int depth = 0;
-  // After a value: expect ',' or the container's close. In an object, a key comes first.
-  enum { VALUE, AFTER_VALUE, KEY, COLON } want = VALUE;
-  bool first_in_container = false;
+  struct {
+    int tok;
+    uint32_t count;
+  } stack[FH_JSON_MAX_DEPTH];  // open containers outside the innermost one
+  int depth = 0;               // open containers
+  int top = -1;                // innermost open container (token), when depth > 0
+  uint32_t count = 0;          // its children so far
+  bool in_obj = false;         // whether it is an object
+  fh_jtok *t;
+  uint8_t c;
 
-#define FAIL(at)        \
-  do {                  \
-    *err_off = (int)(at); \
-    return FH_JSON_ESYNTAX; \
+#define FAIL(at)              \
+  do {                        \
+    *err_off = (int)(at);     \
+    return FH_JSON_ESYNTAX;   \
+  } while (0)
+#define SKIP_WS()                                    \
+  while (i < end && (uint8_t)s[i] <= ' ' && is_ws((uint8_t)s[i])) { \
+    i++;                                             \
+  }
+#define NEW_TOKEN()                 \
+  do {                              \
+    if (ntok >= cap) {              \
+      return FH_JSON_ENOSPACE;      \
+    }                               \
+    t = &tape[ntok];                \
+    t->flags = 0;                   \
+    t->depth = (uint16_t)depth;     \
   } while (0)
 
-  for (;;) {
-    while (i < end && is_ws((uint8_t)s[i])) {
-      i++;
-    }
-    if (i >= end) {
-      if (depth == 0 && want == AFTER_VALUE) {
-        return ntok;
-      }
-      FAIL(i);
-    }
-    uint8_t c = (uint8_t)s[i];
-    if (want == AFTER_VALUE) {
-      if (depth == 0) {
-        FAIL(i);  // trailing garbage
-      }
-      fh_jtok *top = &tape[stack[depth - 1]];
-      if (c == ',') {
-        i++;
-        want = top->type == FH_J_OBJ ? KEY : VALUE;
-        first_in_container = false;
-        continue;
-      }
-      if ((c == '}' && top->type == FH_J_OBJ) || (c == ']' && top->type == FH_J_ARR)) {
-        i++;
-        top->next = (uint32_t)ntok;
-        depth--;
-        want = AFTER_VALUE;
-        continue;
-      }
-      FAIL(i);
-    }
-    if (want == COLON) {
-      if (c != ':') {
-        FAIL(i);
-      }
-      i++;
-      want = VALUE;
-      continue;
-    }
-    if (want == KEY) {
-      if (c == '}' && first_in_container) {
-        i++;
-        tape[stack[depth - 1]].next = (uint32_t)ntok;
-        depth--;
-        want = AFTER_VALUE;
-        continue;
-      }
-      if (c != '"') {
-        FAIL(i);
-      }
-    }
-    // A value (or a key, which is a string).
-    if (c == ']' && first_in_container && want == VALUE && depth > 0 &&
-        tape[stack[depth - 1]].type == FH_J_ARR) {
-      i++;
-      tape[stack[depth - 1]].next = (uint32_t)ntok;
-      depth--;
-      want = AFTER_VALUE;
-      continue;
-    }
-    if (ntok >= cap) {
-      return FH_JSON_ENOSPACE;
-    }
-    bool is_key = want == KEY;
-    fh_jtok *t = &tape[ntok];
-    t->flags = 0;
-    t->depth = (uint16_t)depth;
-    t->num = 0;
-    if (!is_key && depth > 0) {
-      tape[stack[depth - 1]].len++;  // one more member or element
-    }
-    switch (c) {
-    case '{':
-    case '[':
-      if (depth >= FH_JSON_MAX_DEPTH) {
-        return FH_JSON_EDEPTH;
-      }
-      t->type = c == '{' ? FH_J_OBJ : FH_J_ARR;
-      t->start = (uint32_t)i;
-      t->len = 0;
-      stack[depth++] = ntok++;
-      i++;
-      want = c == '{' ? KEY : VALUE;
-      first_in_container = true;
-      continue;
-    case '"': {
-      size_t j = ++i;
-      uint8_t flags = 0;
-      for (;;) {
-        while (j < end && !str_stop[(uint8_t)s[j]]) {
-          j++;
-        }
-        if (j >= end) {
-          FAIL(j);
-        }
-        uint8_t d = (uint8_t)s[j];
-        if (d == '"') {
-          break;
-        }
-        if (d == '\\') {
-          flags = FH_JF_ESC;
-          if (j + 1 >= end) {
-            FAIL(j);
-          }
-          uint8_t e = (uint8_t)s[j + 1];
-          if (e == 'u') {
-            if (end - j < 6) {
-              FAIL(j);
-            }
-            for (int k = 2; k < 6; k++) {
-              uint8_t h = (uint8_t)s[j + k];
-              if (!(is_digit(h) || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'))) {
-                FAIL(j + k);
-              }
-            }
-            j += 6;
-          } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
-                     e == 'r' || e == 't') {
-            j += 2;
-          } else {
-            FAIL(j + 1);
-          }
-          continue;
-        }
-        FAIL(j);  // raw control character
-      }
-      t->type = FH_J_STR;
-      t->flags = flags;
-      t->start = (uint32_t)i;
-      t->len = (uint32_t)(j - i);
-      t->next = (uint32_t)(++ntok);
-      i = j + 1;
-      want = is_key ? COLON : AFTER_VALUE;
-      first_in_container = false;
-      continue;
-    }
-    case 't':
-    case 'f':
-    case 'n': {
-      const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
-      size_t n = c == 'f' ? 5 : 4;
-      if (!match_lit(s, end, i, lit, n)) {
-        FAIL(i);
-      }
-      t->type = c == 't' ? FH_J_TRUE : c == 'f' ? FH_J_FALSE : FH_J_NULL;
-      t->start = (uint32_t)i;
-      t->len = (uint32_t)n;
-      t->next = (uint32_t)(++ntok);
-      i += n;
-      want = AFTER_VALUE;
-      first_in_container = false;
-      continue;
-    }
-    default: {
-      if (c != '-' && !is_digit(c)) {
-        FAIL(i);
-      }
-      size_t p = i;
-      bool is_int = false;
-      if (!parse_number(s, end, &p, &t->num, &is_int)) {
-        FAIL(p);
-      }
-      t->type = FH_J_NUM;
-      t->flags = is_int ? FH_JF_INT : 0;
-      t->start = (uint32_t)i;
-      t->len = (uint32_t)(p - i);
-      t->next = (uint32_t)(++ntok);
-      i = p;
-      want = AFTER_VALUE;
-      first_in_container = false;
-      continue;
-    }
-    }
+value:
+  SKIP_WS();
+  if (i >= end) {
+    FAIL(i);
   }
+  c = (uint8_t)s[i];
+  NEW_TOKEN();
+  count++;  // one more member or element (meaningless at depth 0)
+  if (c == '"') {
+    size_t j = parse_string(s, end, i + 1, t, &bad);
+    if (j == (size_t)-1) {
+      FAIL(bad);
+    }
+    t->num = 0;
+    t->next = (uint32_t)(++ntok);
+    i = j + 1;
+    goto after;
+  }
+  if (c == '-' || is_digit(c)) {
+    size_t p = i;
+    bool is_int = false;
+    if (!parse_number(s, end, &p, &t->num, &is_int)) {
+      FAIL(p);
+    }
+    t->type = FH_J_NUM;
+    t->flags = is_int ? FH_JF_INT : 0;
+    t->start = (uint32_t)i;
+    t->len = (uint32_t)(p - i);
+    t->next = (uint32_t)(++ntok);
+    i = p;
+    goto after;
+  }
+  t->num = 0;
+  if (c == '{' || c == '[') {
+    if (depth >= FH_JSON_MAX_DEPTH) {
+      return FH_JSON_EDEPTH;
+    }
+    t->type = c == '{' ? FH_J_OBJ : FH_J_ARR;
+    t->start = (uint32_t)i;
+    if (depth > 0) {
+      stack[depth - 1].tok = top;
+      stack[depth - 1].count = count;
+    }
+    depth++;
+    top = ntok++;
+    count = 0;
+    in_obj = c == '{';
+    i++;
+    SKIP_WS();
+    if (i < end && (uint8_t)s[i] == (in_obj ? '}' : ']')) {
+      i++;
+      goto close;
+    }
+    if (in_obj) {
+      goto key;
+    }
+    goto value;
+  }
+  if (c == 't' || c == 'f' || c == 'n') {
+    const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+    size_t n = c == 'f' ? 5 : 4;
+    if (!match_lit(s, end, i, lit, n)) {
+      FAIL(i);
+    }
+    t->type = c == 't' ? FH_J_TRUE : c == 'f' ? FH_J_FALSE : FH_J_NULL;
+    t->start = (uint32_t)i;
+    t->len = (uint32_t)n;
+    t->next = (uint32_t)(++ntok);
+    i += n;
+    goto after;
+  }
+  FAIL(i);
+
+key:
+  // white space skipped; a member name, then its colon
+  if (i >= end || s[i] != '"') {
+    FAIL(i);
+  }
+  NEW_TOKEN();
+  {
+    size_t j = parse_string(s, end, i + 1, t, &bad);
+    if (j == (size_t)-1) {
+      FAIL(bad);
+    }
+    t->num = 0;
+    t->next = (uint32_t)(++ntok);
+    i = j + 1;
+  }
+  SKIP_WS();
+  if (i >= end || s[i] != ':') {
+    FAIL(i);
+  }
+  i++;
+  goto value;
+
+close:
+  // the innermost container ends just before s[i]
+  tape[top].len = count;
+  tape[top].next = (uint32_t)ntok;
+  if (--depth > 0) {
+    top = stack[depth - 1].tok;
+    count = stack[depth - 1].count;
+    in_obj = tape[top].type == FH_J_OBJ;
+  }
+  // fall through
+
+after:
+  SKIP_WS();
+  if (depth == 0) {
+    if (i >= end) {
+      return ntok;
+    }
+    FAIL(i);  // trailing garbage
+  }
+  if (i >= end) {
+    FAIL(i);
+  }
+  c = (uint8_t)s[i];
+  if (c == ',') {
+    i++;
+    if (in_obj) {
+      SKIP_WS();
+      goto key;
+    }
+    goto value;
+  }
+  if (c == (in_obj ? '}' : ']')) {
+    i++;
+    goto close;
+  }
+  FAIL(i);
 #undef FAIL
+#undef SKIP_WS
+#undef NEW_TOKEN
 }
 
 static int key_equals(const fh_jtok *k, const char *buf, const char *key, size_t klen)
@@ -370,6 +431,101 @@ int fh_json_eq(const fh_jtok *tape, const char *buf, int obj, const char *key, s
     return 0;
   }
   return key_equals(&tape[v], buf, lit, litlen);
+}
+
+int fh_json_str_eq(const fh_jtok *tape, const char *buf, int tok, const char *lit, size_t litlen)
+{
+  if (tok < 0 || tape[tok].type != FH_J_STR) {
+    return 0;
+  }
+  return key_equals(&tape[tok], buf, lit, litlen);
+}
+
+static inline uint32_t keyset_hash(const char *key, size_t klen)
+{
+  uint32_t h = (uint32_t)klen * 0x9E3779B1u;
+  if (klen > 0) {
+    h ^= (uint32_t)(uint8_t)key[0] * 0x85EBCA77u;
+    h ^= (uint32_t)(uint8_t)key[klen - 1] * 0xC2B2AE3Du;
+    h ^= (uint32_t)(uint8_t)key[klen >> 1] * 0x27D4EB2Fu;
+  }
+  return (h ^ (h >> 15)) & (FH_KEYSET_BUCKETS - 1);
+}
+
+// Slot of `key` in `ks`, or -1.
+static inline int keyset_find(const fh_keyset *ks, const char *key, size_t klen)
+{
+  uint32_t b = keyset_hash(key, klen);
+  for (;;) {
+    int s = ks->bucket[b];
+    if (s == 0) {
+      return -1;
+    }
+    s--;
+    if (ks->len[s] == klen) {
+      // names are short: a byte loop beats a call to memcmp
+      const char *name = ks->pool + ks->off[s];
+      size_t k = 0;
+      while (k < klen && name[k] == key[k]) {
+        k++;
+      }
+      if (k == klen) {
+        return s;
+      }
+    }
+    b = (b + 1) & (FH_KEYSET_BUCKETS - 1);
+  }
+}
+
+int fh_keyset_add(fh_keyset *ks, const char *key, size_t klen)
+{
+  int s = keyset_find(ks, key, klen);
+  if (s >= 0) {
+    return s;
+  }
+  if (ks->n >= FH_KEYSET_MAX || klen > FH_KEYSET_MAXLEN || ks->used + klen > FH_KEYSET_POOL) {
+    return -1;
+  }
+  s = ks->n++;
+  memcpy(ks->pool + ks->used, key, klen);
+  ks->off[s] = (uint16_t)ks->used;
+  ks->len[s] = (uint8_t)klen;
+  ks->used += (uint32_t)klen;
+  uint32_t b = keyset_hash(key, klen);
+  while (ks->bucket[b] != 0) {
+    b = (b + 1) & (FH_KEYSET_BUCKETS - 1);
+  }
+  ks->bucket[b] = (uint8_t)(s + 1);
+  return s;
+}
+
+void fh_json_keys(const fh_jtok *tape, const char *buf, int obj, const fh_keyset *ks,
+                  int32_t *slots)
+{
+  for (int s = 0; s < ks->n; s++) {
+    slots[s] = -1;
+  }
+  const fh_jtok *o = &tape[obj];
+  if (o->type != FH_J_OBJ) {
+    return;
+  }
+  int k = obj + 1;
+  for (uint32_t m = 0; m < o->len; m++) {
+    const fh_jtok *kt = &tape[k];
+    int v = k + 1;
+    int s;
+    if (!(kt->flags & FH_JF_ESC)) {
+      s = kt->len <= FH_KEYSET_MAXLEN ? keyset_find(ks, buf + kt->start, kt->len) : -1;
+    } else {
+      char tmp[FH_KEYSET_MAXLEN * 6];  // escaped text of the longest name of the set
+      int n = kt->len <= sizeof tmp ? fh_json_unescape(buf + kt->start, kt->len, tmp) : -1;
+      s = n >= 0 && n <= FH_KEYSET_MAXLEN ? keyset_find(ks, tmp, (size_t)n) : -1;
+    }
+    if (s >= 0 && slots[s] < 0) {
+      slots[s] = v;
+    }
+    k = (int)tape[v].next;
+  }
 }
 
 int fh_json_index(const fh_jtok *tape, int arr, int i)

@@ -63,6 +63,38 @@ int fh_json_eq(const fh_jtok *tape, const char *buf, int obj, const char *key, s
 /// The `i`-th (0-based) element of array token `arr`. @return token index, or -1.
 int fh_json_index(const fh_jtok *tape, int arr, int i);
 
+/// Whether string token `tok` equals `lit` (escapes decoded); 0 for any other token.
+int fh_json_str_eq(const fh_jtok *tape, const char *buf, int tok, const char *lit, size_t litlen);
+
+// A set of member names, each with a slot: fh_json_keys looks up every member of an object in
+// one pass and writes the value token of each name of the set into its slot. The compiled
+// pipeline reads all the members of a message it needs through one call instead of one search
+// per member.
+enum {
+  FH_KEYSET_MAX = 64,      // names
+  FH_KEYSET_BUCKETS = 256, // hash buckets (a power of two, well above FH_KEYSET_MAX)
+  FH_KEYSET_POOL = 2048,   // bytes of all names
+  FH_KEYSET_MAXLEN = 64,   // longest name
+};
+
+typedef struct fh_keyset {
+  int32_t n;                           // names in the set (slots 0 .. n-1)
+  uint32_t used;                       // bytes of pool in use
+  uint8_t bucket[FH_KEYSET_BUCKETS];   // slot + 1, or 0 for an empty bucket
+  uint16_t off[FH_KEYSET_MAX];         // name of each slot: pool offset and length
+  uint8_t len[FH_KEYSET_MAX];
+  char pool[FH_KEYSET_POOL];
+} fh_keyset;
+
+/// Adds `key` to the set (zeroed memory is an empty set). @return its slot (an existing one if
+/// present), or -1 when the set is full or the name too long (look it up with fh_json_find).
+int fh_keyset_add(fh_keyset *ks, const char *key, size_t klen);
+
+/// For every name of `ks`, the value token of that member of object `obj` (the first one, as
+/// fh_json_find) into slots[slot], or -1 when absent or when `obj` is not an object.
+void fh_json_keys(const fh_jtok *tape, const char *buf, int obj, const fh_keyset *ks,
+                  int32_t *slots);
+
 /// Unescapes string token contents into `dst` (room for `len` bytes always suffices).
 /// @return bytes written, or -1 on a bad escape.
 int fh_json_unescape(const char *src, size_t len, char *dst);

@@ -16,6 +16,9 @@ typedef struct fh_frame {
 typedef struct fh_batch {
   char *buf; fh_frame *frames; uint32_t n; uint32_t ncap; size_t used; size_t cap;
 } fh_batch;
+typedef struct fh_keyset {
+  int32_t n; uint32_t used; uint8_t bucket[256]; uint16_t off[64]; uint8_t len[64]; char pool[2048];
+} fh_keyset;
 typedef struct fh_api {
   int (*json_parse)(const char *buf, size_t len, fh_jtok *tape, int cap, int *err_off);
   int (*json_find)(const fh_jtok *tape, const char *buf, int obj, const char *key, size_t klen);
@@ -33,6 +36,9 @@ typedef struct fh_api {
   int64_t (*clock_monotonic_ns)(void);
   int (*ts_iso)(const char *s, size_t len, int64_t *out);
   int (*json_eq)(const fh_jtok *tape, const char *buf, int obj, const char *key, size_t klen, const char *lit, size_t litlen);
+  int (*json_str_eq)(const fh_jtok *tape, const char *buf, int tok, const char *lit, size_t litlen);
+  int (*keyset_add)(fh_keyset *ks, const char *key, size_t klen);
+  void (*json_keys)(const fh_jtok *tape, const char *buf, int obj, const fh_keyset *ks, int32_t *slots);
 } fh_api;
 ]])
 

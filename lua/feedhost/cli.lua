@@ -11,6 +11,12 @@ commands:
   replay SPEC CAPTURE [--connection NAME] [--assets A,B] [--credentials F] [--output ndjson|none]
         run captured frames through the compiled pipeline; records as NDJSON on stdout,
         a summary on stderr
+  run SPEC [--assets A,B] [--credentials F] [--url CONN=URL] [--record F] [--output ndjson|none]
+        every connection of the spec live: records as NDJSON on stdout, stats on stderr
+  demo [--rate N] [--assets A,B] [--output ndjson|none]
+        a local Alpaca-protocol simulator and specs/alpaca.lua streaming from it
+  simulate [--port N] [--rate N]
+        only the simulator: a WebSocket server speaking Alpaca's market-data protocol
   bench SPEC POOL [N] [--assets A,B]
         replay benchmark: N messages (one per line of POOL) through the pipeline, in memory
   help [COMMAND]
@@ -21,6 +27,31 @@ environment: <NAME>_<FIELD>, e.g. ALPACA_API_KEY.
 ]]
 
 local HELP = {
+  run = [[
+usage: feedhost run SPEC [--assets A,B | --assets-file F] [--credentials FILE] [--url CONN=URL]
+                    [--record FILE] [--output ndjson|none] [--log-level LEVEL]
+                    [--stats-interval SECS] [--connection NAME] [--ca-file F] [--insecure] [--once]
+
+Connects every connection of SPEC (or only --connection NAME), authenticates, subscribes the
+assets and prints records as NDJSON on stdout. Every --stats-interval seconds (default 5; 0: off)
+one line per connection goes to stderr: state, frames/s, records/s, totals, errors, reconnects,
+age of the last frame. Lost connections come back with backoff, auth and a full resubscription.
+
+  --url CONN=URL     connect CONN to URL instead of the spec's (repeatable, or comma-separated)
+  --record FILE      write every frame in and out as a capture that `feedhost replay` reads
+  --ca-file F        trust the CAs in F for wss:// (default: the system store)
+  --insecure         do not verify server certificates
+  --once             do not reconnect; exit when every connection has closed
+SIGINT or SIGTERM closes the connections and exits 0.
+]],
+  demo = [[
+usage: feedhost demo [--rate N] [--assets A,B] [--output ndjson|none] [--stats-interval SECS]
+                     [--duration SECS]
+
+Starts the embedded exchange simulator (a WebSocket server speaking Alpaca's market-data
+protocol on 127.0.0.1) and runs specs/alpaca.lua against it, unchanged but for the URL:
+records stream on stdout, a stats line on stderr. Ctrl-C stops it.
+]],
   check = [[
 usage: feedhost check SPEC [--assets A,B | --assets-file F] [--credentials FILE]
 
@@ -68,6 +99,16 @@ local function parse_args(args, spec)
       end
       if kind == "flag" then
         opts[k] = true
+      elseif kind == "list" then
+        if not v then
+          i = i + 1
+          v = args[i]
+          if v == nil then
+            return nil, "option --" .. k .. " needs a value"
+          end
+        end
+        opts[k] = opts[k] or {}
+        table.insert(opts[k], v)
       else
         if not v then
           i = i + 1
@@ -130,7 +171,7 @@ end
 
 local function credentials_for(loaded, opts, lenient, log)
   local specmod = require("feedhost.spec")
-  local given
+  local given = opts.given_credentials
   if opts.credentials then
     local err
     given, err = specmod.read_credentials(opts.credentials)
@@ -475,6 +516,317 @@ function M.bench(args)
   io.stdout:write(string.format('{"impl":"feedhost-replay","case":"feedhost pipeline (%s)","msgs":%d,"records":%d,'
     .. '"size_sum":%d,"errors":%d,"secs":%.3f,"msg_per_s":%.0f,"mb_per_s":%.1f}\n', loaded.spec.name, n, nrec,
     size_sum, errs, dt, n / dt, bytes / dt / 1e6))
+  return 0
+end
+
+-- "a=ws://x,b=ws://y" (and repeated --url) -> {a = url, b = url}
+local function parse_urls(list)
+  local out = {}
+  for _, item in ipairs(list) do
+    for part in item:gmatch("[^,]+") do
+      local k, v = part:match("^%s*([%w_%-]+)=(.+)$")
+      if not k then
+        return nil, "--url wants CONN=URL, got " .. part
+      end
+      out[k] = v
+    end
+  end
+  return out
+end
+
+-- NDJSON writer for records: buffered, flushed after each loop step
+local function ndjson_sink(output)
+  local record = require("feedhost.record")
+  local out, n = {}, 0
+  local sink = {}
+  function sink.emit(r)
+    if output == "ndjson" then
+      n = n + 1
+      out[n] = record.ndjson(r, r.channel, r.connection)
+    end
+  end
+  function sink.flush()
+    if n > 0 then
+      io.stdout:write(table.concat(out, "\n", 1, n), "\n")
+      io.stdout:flush()
+      for i = 1, n do
+        out[i] = nil
+      end
+      n = 0
+    end
+  end
+  return sink
+end
+
+-- Runs `rt` on `R` until a signal (exit 0), or with --once until every socket closed.
+-- opts: stats_interval, log, sink, duration, on_tick
+local function drive(R, rt, opts)
+  local log = opts.log
+  local stop_at
+  R.on_signal = function(sig)
+    if sig == 1 then   -- SIGHUP
+      log:info("SIGHUP: reload is not part of this version; still running")
+      return
+    end
+    if not rt.stopping then
+      log:info("signal %d: closing", sig)
+      rt:stop()
+      stop_at = require("feedhost.reactor").now() + 3
+    end
+  end
+  R:catch_signals()
+  if opts.stats_interval and opts.stats_interval > 0 then
+    R:every(opts.stats_interval, function()
+      for _, line in ipairs(rt:stats_lines()) do
+        log:info("%s", line)
+      end
+    end)
+  end
+  if opts.duration then
+    R:after(opts.duration, function() R.on_signal(15) end)
+  end
+  rt:start()
+  local now = require("feedhost.reactor").now
+  while true do
+    R:step(250)
+    opts.sink.flush()
+    if (rt.stopping or rt.once) and rt:done() then
+      break
+    end
+    if stop_at and now() > stop_at then
+      log:warning("connections did not close in time; exiting")
+      break
+    end
+  end
+  opts.sink.flush()
+  return 0
+end
+
+-- spec + credentials + assets -> compiled spec and runtime on a new reactor; nil, rc on error
+local function live_setup(loaded, opts, cmd, log, sink, extra)
+  local symbols, aerr = read_assets(opts)
+  if not symbols then
+    stderr("feedhost %s: %s", cmd, aerr)
+    return nil, 2
+  end
+  local creds, cerr = credentials_for(loaded, opts, false, log)
+  if not creds then
+    stderr("feedhost %s: %s: %s", cmd, loaded.file, cerr)
+    return nil, 2
+  end
+  local runtime = require("feedhost.runtime")
+  local rt
+  local compiled = compile(loaded, opts, { credentials = creds, emit = sink.emit, log = log,
+    open_assets = symbols, auth = runtime.auth_hooks(function() return rt end) })
+  if not compiled then
+    return nil, 2
+  end
+  local ok, list = pcall(function() return compiled.universe:resolve(symbols) end)
+  if not ok then
+    stderr("feedhost %s: --assets: %s", cmd, tostring(type(list) == "table" and list.msg or list))
+    return nil, 2
+  end
+  local urls, uerr = parse_urls(extra.urls or {})
+  if not urls then
+    stderr("feedhost %s: %s", cmd, uerr)
+    return nil, 2
+  end
+  for name in pairs(urls) do
+    if not compiled.connections[name] then
+      stderr("feedhost %s: --url %s: the spec has %s", cmd, name, table.concat(compiled.order, ", "))
+      return nil, 2
+    end
+  end
+  local conns
+  if opts.connection then
+    if not compiled.connections[opts.connection] then
+      stderr("feedhost %s: --connection %s: the spec has %s", cmd, opts.connection,
+        table.concat(compiled.order, ", "))
+      return nil, 2
+    end
+    conns = { opts.connection }
+  end
+  local R, rerr = require("feedhost.reactor").new()
+  if not R then
+    stderr("feedhost %s: %s", cmd, tostring(rerr))
+    return nil, 1
+  end
+  local recorder
+  if opts.record then
+    local f, ferr = io.open(opts.record, "w")
+    if not f then
+      stderr("feedhost %s: --record: %s", cmd, tostring(ferr))
+      return nil, 2
+    end
+    f:setvbuf("line")
+    recorder = runtime.recorder(f)
+  end
+  local rok, rres = pcall(runtime.new, { compiled = compiled, reactor = R, log = log, urls = urls,
+    once = opts.once, recorder = recorder, connections = conns,
+    tls = { ca_file = opts["ca-file"], insecure = opts.insecure } })
+  if not rok then
+    stderr("feedhost %s: %s: %s", cmd, loaded.file, tostring(rres))
+    return nil, 2
+  end
+  rt = rres
+  rt:set_assets(list)
+  return { R = R, rt = rt, compiled = compiled }
+end
+
+local RUN_OPTS = { assets = "value", ["assets-file"] = "value", credentials = "value", url = "list",
+  record = "value", output = "value", ["log-level"] = "value", ["stats-interval"] = "value",
+  connection = "value", ["ca-file"] = "value", insecure = "flag", once = "flag" }
+
+function M.run(args)
+  local opts, pos = parse_args(args, RUN_OPTS)
+  if not opts then
+    stderr("feedhost run: %s", pos)
+    return 2
+  end
+  if opts.help then
+    io.stdout:write(HELP.run)
+    return 0
+  end
+  if #pos ~= 1 then
+    io.stderr:write(HELP.run)
+    return 2
+  end
+  local output = opts.output or "ndjson"
+  if output ~= "ndjson" and output ~= "none" then
+    stderr("feedhost run: --output must be ndjson or none")
+    return 2
+  end
+  local interval = tonumber(opts["stats-interval"] or "5")
+  if not interval or interval < 0 then
+    stderr("feedhost run: --stats-interval wants a number of seconds")
+    return 2
+  end
+  local loaded = load_spec(pos[1])
+  if not loaded then
+    return 2
+  end
+  local log = require("feedhost.log").new({ level = opts["log-level"] or "info" })
+  local sink = ndjson_sink(output)
+  local env, rc = live_setup(loaded, opts, "run", log, sink, { urls = opts.url })
+  if not env then
+    return rc
+  end
+  local code = drive(env.R, env.rt, { log = log, sink = sink, stats_interval = interval })
+  env.R:free()
+  return code
+end
+
+function M.simulate(args)
+  return require("feedhost.simulator").cli(args)
+end
+
+function M.demo(args)
+  local opts, pos = parse_args(args, { rate = "value", assets = "value", output = "value",
+    ["stats-interval"] = "value", ["log-level"] = "value", duration = "value" })
+  if not opts then
+    stderr("feedhost demo: %s", pos)
+    return 2
+  end
+  if opts.help then
+    io.stdout:write(HELP.demo)
+    return 0
+  end
+  local output = opts.output or "ndjson"
+  if output ~= "ndjson" and output ~= "none" then
+    stderr("feedhost demo: --output must be ndjson or none")
+    return 2
+  end
+  local loaded = load_spec("specs/alpaca.lua")
+  if not loaded then
+    return 2
+  end
+  local log = require("feedhost.log").new({ level = opts["log-level"] or "info" })
+  local sink = ndjson_sink(output)
+  local key, secret = "demo-key", "demo-secret"
+  opts.given_credentials = { api_key = key, api_secret = secret }
+  opts.assets = opts.assets or "AAPL,MSFT,TSLA"
+  opts.connection = "market_data"
+  -- the simulator runs on the same reactor as the feed
+  local simulator = require("feedhost.simulator")
+  local env, rc = live_setup(loaded, opts, "demo", log, sink, {})
+  if not env then
+    return rc
+  end
+  local sim = simulator.new(env.R, { key = key, secret = secret, rate = tonumber(opts.rate or "5"),
+    log = log:child("simulator") })
+  sim:start()
+  env.rt.urls.market_data = sim:url()
+  log:info("simulator listening on %s; streaming %s through specs/alpaca.lua", sim:url(), opts.assets)
+  local code = drive(env.R, env.rt, { log = log, sink = sink,
+    stats_interval = tonumber(opts["stats-interval"] or "5"), duration = tonumber(opts.duration or "") })
+  sim:stop()
+  env.R:free()
+  return code
+end
+
+-- `feedhost bench-client`: the `custom` client of ../shared/bench/run.sh. Connects to the load
+-- generator (no auth, no subscribe: it streams on connect), runs every message through the
+-- spec's compiled pipeline and prints one JSON line when the server closes.
+M["bench-client"] = function(args)
+  local opts, pos = parse_args(args, { port = "value", path = "value", spec = "value",
+    connection = "value", host = "value" })
+  if not opts or not opts.port then
+    stderr("usage: feedhost bench-client --port N [--path P] [--host H] [--spec SPEC] [--connection NAME]")
+    return 2
+  end
+  local loaded = load_spec(opts.spec or "specs/alpaca.lua")
+  if not loaded then
+    return 2
+  end
+  local name = opts.connection or "market_data"
+  local conn = loaded.spec.streaming.connections[name]
+  if not conn then
+    stderr("feedhost bench-client: no connection %s", name)
+    return 2
+  end
+  conn.auth, conn.subscribe = nil, nil
+  loaded.spec.credentials = nil   -- the generator asks for none
+  local nrec, size_sum, ring = 0, 0, {}
+  local band = require("bit").band
+  local sink = { flush = function() end }
+  function sink.emit(r)
+    nrec = nrec + 1
+    ring[band(nrec, 1023) + 1] = r
+    local d = r.data
+    if d then
+      local v = d.volume
+      if v then
+        size_sum = size_sum + v
+      end
+    end
+  end
+  local log = require("feedhost.log").new({ level = "warning" })
+  opts.once = true
+  opts.connection = name
+  local url = string.format("%s=ws://%s:%s%s", name, opts.host or "127.0.0.1", opts.port, opts.path or "/")
+  local env, rc = live_setup(loaded, opts, "bench-client", log, sink, { urls = { url } })
+  if not env then
+    return rc
+  end
+  local socket = env.rt.sockets[1]
+  local t0, c0, bytes
+  local on_frames = socket.on_frames
+  function socket.on_frames(s, id, batch)
+    if not t0 then
+      t0, c0 = require("feedhost.reactor").now(), os.clock()
+      bytes = 0
+    end
+    bytes = bytes + tonumber(batch.used)
+    return on_frames(s, id, batch)
+  end
+  drive(env.R, env.rt, { log = log, sink = sink })
+  local secs = require("feedhost.reactor").now() - (t0 or 0)
+  local msgs = socket.frames
+  io.stdout:write(string.format('{"role":"client","impl":"feedhost","msgs":%d,"payload_bytes":%d,"records":%d,'
+    .. '"size_sum":%d,"errors":%d,"secs":%.3f,"msg_per_s":%.0f,"mb_per_s":%.1f,"cpu_secs":%.3f}\n',
+    msgs, bytes or 0, nrec, size_sum, socket.errors, secs, msgs / secs, (bytes or 0) / secs / 1e6,
+    os.clock() - (c0 or 0)))
+  env.R:free()
   return 0
 end
 

@@ -181,6 +181,169 @@ local function hook_ref(g, ref, path)
   return g:const(ref)
 end
 
+-- The general frame path (hooks, preprocess, decode, computed payload_path): one xpcall per
+-- frame, and one per element.
+local function gen_frame(g, conn, parser, format, hooks, decode, auth_t, auth_l, pp, pp_select, pp_t,
+                         frame_array)
+  g:emit("local function _FRAME(p, len, received_at, kind)", nil)
+  g:emit("local keep", nil) -- keeps a replacement string alive while p points into it
+  if hooks.on_message ~= nil then
+    local h = hook_ref(g, hooks.on_message, "hooks.on_message")
+    g:emit("do local m = _ffi_string(p, len)\n"
+      .. "local h = " .. h .. "({ message = m, broker = broker, credentials = credentials, connection_name = connection_name, received_at = received_at })\n"
+      .. "if h == false then _S.dropped = _S.dropped + 1 return end\n"
+      .. "if type(h) == \"table\" then return _TABLE(h, received_at, " .. tostring(frame_array) .. ") end\n"
+      .. "if type(h) == \"string\" then keep = h; p = _cast(h); len = #h end end", "hooks.on_message")
+  end
+  if parser.preprocess ~= nil then
+    local f = hook_ref(g, parser.preprocess, "parser.preprocess")
+    g:emit("do local s = " .. f .. "(_ffi_string(p, len), _CTX0)\n"
+      .. "if s == nil or s == false then _S.dropped = _S.dropped + 1 return end\n"
+      .. "if type(s) == \"table\" then return _TABLE(s, received_at, " .. tostring(frame_array) .. ") end\n"
+      .. "keep = s; p = _cast(s); len = #s end", "parser.preprocess")
+  end
+  if format == "binary" then
+    if decode then
+      g:emit("if kind == 2 then local res, err = " .. decode .. "(_u8(p), len, _CTX0) return _RESULTS(res, err, received_at) end",
+        "parser.decode")
+    end
+  elseif format == "text" then
+    if decode then
+      g:emit("do local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
+        "parser.decode")
+    else
+      if auth_l then
+        g:emit("if _AUTH.waiting then " .. auth_l .. "(_ffi_string(p, len)) end", "auth")
+      end
+      g:emit("do return _TABLE(_ffi_string(p, len), received_at, false) end", "parser")
+    end
+  elseif decode then
+    g:emit("do local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
+      "parser.decode")
+  end
+  if format ~= "text" then
+    -- JSON through the tape
+    g:emit("local root, perr, poff = _P(p, len)\n"
+      .. "if root == nil then return _parse_fail(perr, poff, p, len) end", "parser")
+    if auth_t then
+      g:emit("if _AUTH.waiting then local ok, e = xpcall(" .. auth_t .. ", _HANDLER, root) if not ok then _fail(e, p, len) end end", "auth")
+    end
+    g:emit("local data = root", "parser")
+    if pp_t then
+      if pp_select or type(pp) == "function" then
+        if type(pp) == "function" then
+          g:emit("do return _TABLE_NOPP(" .. pp_t .. ", received_at, " .. tostring(frame_array) .. ") end", "parser.payload_path")
+        else
+          g:emit("data = " .. pp_t, "parser.payload_path")
+          g:emit("if data == nil then _S.empty = _S.empty + 1 return end", "parser.payload_path")
+        end
+      else
+        -- a computed payload: continue on Lua values (payload_path is applied here, not again)
+        g:emit("do local v = " .. pp_t .. "\nif v == nil then _S.empty = _S.empty + 1 return end\n"
+          .. "if type(v) ~= \"table\" then return _TABLE_NOPP(v, received_at) end\n"
+          .. "return _TABLE_NOPP(v, received_at, " .. tostring(frame_array) .. ") end", "parser.payload_path")
+      end
+    end
+    if frame_array then
+      g:emit([[
+if _RTYPE(data) == 2 then
+  local c = data + 1
+  for _ = 1, _RLEN(data) do
+    local ok, e = xpcall(_EL_t, _HANDLER, c, received_at)
+    if not ok then _fail(e, p, len) end
+    c = _RNEXT(c)
+  end
+  return
+end]], nil)
+    end
+    g:emit([[
+local ok, e = xpcall(_EL_t, _HANDLER, data, received_at)
+if not ok then _fail(e, p, len) end]], nil)
+  end
+  g:emit("end", nil)
+
+  g:emit([[
+return function(batch)
+  local frames, buf = batch.frames, batch.buf
+  local n = batch.n
+  _S.frames = _S.frames + n
+  for i = 0, n - 1 do
+    local fr = frames[i]
+    local p = buf + fr.off
+    local ok, e = xpcall(_FRAME, _HANDLER, p, fr.len, RECEIVED_AT, fr.kind)
+    if not ok then _fail(e, p, fr.len) end
+  end
+end]], nil)
+end
+
+-- The JSON fast path: frames and their elements are one flat loop (one trace, no call per
+-- element to protect) under one xpcall per batch. Before each element (and each frame) the loop
+-- saves where it is in upvalues; when an element raises, the error is counted at its key path
+-- and the loop resumes just after it.
+local function gen_batch_loop(g, auth_t, pp_t, frame_array)
+  -- _BI next frame, _BC next element token, _BL elements left in the frame (numbers only: a
+  -- pointer or an int64 stored here would be boxed on every frame)
+  g:emit("local _BI, _BC, _BL = 0, 0, 0", nil)
+  g:emit([[
+local function _BATCH(frames, buf, n)
+local i, c, left = _BI, _BC, _BL
+local received_at
+if i > 0 then local fr = frames[i - 1] received_at = RECEIVED_AT end
+while true do
+  if left > 0 then
+    local data = c
+    left = left - 1
+    c = _RNEXT(data)
+    _BC, _BL = c, left
+    _EL_t(data, received_at)
+  else
+    if i >= n then return end
+    local fr = frames[i]
+    local p, len = buf + fr.off, fr.len
+    received_at = RECEIVED_AT
+    i = i + 1
+    _BI, _BL = i, 0
+    local root, perr, poff = _P(p, len)
+    if root == nil then
+      _parse_fail(perr, poff, p, len)
+    else]], nil)
+  if auth_t then
+    g:emit("if _AUTH.waiting then local ok, e = xpcall(" .. auth_t .. ", _HANDLER, root) if not ok then _fail(e, p, len) end end", "auth")
+  end
+  g:emit("local data = root", "parser")
+  if pp_t then
+    g:emit("data = " .. pp_t, "parser.payload_path")
+  end
+  g:emit([[
+if data == nil then
+  _S.empty = _S.empty + 1
+elseif ]] .. (frame_array and "_RTYPE(data) == 2" or "false") .. [[ then
+  c, left = data + 1, _RLEN(data)
+else
+  c, left = data, 1
+end
+end
+end
+end
+end
+
+return function(batch)
+  local frames, buf = batch.frames, batch.buf
+  local n = batch.n
+  _S.frames = _S.frames + n
+  -- a run nested in a sink (the same pipeline fed from emit) keeps the outer run's place
+  local si, sc, sl = _BI, _BC, _BL
+  _BI, _BC, _BL = 0, 0, 0
+  while true do
+    local ok, e = xpcall(_BATCH, _HANDLER, frames, buf, n)
+    if ok then break end
+    local fr = frames[_BI - 1]
+    _fail(e, buf + fr.off, fr.len)
+  end
+  _BI, _BC, _BL = si, sc, sl
+end]], nil)
+end
+
 --- Compiles connection `conn` (a validated spec table) named `name`.
 -- env: { registry, broker, credentials, mappings, helpers (feedhost.helpers table), emit(rec),
 --        log (feedhost.log logger), auth = {ack = fn, reject = fn(data)}, hooks = {...} }
@@ -253,97 +416,17 @@ local function _RESULTS(res, err, received_at)
   return _TABLE(res, received_at, type(res) == "table" and res[1] ~= nil)
 end]], "parser.decode")
 
-  -- the frame function
-  g:emit("local function _FRAME(p, len, received_at, kind)", nil)
-  g:emit("local keep", nil) -- keeps a replacement string alive while p points into it
   local hooks = conn.hooks or {}
-  if hooks.on_message ~= nil then
-    local h = hook_ref(g, hooks.on_message, "hooks.on_message")
-    g:emit("do local m = _ffi_string(p, len)\n"
-      .. "local h = " .. h .. "({ message = m, broker = broker, credentials = credentials, connection_name = connection_name, received_at = received_at })\n"
-      .. "if h == false then _S.dropped = _S.dropped + 1 return end\n"
-      .. "if type(h) == \"table\" then return _TABLE(h, received_at, " .. tostring(frame_array) .. ") end\n"
-      .. "if type(h) == \"string\" then keep = h; p = _cast(h); len = #h end end", "hooks.on_message")
-  end
-  if parser.preprocess ~= nil then
-    local f = hook_ref(g, parser.preprocess, "parser.preprocess")
-    g:emit("do local s = " .. f .. "(_ffi_string(p, len), _CTX0)\n"
-      .. "if s == nil or s == false then _S.dropped = _S.dropped + 1 return end\n"
-      .. "if type(s) == \"table\" then return _TABLE(s, received_at, " .. tostring(frame_array) .. ") end\n"
-      .. "keep = s; p = _cast(s); len = #s end", "parser.preprocess")
-  end
   local decode = parser.decode ~= nil and hook_ref(g, parser.decode, "parser.decode") or nil
-  if format == "binary" then
-    if decode then
-      g:emit("if kind == 2 then local res, err = " .. decode .. "(_u8(p), len, _CTX0) return _RESULTS(res, err, received_at) end",
-        "parser.decode")
-    end
-  elseif format == "text" then
-    if decode then
-      g:emit("do local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
-        "parser.decode")
-    else
-      if auth_l then
-        g:emit("if _AUTH.waiting then " .. auth_l .. "(_ffi_string(p, len)) end", "auth")
-      end
-      g:emit("do return _TABLE(_ffi_string(p, len), received_at, false) end", "parser")
-    end
-  elseif decode then
-    g:emit("do local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
-      "parser.decode")
+  -- JSON frames through nothing but the tape (a payload_path that selects a member at most):
+  -- the whole batch is one loop under one xpcall, which resumes after a failing element
+  local fast = format == "json" and hooks.on_message == nil and parser.preprocess == nil
+    and decode == nil and (pp == nil or pp_select)
+  if fast then
+    gen_batch_loop(g, auth_t, pp_t, frame_array)
+  else
+    gen_frame(g, conn, parser, format, hooks, decode, auth_t, auth_l, pp, pp_select, pp_t, frame_array)
   end
-  if format ~= "text" then
-    -- JSON through the tape
-    g:emit("local root, perr, poff = _P(p, len)\n"
-      .. "if root == nil then return _parse_fail(perr, poff, p, len) end", "parser")
-    if auth_t then
-      g:emit("if _AUTH.waiting then local ok, e = xpcall(" .. auth_t .. ", _HANDLER, root) if not ok then _fail(e, p, len) end end", "auth")
-    end
-    g:emit("local data = root", "parser")
-    if pp_t then
-      if pp_select or type(pp) == "function" then
-        if type(pp) == "function" then
-          g:emit("do return _TABLE_NOPP(" .. pp_t .. ", received_at, " .. tostring(frame_array) .. ") end", "parser.payload_path")
-        else
-          g:emit("data = " .. pp_t, "parser.payload_path")
-          g:emit("if data == nil then _S.empty = _S.empty + 1 return end", "parser.payload_path")
-        end
-      else
-        -- a computed payload: continue on Lua values (payload_path is applied here, not again)
-        g:emit("do local v = " .. pp_t .. "\nif v == nil then _S.empty = _S.empty + 1 return end\n"
-          .. "if type(v) ~= \"table\" then return _TABLE_NOPP(v, received_at) end\n"
-          .. "return _TABLE_NOPP(v, received_at, " .. tostring(frame_array) .. ") end", "parser.payload_path")
-      end
-    end
-    if frame_array then
-      g:emit([[
-if _RTYPE(data) == 2 then
-  local c = data + 1
-  for _ = 1, _RLEN(data) do
-    local ok, e = xpcall(_EL_t, _HANDLER, c, received_at)
-    if not ok then _fail(e, p, len) end
-    c = _RNEXT(c)
-  end
-  return
-end]], nil)
-    end
-    g:emit([[
-local ok, e = xpcall(_EL_t, _HANDLER, data, received_at)
-if not ok then _fail(e, p, len) end]], nil)
-  end
-  g:emit("end", nil)
-
-  g:emit([[
-return function(batch)
-  local frames, buf = batch.frames, batch.buf
-  local n = batch.n
-  _S.frames = _S.frames + n
-  for i = 0, n - 1 do
-    local fr = frames[i]
-    local p = buf + fr.off
-    FRAME_CALL
-  end
-end]], nil)
 
   if #g.errors > 0 then
     local seen, errs = {}, {}
@@ -374,14 +457,8 @@ end]], nil)
     return false
   end
   local need_ts = uses_received_at(conn, {})
-  -- with nothing but the tape, routing and converters (each element under its own xpcall),
-  -- no code outside an element can raise: the frame needs no protection of its own
-  local frame_safe = format == "json" and hooks.on_message == nil and parser.preprocess == nil
-    and decode == nil and pp == nil
-  local frame_call = frame_safe and "_FRAME(p, fr.len, RECEIVED_AT, fr.kind)"
-    or "local ok, e = xpcall(_FRAME, _HANDLER, p, fr.len, RECEIVED_AT, fr.kind)\n    if not ok then _fail(e, p, fr.len) end"
   for i, line in ipairs(g.lines) do
-    g.lines[i] = line:gsub("FRAME_CALL", frame_call):gsub("RECEIVED_AT", need_ts and "fr.ts" or "nil")
+    g.lines[i] = line:gsub("RECEIVED_AT", need_ts and "fr.ts" or "nil")
   end
   local source, linemap = g:source(HEADER)
   local chunkname = "=pipeline:" .. name

@@ -286,6 +286,14 @@ local CONNECTION = record({
     options = {
       kind = "depends", on = "type", default = "websocket",
       cases = {
+        websocket = record({
+          headers = map(NAME, by_type({ string = S(), number = N() }, { "string", "number" })),
+          verify = B(),
+          ca_file = STRING,
+          deflate = B(),
+          ping_interval = nonneg(),
+          ping_timeout = nonneg(),
+        }),
         socketio = record({
           eio = enum({ 3, 4 }),
           transports = STRINGS,

@@ -300,8 +300,9 @@ function M.compile(loaded, opts)
       if not f then prefix_errors(e, "", errs) else c.first_message = f end
     end
     local options = (conn.backend or {}).options or {}
-    function c.url()
-      local url = conn.url
+    -- the connection's URL (or `base`, e.g. from --url) with the auth query appended
+    function c.url(base)
+      local url = base or conn.url
       if query_fn then
         url = messages.with_query(url, query_fn(ctx_base))
       end

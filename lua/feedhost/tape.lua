@@ -12,7 +12,8 @@ local api = cffi.api
 local ffi_string = ffi.string
 local J_OBJ, J_ARR, J_STR, J_NUM, J_TRUE, J_FALSE = 1, 2, 3, 4, 5, 6
 local JF_ESC = cffi.JF_ESC
-local type, error = type, error
+local type, error, byte = type, error, string.byte
+local KEYSET_MAX = 64 -- FH_KEYSET_MAX
 
 local M = {}
 
@@ -30,9 +31,17 @@ function M.new(max_tokens)
   max_tokens = max_tokens or 1048576
   local cap = 4096
   local T = ffi.new("fh_jtok[?]", cap)
-  local B = nil               -- const char * of the current frame
+  -- the current frame, boxed: a pointer kept in an upvalue would be a new cdata every frame
+  local BB = ffi.new("const char *[1]")
   local err_off = ffi.new("int[1]")
   local ubuf, ucap = ffi.new("char[?]", 256), 256
+  -- Member names read with a literal key get a slot in KS (on first use); the first lookup on an
+  -- object finds all of them in one pass (api.json_keys) into SLOTS, and the lookups that follow
+  -- on the same object are array reads. `cur` is that object (-1: none, e.g. after a parse).
+  local KS = ffi.new("fh_keyset")
+  local SLOTS = ffi.new("int32_t[?]", KEYSET_MAX)
+  local KEYSLOT = {}          -- name -> slot, or false when the set had no room for it
+  local cur = -1
   local R = {}
 
   --- Tokenizes `len` bytes at `ptr`. @return 0 (the root token), or nil, message, byte offset
@@ -49,7 +58,8 @@ function M.new(max_tokens)
   end
 
   function R.parse(ptr, len)
-    B = ptr
+    BB[0] = ptr
+    cur = -1
     local n = api.json_parse(ptr, len, T, cap, err_off)
     if n > 0 then
       return 0
@@ -60,13 +70,13 @@ function M.new(max_tokens)
   local function str(i)
     local t = T[i]
     if t.flags == 0 then
-      return ffi_string(B + t.start, t.len)
+      return ffi_string(BB[0] + t.start, t.len)
     end
     if t.len > ucap then
       ucap = t.len * 2
       ubuf = ffi.new("char[?]", ucap)
     end
-    local n = api.json_unescape(B + t.start, t.len, ubuf)
+    local n = api.json_unescape(BB[0] + t.start, t.len, ubuf)
     return ffi_string(ubuf, n)
   end
   R.str = str
@@ -132,21 +142,43 @@ function M.new(max_tokens)
     return mat(i)
   end
 
+  local function add_key(k)
+    local slot = api.keyset_add(KS, k, #k)
+    if slot < 0 then
+      KEYSLOT[k] = false
+      return false
+    end
+    KEYSLOT[k] = slot
+    cur = -1 -- the new slot is not filled for the current object
+    return slot
+  end
+
   -- Token index of member `k` (string) or element `k` (number, 1-based) of `e`, or -1.
-  -- Indexing a missing parent raises, as indexing nil does in Lua.
-  local function find(e, k)
+  -- Indexing a missing parent raises, as indexing nil does in Lua (`level`: the caller to blame).
+  local function find(e, k, level)
     if e == nil then
-      error("attempt to index a nil value", 3)
+      error("attempt to index a nil value", level + 1)
     end
     if type(k) == "number" then
       return api.json_index(T, e, k - 1)
     end
-    return api.json_find(T, B, e, k, #k)
+    local slot = KEYSLOT[k]
+    if slot == nil then
+      slot = add_key(k)
+    end
+    if slot then
+      if e ~= cur then
+        api.json_keys(T, BB[0], e, KS, SLOTS)
+        cur = e
+      end
+      return SLOTS[slot]
+    end
+    return api.json_find(T, BB[0], e, k, #k)
   end
 
   --- Token of member or element `k` of container `e`, or nil.
   function R.tok(e, k)
-    local r = find(e, k)
+    local r = find(e, k, 2)
     if r < 0 or T[r].type == 7 then -- JSON null reads as nil
       return nil
     end
@@ -155,7 +187,7 @@ function M.new(max_tokens)
 
   --- Value of member or element `k` of container `e` (nil when absent or null).
   function R.get(e, k)
-    local r = find(e, k)
+    local r = find(e, k, 2)
     if r < 0 then
       return nil
     end
@@ -166,10 +198,10 @@ function M.new(max_tokens)
   --- else (numbers, escapes, odd forms, errors) goes to the Lua helper `slow_ts`.
   local ts_out = ffi.new("int64_t[1]")
   function R.ts(e, k, slow_ts)
-    local r = find(e, k)
+    local r = find(e, k, 2)
     if r >= 0 then
       local t = T[r]
-      if t.type == J_STR and t.flags == 0 and api.ts_iso(B + t.start, t.len, ts_out) == 0 then
+      if t.type == J_STR and t.flags == 0 and api.ts_iso(BB[0] + t.start, t.len, ts_out) == 0 then
         return ts_out[0]
       end
       return slow_ts(value(r))
@@ -177,12 +209,31 @@ function M.new(max_tokens)
     return slow_ts(nil)
   end
 
-  --- Whether member `k` (a string key) of `e` is the string `lit`, compared in C.
+  --- Whether member `k` (a string key) of `e` is the string `lit`. A one-byte literal is
+  --- compared here; longer ones of the same length in C.
   function R.eq(e, k, lit)
-    if e == nil then
-      error("attempt to index a nil value", 2)
+    local r = find(e, k, 2)
+    if r < 0 then
+      return false
     end
-    return api.json_eq(T, B, e, k, #k, lit, #lit) == 1
+    local t = T[r]
+    if t.type ~= J_STR then
+      return false
+    end
+    local n = #lit
+    if t.flags == 0 then
+      if t.len ~= n then
+        return false
+      end
+      if n == 1 then
+        local b = byte(lit)
+        if b > 127 then
+          b = b - 256 -- bytes read through a (signed) char
+        end
+        return BB[0][t.start] == b
+      end
+    end
+    return api.json_str_eq(T, BB[0], r, lit, n) == 1
   end
 
   function R.tape() return T end

@@ -42,7 +42,7 @@ local function full_spec()
           description = "trades and quotes",
           url = "wss://stream.example.com/v2/iex",
           backend = { type = "websocket", options = { headers = { ["User-Agent"] = "x" },
-            anything = true } },
+            verify = true, ca_file = "ca.pem", deflate = false, ping_interval = 20, ping_timeout = 10 } },
           streams = { "data", "quote" },
           frame = "array",
           auth = {
@@ -391,6 +391,15 @@ describe("feedhost.schema", function()
         "a websocket url must start with ws:// or wss://, got 'http://stream.example.com'" } })
       conn(spec).url = 5
       expect_exactly(spec, { { MD .. ".url", "expected string, got number" } })
+    end)
+
+    it("rejects unknown websocket options with a suggestion", function()
+      local spec = full_spec()
+      conn(spec).backend.options.verfy = false
+      local errors = schema.validate(spec)
+      assert.equal(1, #errors)
+      assert.equal(MD .. ".backend.options.verfy", errors[1].path)
+      assert.matches("did you mean 'verify'", errors[1].msg)
     end)
 
     it("checks backend type and per-backend options", function()
