@@ -22,7 +22,7 @@ asan-test: asan
 	cd build-asan && ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD=$$(gcc -print-file-name=libasan.so):$$(gcc -print-file-name=libubsan.so) ctest --output-on-failure
 
 demo: all
-	./$(BUILD)/feedhost replay specs/alpaca.lua specs/captures/alpaca.ndjson
+	./$(BUILD)/feedhost demo
 
 clean:
 	rm -rf $(BUILD) build-asan

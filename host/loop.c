@@ -623,6 +623,8 @@ int fh_loop_listen(fh_loop *lp, const char *host, int port, int *bound, char *er
   info.port = port;
   info.iface = host;
   info.protocols = protocols;
+  info.extensions = exts_deflate;   // agree to permessage-deflate when a client offers it
+  info.options = LWS_SERVER_OPTION_DISABLE_IPV6;   // so `iface` binds that IPv4 address only
   char name[32];
   snprintf(name, sizeof name, "listen%d", lp->nlisteners);
   info.vhost_name = name;

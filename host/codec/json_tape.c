@@ -31,7 +31,7 @@ static inline bool is_digit(uint8_t c)
 // Parses the number at s[*pos]; stores the value and advances *pos. Returns false on bad syntax.
 // Fast path: up to 19 significant digits that fit 2^53 and a power of ten <= 22 give a
 // correctly rounded result with one multiply or divide (both operands exact). Otherwise strtod.
-static bool parse_number(const char *s, size_t end, size_t *pos, double *out, bool *is_int)
+static bool parse_number_full(const char *s, size_t end, size_t *pos, double *out, bool *is_int)
 {
   size_t i = *pos;
   size_t begin = i;
@@ -122,6 +122,45 @@ static bool parse_number(const char *s, size_t end, size_t *pos, double *out, bo
   memcpy(tmp, s + begin, n);
   tmp[n] = 0;
   *out = strtod(tmp, NULL);
+  return true;
+}
+
+// parse_number_full for the common case, a plain decimal of at most 19 digits that fits 2^53
+// (integer part, optional fraction, no exponent): one loop per part, no per-digit bookkeeping.
+// Anything else, including every error, goes to parse_number_full, which has the last word.
+static inline bool parse_number(const char *s, size_t end, size_t *pos, double *out, bool *is_int)
+{
+  size_t i = *pos;
+  bool neg = s[i] == '-';
+  i += neg;
+  size_t d0 = i;
+  uint64_t mant = 0;
+  while (i < end && is_digit((uint8_t)s[i])) {
+    mant = mant * 10 + (uint64_t)(s[i] - '0');
+    i++;
+  }
+  size_t nint = i - d0;
+  size_t nfrac = 0;
+  bool frac = i < end && s[i] == '.';
+  if (frac) {
+    size_t f0 = ++i;
+    while (i < end && is_digit((uint8_t)s[i])) {
+      mant = mant * 10 + (uint64_t)(s[i] - '0');
+      i++;
+    }
+    nfrac = i - f0;
+  }
+  if (nint == 0 || (nint > 1 && s[d0] == '0') || (frac && nfrac == 0) || nint + nfrac > 19 ||
+      mant > (1ULL << 53) || nfrac > 22 || (i < end && (s[i] == 'e' || s[i] == 'E'))) {
+    return parse_number_full(s, end, pos, out, is_int);
+  }
+  double v = (double)mant;
+  if (nfrac > 0) {
+    v /= pow10_exact[nfrac];
+  }
+  *out = neg ? -v : v;
+  *is_int = !frac;
+  *pos = i;
   return true;
 }
 

@@ -171,7 +171,7 @@ end
 
 local function credentials_for(loaded, opts, lenient, log)
   local specmod = require("feedhost.spec")
-  local given = opts.given_credentials
+  local given
   if opts.credentials then
     local err
     given, err = specmod.read_credentials(opts.credentials)
@@ -558,9 +558,10 @@ local function ndjson_sink(output)
   return sink
 end
 
--- Runs `rt` on `R` until a signal (exit 0), or with --once until every socket closed.
--- opts: stats_interval, log, sink, duration, on_tick
-local function drive(R, rt, opts)
+-- Runs `host` until a signal (exit 0), or with --once until every socket closed.
+-- opts: stats_interval, log, sink, duration
+local function drive(host, opts)
+  local R, rt = host.R, host.rt
   local log = opts.log
   local stop_at
   R.on_signal = function(sig)
@@ -585,7 +586,7 @@ local function drive(R, rt, opts)
   if opts.duration then
     R:after(opts.duration, function() R.on_signal(15) end)
   end
-  rt:start()
+  host:start()
   local now = require("feedhost.reactor").now
   while true do
     R:step(250)
@@ -602,75 +603,37 @@ local function drive(R, rt, opts)
   return 0
 end
 
--- spec + credentials + assets -> compiled spec and runtime on a new reactor; nil, rc on error
-local function live_setup(loaded, opts, cmd, log, sink, extra)
+-- A host (feedhost.new) from the command line options; nil, exit code after printing why.
+local function live_host(opts, cmd, log, sink, extra)
   local symbols, aerr = read_assets(opts)
   if not symbols then
     stderr("feedhost %s: %s", cmd, aerr)
     return nil, 2
   end
-  local creds, cerr = credentials_for(loaded, opts, false, log)
-  if not creds then
-    stderr("feedhost %s: %s: %s", cmd, loaded.file, cerr)
-    return nil, 2
-  end
-  local runtime = require("feedhost.runtime")
-  local rt
-  local compiled = compile(loaded, opts, { credentials = creds, emit = sink.emit, log = log,
-    open_assets = symbols, auth = runtime.auth_hooks(function() return rt end) })
-  if not compiled then
-    return nil, 2
-  end
-  local ok, list = pcall(function() return compiled.universe:resolve(symbols) end)
-  if not ok then
-    stderr("feedhost %s: --assets: %s", cmd, tostring(type(list) == "table" and list.msg or list))
-    return nil, 2
-  end
-  local urls, uerr = parse_urls(extra.urls or {})
+  local urls, uerr = parse_urls(opts.url or {})
   if not urls then
     stderr("feedhost %s: %s", cmd, uerr)
     return nil, 2
   end
-  for name in pairs(urls) do
-    if not compiled.connections[name] then
-      stderr("feedhost %s: --url %s: the spec has %s", cmd, name, table.concat(compiled.order, ", "))
-      return nil, 2
+  for k, v in pairs(extra.urls or {}) do
+    urls[k] = v
+  end
+  local host, err, code = require("feedhost").new({
+    spec = extra.spec, credentials = extra.credentials or opts.credentials, assets = symbols,
+    urls = urls, log = log, emit = sink.emit, once = opts.once or extra.once, record = opts.record,
+    connections = opts.connection and { opts.connection } or nil,
+    tls = { ca_file = opts["ca-file"], insecure = opts.insecure },
+    lenient_credentials = extra.lenient_credentials, reactor = extra.reactor, adjust = extra.adjust,
+  })
+  if not host then
+    if err:find("\n", 1, true) then
+      io.stderr:write(err, "\n")
+    else
+      stderr("feedhost %s: %s", cmd, err)
     end
+    return nil, code
   end
-  local conns
-  if opts.connection then
-    if not compiled.connections[opts.connection] then
-      stderr("feedhost %s: --connection %s: the spec has %s", cmd, opts.connection,
-        table.concat(compiled.order, ", "))
-      return nil, 2
-    end
-    conns = { opts.connection }
-  end
-  local R, rerr = require("feedhost.reactor").new()
-  if not R then
-    stderr("feedhost %s: %s", cmd, tostring(rerr))
-    return nil, 1
-  end
-  local recorder
-  if opts.record then
-    local f, ferr = io.open(opts.record, "w")
-    if not f then
-      stderr("feedhost %s: --record: %s", cmd, tostring(ferr))
-      return nil, 2
-    end
-    f:setvbuf("line")
-    recorder = runtime.recorder(f)
-  end
-  local rok, rres = pcall(runtime.new, { compiled = compiled, reactor = R, log = log, urls = urls,
-    once = opts.once, recorder = recorder, connections = conns,
-    tls = { ca_file = opts["ca-file"], insecure = opts.insecure } })
-  if not rok then
-    stderr("feedhost %s: %s: %s", cmd, loaded.file, tostring(rres))
-    return nil, 2
-  end
-  rt = rres
-  rt:set_assets(list)
-  return { R = R, rt = rt, compiled = compiled }
+  return host
 end
 
 local RUN_OPTS = { assets = "value", ["assets-file"] = "value", credentials = "value", url = "list",
@@ -701,18 +664,14 @@ function M.run(args)
     stderr("feedhost run: --stats-interval wants a number of seconds")
     return 2
   end
-  local loaded = load_spec(pos[1])
-  if not loaded then
-    return 2
-  end
   local log = require("feedhost.log").new({ level = opts["log-level"] or "info" })
   local sink = ndjson_sink(output)
-  local env, rc = live_setup(loaded, opts, "run", log, sink, { urls = opts.url })
-  if not env then
+  local host, rc = live_host(opts, "run", log, sink, { spec = pos[1] })
+  if not host then
     return rc
   end
-  local code = drive(env.R, env.rt, { log = log, sink = sink, stats_interval = interval })
-  env.R:free()
+  local code = drive(host, { log = log, sink = sink, stats_interval = interval })
+  host:close()
   return code
 end
 
@@ -736,31 +695,33 @@ function M.demo(args)
     stderr("feedhost demo: --output must be ndjson or none")
     return 2
   end
-  local loaded = load_spec("specs/alpaca.lua")
-  if not loaded then
-    return 2
-  end
   local log = require("feedhost.log").new({ level = opts["log-level"] or "info" })
   local sink = ndjson_sink(output)
   local key, secret = "demo-key", "demo-secret"
-  opts.given_credentials = { api_key = key, api_secret = secret }
   opts.assets = opts.assets or "AAPL,MSFT,TSLA"
   opts.connection = "market_data"
-  -- the simulator runs on the same reactor as the feed
-  local simulator = require("feedhost.simulator")
-  local env, rc = live_setup(loaded, opts, "demo", log, sink, {})
-  if not env then
+  -- the simulator runs on the host's own reactor, beside the feed
+  local R, rerr = require("feedhost.reactor").new()
+  if not R then
+    stderr("feedhost demo: %s", tostring(rerr))
+    return 1
+  end
+  local sim = require("feedhost.simulator").new(R, { key = key, secret = secret,
+    rate = tonumber(opts.rate or "5"), log = log:child("simulator") })
+  sim:start()
+  local host, rc = live_host(opts, "demo", log, sink, { spec = "specs/alpaca.lua",
+    credentials = { api_key = key, api_secret = secret }, urls = { market_data = sim:url() },
+    reactor = R })
+  if not host then
+    R:free()
     return rc
   end
-  local sim = simulator.new(env.R, { key = key, secret = secret, rate = tonumber(opts.rate or "5"),
-    log = log:child("simulator") })
-  sim:start()
-  env.rt.urls.market_data = sim:url()
   log:info("simulator listening on %s; streaming %s through specs/alpaca.lua", sim:url(), opts.assets)
-  local code = drive(env.R, env.rt, { log = log, sink = sink,
+  local code = drive(host, { log = log, sink = sink,
     stats_interval = tonumber(opts["stats-interval"] or "5"), duration = tonumber(opts.duration or "") })
+  host:close()
   sim:stop()
-  env.R:free()
+  R:free()
   return code
 end
 
@@ -774,18 +735,7 @@ M["bench-client"] = function(args)
     stderr("usage: feedhost bench-client --port N [--path P] [--host H] [--spec SPEC] [--connection NAME]")
     return 2
   end
-  local loaded = load_spec(opts.spec or "specs/alpaca.lua")
-  if not loaded then
-    return 2
-  end
   local name = opts.connection or "market_data"
-  local conn = loaded.spec.streaming.connections[name]
-  if not conn then
-    stderr("feedhost bench-client: no connection %s", name)
-    return 2
-  end
-  conn.auth, conn.subscribe = nil, nil
-  loaded.spec.credentials = nil   -- the generator asks for none
   local nrec, size_sum, ring = 0, 0, {}
   local band = require("bit").band
   local sink = { flush = function() end }
@@ -801,14 +751,22 @@ M["bench-client"] = function(args)
     end
   end
   local log = require("feedhost.log").new({ level = "warning" })
-  opts.once = true
   opts.connection = name
-  local url = string.format("%s=ws://%s:%s%s", name, opts.host or "127.0.0.1", opts.port, opts.path or "/")
-  local env, rc = live_setup(loaded, opts, "bench-client", log, sink, { urls = { url } })
-  if not env then
+  local url = string.format("ws://%s:%s%s", opts.host or "127.0.0.1", opts.port, opts.path or "/")
+  local host, rc = live_host(opts, "bench-client", log, sink, { spec = opts.spec or "specs/alpaca.lua",
+    urls = { [name] = url }, once = true, lenient_credentials = true,
+    -- the generator streams on connect: no auth, no subscribe, no credentials
+    adjust = function(spec)
+      local conn = spec.streaming.connections[name]
+      if conn then
+        conn.auth, conn.subscribe = nil, nil
+      end
+      spec.credentials = nil
+    end })
+  if not host then
     return rc
   end
-  local socket = env.rt.sockets[1]
+  local socket = host.rt.sockets[1]
   local t0, c0, bytes
   local on_frames = socket.on_frames
   function socket.on_frames(s, id, batch)
@@ -819,14 +777,14 @@ M["bench-client"] = function(args)
     bytes = bytes + tonumber(batch.used)
     return on_frames(s, id, batch)
   end
-  drive(env.R, env.rt, { log = log, sink = sink })
+  drive(host, { log = log, sink = sink })
   local secs = require("feedhost.reactor").now() - (t0 or 0)
   local msgs = socket.frames
   io.stdout:write(string.format('{"role":"client","impl":"feedhost","msgs":%d,"payload_bytes":%d,"records":%d,'
     .. '"size_sum":%d,"errors":%d,"secs":%.3f,"msg_per_s":%.0f,"mb_per_s":%.1f,"cpu_secs":%.3f}\n',
     msgs, bytes or 0, nrec, size_sum, socket.errors, secs, msgs / secs, (bytes or 0) / secs / 1e6,
     os.clock() - (c0 or 0)))
-  env.R:free()
+  host:close()
   return 0
 end
 

@@ -6,6 +6,7 @@
 --                                            -- on_error(id, status, why), on_frames(id, batch),
 --                                            -- on_pong(id), on_oversize(id, bytes)
 --   local lid, port = R:listen(host, port, acceptor)   -- acceptor:on_accept(id) -> handler
+-- Handlers are called as methods: handler:on_frames(id, batch).
 --   R:after(seconds, fn) / R:every(seconds, fn) -> timer; timer:cancel()
 --   R:step(max_wait_ms)                      -- one poll and its dispatch
 --   R.on_signal = function(signum) end

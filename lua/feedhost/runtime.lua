@@ -145,7 +145,7 @@ function M.new(opts)
     end
     self.defs[#self.defs + 1] = def
   end
-  -- the pipelines' auth ack / reject land on the socket whose batch is running
+  self:set_assets({})   -- one idle socket per connection until assets come
   return self
 end
 
@@ -231,9 +231,6 @@ function Runtime:set_assets(list)
 end
 
 function Runtime:start()
-  if #self.sockets == 0 then
-    self:set_assets(self.assets)
-  end
   for _, s in ipairs(self.sockets) do
     if s.state == "idle" then
       s:connect()

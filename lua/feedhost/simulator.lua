@@ -41,9 +41,9 @@ local EXCHANGES = { "V", "Q", "N", "P", "Z", "K" }
 
 local TICK = 0.05          -- seconds between timer runs
 local MAX_EVENTS = 10000   -- events() keeps the last this many
-local QUEUE_SOFT = 2048     -- data messages queued per client before more are skipped
+local QUEUE_SOFT = 2048    -- data messages queued per client before more are skipped
 
--- ---- deterministic random numbers (Park-Miller; every product is exact in a double) ----------
+-- ---- deterministic random numbers (Park-Miller; every product is exact in a double) -------------
 local Rng = {}
 Rng.__index = Rng
 
@@ -69,7 +69,7 @@ function Rng:int(lo, hi)
   return lo + floor(self:next() * (hi - lo + 1))
 end
 
--- ---- time ------------------------------------------------------------------------------------
+-- ---- time ---------------------------------------------------------------------------------------
 local date_sec, date_text = -1, ""
 
 -- RFC 3339 UTC with 9 fractional digits: 2026-11-27T02:11:14.123456789Z (`ns`: int64 cdata)
@@ -94,7 +94,7 @@ local function cents(x)
   return floor(x * 100 + 0.5) / 100
 end
 
--- ---- the market --------------------------------------------------------------------------------
+-- ---- the market ---------------------------------------------------------------------------------
 local function base_price(sym)
   local p = BASE_PRICES[sym]
   if p then
@@ -158,12 +158,12 @@ local function put_quote(sim, buf, sym)
     encode_number(rng:int(1, 10)), ',"t":"', rfc3339_ns(cffi.now_ns()), '","c":["R"],"z":"C"}')
 end
 
--- The bar of `sym` for the period starting at `start` (seconds), made once and shared by the
--- clients that asked for it; it moves the symbol's price to its close.
-local function bar_item(sim, sym, start)
+-- The bar of `sym` for the period stamped `t`, made once and shared by the clients that asked
+-- for it; it moves the symbol's price to its close.
+local function bar_item(sim, sym, t)
   local cache = sim.bars
-  if cache.start ~= start then
-    cache = { start = start, items = {} }
+  if cache.t ~= t then
+    cache = { t = t, items = {} }
     sim.bars = cache
   end
   local item = cache.items[sym]
@@ -177,8 +177,6 @@ local function bar_item(sim, sym, start)
     h = max(h, c)
     l = min(l, c)
   end
-  local t = start == floor(start) and rfc3339_sec(start)
-    or rfc3339_ns(ffi.new("int64_t", floor(start * 1e9 + 0.5)))
   item = format('{"T":"b","S":%s,"o":%s,"h":%s,"l":%s,"c":%s,"v":%s,"t":"%s"}',
     sym_json(sim, sym), encode_number(o), encode_number(h), encode_number(l), encode_number(c),
     encode_number(sim.rng:int(100, 50000)), t)
@@ -186,7 +184,7 @@ local function bar_item(sim, sym, start)
   return item
 end
 
--- ---- clients -----------------------------------------------------------------------------------
+-- ---- clients ------------------------------------------------------------------------------------
 local Sim = {}
 Sim.__index = Sim
 
@@ -504,7 +502,7 @@ function Sim:on_accept(id)
   return c
 end
 
--- ---- the timer -----------------------------------------------------------------------------------
+-- ---- the timer ----------------------------------------------------------------------------------
 local function ordered_clients(sim)
   if sim.order_dirty then
     local list = {}
@@ -572,7 +570,7 @@ local function send_data(sim, c, now)
   end
 end
 
-local function send_bars(sim, c, start)
+local function send_bars(sim, c, t)
   local syms = c.bar_syms
   if not syms then
     return
@@ -584,7 +582,7 @@ local function send_bars(sim, c, start)
     if i > 1 then
       buf:put(",")
     end
-    buf:put(bar_item(sim, s, start))
+    buf:put(bar_item(sim, s, t))
   end
   buf:put("]")
   if send(sim, c, buf:tostring()) then
@@ -595,14 +593,26 @@ end
 
 local function tick(sim)
   local now = reactor.now()
-  local bar_start
+  local bar_t
   if now >= sim.next_bar then
     sim.next_bar = sim.next_bar + sim.bars_every
     if sim.next_bar <= now then
       sim.next_bar = now + sim.bars_every
     end
+    -- the bar of the period that just ended (as Alpaca stamps a minute bar with its start);
+    -- never the same period twice, even when the timer runs a little early
     local wall = tonumber(cffi.now_ns()) / 1e9
-    bar_start = floor(wall / sim.bars_every) * sim.bars_every
+    local index = floor(wall / sim.bars_every) - 1
+    if sim.bar_index and index <= sim.bar_index then
+      index = sim.bar_index + 1
+    end
+    sim.bar_index = index
+    local start = ffi.new("int64_t", index) * sim.bars_every_ns
+    if start % 1000000000LL == 0 then
+      bar_t = rfc3339_sec(tonumber(start / 1000000000LL))
+    else
+      bar_t = rfc3339_ns(start)
+    end
   end
   local list = ordered_clients(sim)
   for i = 1, #list do
@@ -610,8 +620,8 @@ local function tick(sim)
     if not c.gone then
       if c.authenticated then
         send_data(sim, c, now)
-        if bar_start and not c.gone then
-          send_bars(sim, c, bar_start)
+        if bar_t and not c.gone then
+          send_bars(sim, c, bar_t)
         end
       elseif now - c.connected_at >= sim.auth_timeout then
         log_at(sim, "info", "client %d: auth timeout", c.id)
@@ -622,7 +632,7 @@ local function tick(sim)
   end
 end
 
--- ---- public ------------------------------------------------------------------------------------
+-- ---- public -------------------------------------------------------------------------------------
 --- A simulator on reactor `R` (not listening until `start`).
 -- opts: host ("127.0.0.1"), port (0: any free port), key ("demo-key"), secret ("demo-secret"),
 -- rate (20 data messages a second per client), seed (1), symbols (M.DEFAULT_SYMBOLS; what "*"
@@ -644,6 +654,7 @@ function M.new(R, opts)
     secret = opts.secret or "demo-secret",
     rate = rate,
     bars_every = bars_every,
+    bars_every_ns = ffi.new("int64_t", floor(bars_every * 1e9 + 0.5)),
     auth_timeout = tonumber(opts.auth_timeout or 10),
     max_symbols = opts.max_symbols,
     max_connections = opts.max_connections,
@@ -671,6 +682,7 @@ function M.new(R, opts)
     listening = false,
     timer = nil,
     next_bar = 0,
+    bar_index = nil,
   }, Sim)
 end
 
@@ -781,7 +793,7 @@ function Sim:events()
   return out
 end
 
--- ---- feedhost simulate -------------------------------------------------------------------------
+-- ---- feedhost simulate --------------------------------------------------------------------------
 local USAGE = [[
 usage: feedhost simulate [--port N] [--host H] [--rate R] [--key K] [--secret S] [--seed N]
                          [--symbols A,B] [--bars-every SECS] [--log-level LEVEL]

@@ -338,13 +338,17 @@ describe("simulator data", function()
       end
       return n >= 4
     end)
+    local stamps = {}
     for i = at + 1, #c.items do
       local b = c.items[i]
       assert.are.equal("b", b.T)
+      assert.is_nil(stamps[b.S .. b.t], "one bar per symbol and period")
+      stamps[b.S .. b.t] = true
       assert.is_true(b.S == "SPY" or b.S == "QQQ")
       assert.is_true(b.l <= b.o and b.o <= b.h and b.l <= b.c and b.c <= b.h)
       assert.is_true(b.v > 0)
-      assert.is_truthy(b.t:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d[%.%d]*Z$"), b.t)
+      assert.is_truthy(b.t:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$")
+        or b.t:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.[0-9]00000000Z$"), b.t)
     end
   end)
 

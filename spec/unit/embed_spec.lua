@@ -1,0 +1,95 @@
+-- The embedding API (require "feedhost"): a host on the application's loop (host:step), against
+-- the simulator on the same reactor.
+require("feedhost.core")
+local feedhost = require("feedhost")
+local reactor = require("feedhost.reactor")
+local simulator = require("feedhost.simulator")
+local logmod = require("feedhost.log")
+
+local function wait(host, cond, secs)
+  local deadline = reactor.now() + (secs or 5)
+  while reactor.now() < deadline do
+    if cond() then
+      return true
+    end
+    host:step(20)
+  end
+  return cond()
+end
+
+describe("feedhost.new", function()
+  local R, sim, host, lines
+  before_each(function()
+    R = assert(reactor.new())
+    sim = simulator.new(R, { key = "k-embed", secret = "s-embed-secret", rate = 50 })
+    sim:start()
+    lines = {}
+  end)
+  after_each(function()
+    if host then
+      host:close()
+      host = nil
+    end
+    sim:stop()
+    R:free()
+  end)
+
+  local function new_host(extra)
+    local opts = {
+      spec = "specs/alpaca.lua", connections = { "market_data" }, reactor = R,
+      credentials = { api_key = "k-embed", api_secret = "s-embed-secret" },
+      urls = { market_data = sim:url() },
+      log = logmod.new({ level = "debug", sink = function(l) lines[#lines + 1] = l end }),
+    }
+    for k, v in pairs(extra or {}) do
+      opts[k] = v
+    end
+    return feedhost.new(opts)
+  end
+
+  it("streams records into the store and on_record, with stats per connection", function()
+    local got = {}
+    host = assert(new_host({ on_record = function(r) got[#got + 1] = r end }))
+    assert.is_true(host:subscribe({ "AAPL", "MSFT" }))
+    assert.is_true(wait(host, function()
+      return host.store:quote("AAPL") ~= nil and host.store:quote("MSFT") ~= nil
+    end))
+    assert.is_true(#got > 0)
+    local q = host.store:quote("AAPL")
+    assert.equal("quote", q.channel)
+    assert.is_number(q.bid)
+    local st = host:stats().market_data
+    assert.equal("live", st.state)
+    assert.is_true(st.frames > 0 and st.records > 0)
+    for _, l in ipairs(lines) do
+      assert.not_matches("s%-embed%-secret", l)
+    end
+  end)
+
+  it("subscribes and unsubscribes live", function()
+    host = assert(new_host({ assets = { "AAPL" } }))
+    assert.is_true(wait(host, function() return host:stats().market_data.state == "live" end))
+    host:subscribe({ "TSLA", "AAPL" })
+    assert.is_true(wait(host, function() return host.store:quote("TSLA") ~= nil end))
+    host:unsubscribe({ "AAPL" })
+    assert.is_true(wait(host, function()
+      local subs = sim:stats().subscriptions
+      return subs.AAPL == nil and subs.TSLA ~= nil
+    end))
+  end)
+
+  it("reports a spec error with the file and exit code 2", function()
+    local h, err, code = feedhost.new({ spec = "no/such/spec.lua" })
+    assert.is_nil(h)
+    assert.matches("no/such/spec.lua", err)
+    assert.equal(2, code)
+  end)
+
+  it("names a missing credential", function()
+    local h, err, code = feedhost.new({ spec = "specs/alpaca.lua", credentials = {},
+      log = logmod.new({ level = "none" }) })
+    assert.is_nil(h)
+    assert.matches("api_key", err)
+    assert.equal(2, code)
+  end)
+end)
