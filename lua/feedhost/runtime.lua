@@ -554,7 +554,7 @@ end
 
 function Socket:on_oversize(id, bytes)
   self.errors = self.errors + 1
-  self.log:event("warning", "oversize", string.format("dropped a frame of %d bytes (limits.max_frame_bytes %s)",
+  self.log:event("warning", "oversize", string.format("dropped a frame of at least %d bytes (limits.max_frame_bytes %s)",
     bytes, tostring(self.def.limits.max_frame_bytes or "16777216")))
 end
 
@@ -566,8 +566,15 @@ end
 function Socket:on_error(id, status, why)
   self.id = nil
   self.errors = self.errors + 1
-  local msg = status and status > 0 and string.format("handshake refused: HTTP %d (%s)", status, why)
-    or ("connect failed: " .. why)
+  local msg
+  if status and status > 0 then
+    msg = string.format("handshake refused: HTTP %d (%s)", status, why)
+  elseif why:find("SSL") or why:find("TLS") or why:find("tls") then
+    msg = "TLS handshake failed (server certificate not trusted? --ca-file F or"
+      .. " backend.options.ca_file trusts a CA; --insecure skips the check): " .. why
+  else
+    msg = "connect failed: " .. why
+  end
   self.log:error("%s", msg)
   self:hook("on_error", { error = msg, code = status })
   self:lost(status or 0, why, true)

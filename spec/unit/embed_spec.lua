@@ -78,6 +78,31 @@ describe("feedhost.new", function()
     end))
   end)
 
+  it("records a capture that replay turns into the same records", function()
+    local path = os.tmpname()
+    local live = {}
+    host = assert(new_host({ assets = { "AAPL", "MSFT" }, record = path,
+      on_record = function(r) live[#live + 1] = require("feedhost.record").ndjson(r, r.channel, r.connection) end }))
+    assert.is_true(wait(host, function() return #live >= 20 end))
+    host:close()
+    host = nil
+    local f = assert(io.open(path))
+    local src = f:read("*a")
+    f:close()
+    os.remove(path)
+    -- the capture holds the auth frame (out), the subscriptions (out) and the frames (in)
+    local auth_out = [["dir":"out","text":"{\"action\":\"auth\"]]
+    assert.truthy(src:find(auth_out, 1, true))
+    assert.truthy(src:find('"dir":"in"', 1, true))
+    local replayed = {}
+    local loaded = assert(require("feedhost.spec").load("specs/alpaca.lua"))
+    local compiled = assert(require("feedhost.spec").compile(loaded, {
+      credentials = {}, open_assets = { "AAPL", "MSFT" },
+      emit = function(r) replayed[#replayed + 1] = require("feedhost.record").ndjson(r, r.channel, r.connection) end }))
+    require("feedhost.replay").run(compiled, src, { connection = "market_data" })
+    assert.same(live, replayed)
+  end)
+
   it("reports a spec error with the file and exit code 2", function()
     local h, err, code = feedhost.new({ spec = "no/such/spec.lua" })
     assert.is_nil(h)

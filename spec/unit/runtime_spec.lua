@@ -74,7 +74,7 @@ local function conn_spec(extra)
     converters = { data = { { fields = {
       asset = { source = "broker.infer_asset({symbol = data.S})" },
       timestamp = { source = "ts(data.t)" },
-      data = { fields = { price = { source = "data.p" }, volume = { source = "data.s" } } },
+      data = { price = { source = "data.p" }, volume = { source = "data.s" } },
     } } } },
     reconnect = { initial = 0.05, max = 0.2, factor = 2, jitter = 0, stable_after = 5 },
   }
@@ -167,6 +167,7 @@ describe("runtime", function()
     local r = env.records[1]
     assert.equal("AAPL", r.asset.symbol)
     assert.equal(1614009104208123456LL, r.timestamp)
+    assert.same({ price = 1.5, volume = 3 }, r.data)
     assert.equal("live", env.rt.sockets[1].state)
     for _, l in ipairs(env.lines) do
       assert.not_matches("sekrit%-123", l)

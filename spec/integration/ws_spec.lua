@@ -1,0 +1,576 @@
+-- Integration tests of `feedhost run` against real WebSocket servers on 127.0.0.1
+-- (spec/integration/servers/ws_server.py, python3-websockets), each started and stopped by its test.
+--
+--   busted spec/integration            (FEEDHOST_BIN: the binary, default ./build/feedhost)
+--
+-- The server writes every event to a JSON-lines log (handshake path and headers, every frame it
+-- received, closes, pings): the tests assert what the server saw, and the NDJSON records and
+-- stderr of feedhost. Waits are conditions polled with a deadline, never bare sleeps.
+local it_ = require("spec.helpers.integration")
+
+local SPECS = "spec/integration/specs/"
+local KEY = "AKIT-7Q2ZK9PLW"
+local SECRET = "SKIT-s3cr3t-X9F4W2RMN"
+-- needs escaping in a URL query: + / = & space %
+local QSECRET = "SKIT+q/9=&z y%7Fx"
+
+local AUTH = string.format([[{"action":"auth","key":"%s","secret":"%s"}]], KEY, SECRET)
+local SUB_DATA = [[{"action":"subscribe","bars":["AAPL","MSFT"],"trades":["AAPL","MSFT"]}]]
+local SUB_QUOTE = [[{"action":"subscribe","quotes":["AAPL","MSFT"]}]]
+
+local function url_escape(s)
+  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+-- temp dir + credentials file for one test
+local function setup(secret)
+  local t = it_.tmpdir()
+  local creds = it_.write(t .. "/creds.json",
+    it_.json_encode({ api_key = KEY, api_secret = secret or SECRET }))
+  return t, creds
+end
+
+local function run(t, spec, srv, creds, extra, path)
+  local args = { "--assets", "AAPL,MSFT", "--credentials", creds,
+    "--url", "market_data=" .. srv:url(path or "/v2/iex"), "--stats-interval", "1" }
+  for _, a in ipairs(extra or {}) do
+    args[#args + 1] = a
+  end
+  return it_.feedhost(t, SPECS .. spec, args)
+end
+
+-- connection numbers (server side) of the successful handshakes, in order
+local function connects(srv, status)
+  local out = {}
+  for _, e in ipairs(srv:events("connect")) do
+    if status == nil or e.status == status then
+      out[#out + 1] = e
+    end
+  end
+  return out
+end
+
+-- trade records of one symbol: volume is the server's data sequence number
+local function trade_seqs(fh, symbol)
+  local out = {}
+  for _, r in ipairs(fh:records()) do
+    if r.channel == "data" and r.asset == symbol and type(r.data) == "table" then
+      out[#out + 1] = r.data.volume
+    end
+  end
+  return out
+end
+
+-- highest good sequence number seen (999999 marks the oversized frame's bogus trade)
+local function max_seq(fh)
+  local m = 0
+  for _, s in ipairs(trade_seqs(fh, "AAPL")) do
+    if s > m and s ~= 999999 then m = s end
+  end
+  return m
+end
+
+-- the server's data events, seq -> decoded items
+local function server_data(srv)
+  local out = {}
+  for _, e in ipairs(srv:events("data")) do
+    out[e.seq] = it_.json_decode(e.text)
+  end
+  return out
+end
+
+local function assert_no_secret(fh, ...)
+  local secrets = { SECRET, QSECRET, url_escape(QSECRET), ... }
+  for i, l in ipairs(fh:stderr_lines()) do
+    for _, s in ipairs(secrets) do
+      assert(not l:find(s, 1, true), string.format("stderr line %d shows a credential (%s): %s", i, s, l))
+    end
+  end
+end
+
+-- stats lines of stderr: `stats market_data: ... errors N reconnects N ...` -> list of tables
+local function stats(fh)
+  local out = {}
+  for _, l in ipairs(fh:stderr_lines()) do
+    local body = l:match("stats market_data: (.*)$")
+    if body then
+      local s = { line = l }
+      for k, v in body:gmatch("([%a_/]+) ([%d%.]+)") do
+        s[k] = tonumber(v)
+      end
+      out[#out + 1] = s
+    end
+  end
+  return out
+end
+
+-- "2026-11-27T02:42:09.727671Z" -> "1795747329727671000" (exact, as a string)
+local function iso_to_ns(iso)
+  local y, mo, d, h, mi, sec, frac = iso:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
+  assert(y, "bad ISO time " .. iso)
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  -- days from civil (proleptic Gregorian)
+  if mo <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * (mo + (mo > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  local s = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+  return string.format("%d%s", s, (frac .. "000000000"):sub(1, 9))
+end
+
+-- times between consecutive events
+local function gaps(events)
+  local out = {}
+  for i = 2, #events do
+    out[#out + 1] = events[i].t - events[i - 1].t
+  end
+  return out
+end
+
+-- assert the given connection received exactly auth (optional) + the two subscribe frames first
+local function assert_full_subscription(srv, conn, with_auth)
+  local got = srv:received(conn)
+  local want = with_auth and { AUTH, SUB_DATA, SUB_QUOTE } or { SUB_DATA, SUB_QUOTE }
+  local head = {}
+  for i = 1, #want do
+    head[i] = got[i]
+  end
+  assert.are.same(want, head)
+end
+
+describe("feedhost over WebSocket", function()
+  after_each(function()
+    it_.cleanup()
+  end)
+
+  describe("auth", function()
+    it("first_message: auth frame first, subscribe after the ack, records match the server's data,"
+      .. " SIGTERM exits 0 with a close frame", function()
+      local t, creds = setup()
+      local srv = it_.server(t, { "--auth", "first_message", "--key", KEY, "--secret", SECRET, "--rate", "20" })
+      -- debug level: the most talkative, still no credential may show
+      local fh = run(t, "first_message.lua", srv, creds, { "--log-level", "debug" })
+      it_.wait_for(function() return max_seq(fh) >= 6 end, 10, "trade records up to seq 6", fh, srv)
+
+      local conns = connects(srv)
+      assert.are.equal(1, #conns)
+      assert.are.equal(101, conns[1].status)
+      assert.are.equal("/v2/iex", conns[1].path)
+      assert_full_subscription(srv, 1, true)
+
+      -- the subscribe frames come only after the server acknowledged the auth
+      local acked_at, first_sub_at
+      for _, e in ipairs(srv:events()) do
+        if e.ev == "send" and e.text:find('"authenticated"', 1, true) then acked_at = acked_at or e.t end
+        if e.ev == "recv" and e.text:find('"subscribe"', 1, true) then first_sub_at = first_sub_at or e.t end
+      end
+      assert.is_truthy(acked_at and first_sub_at)
+      assert.is_true(first_sub_at >= acked_at)
+
+      -- every data item of seq 1..6 became a record with the server's values, in order
+      local data = server_data(srv)
+      local recs = fh:records()
+      local by_key = {}
+      local order = {}
+      for _, r in ipairs(recs) do
+        assert.are.equal("market_data", r.connection)
+        if r.channel == "data" then
+          by_key["t" .. r.asset .. r.data.volume] = r
+          order[#order + 1] = r.data.volume
+        elseif r.channel == "quote" then
+          by_key["q" .. r.asset .. r.bid_volume] = r
+        else
+          error("unexpected channel " .. tostring(r.channel))
+        end
+      end
+      for seq = 1, 6 do
+        for _, item in ipairs(data[seq]) do
+          local r = by_key[(item.T == "t" and "t" or "q") .. item.S .. seq]
+          assert(r, "no record for " .. item.T .. " " .. item.S .. " seq " .. seq)
+          assert.is_number(r.timestamp)
+          if item.T == "t" then
+            assert.are.equal(item.p, r.data.price)
+          else
+            assert.are.equal(item.bp, r.bid)
+            assert.are.equal(item.ap, r.ask)
+            assert.are.equal(item.as, r.ask_volume)
+          end
+        end
+      end
+      for i = 2, #order do
+        assert(order[i] >= order[i - 1], "records out of order")
+      end
+      -- byte for byte: the NDJSON line of each trade, its price as the server wrote it and its
+      -- ISO time as integer epoch nanoseconds
+      local out = "\n" .. fh:stdout()
+      for _, e in ipairs(srv:events("data")) do
+        if e.seq <= 6 then
+          for item in e.text:gmatch('{"T":"t".-}') do
+            local sym, price, iso = item:match('"S":"(%u+)",.-"p":([^,]+),.-"t":"([^"]+)"')
+            local want = string.format('{"channel":"data","connection":"market_data","asset":"%s",'
+              .. '"data":{"price":%s,"volume":%d},"timestamp":%s}', sym, price, e.seq, iso_to_ns(iso))
+            assert(out:find("\n" .. want .. "\n", 1, true), "no line " .. want .. " in stdout:" .. out)
+          end
+        end
+      end
+
+      fh:signal("TERM")
+      assert.are.equal(0, fh:wait_exit(5))
+      local close = it_.wait_for(function() return srv:events("close")[1] end, 3, "the server to see the close", srv)
+      assert.are.equal("client", close.by)
+      assert.are_not.equal(1006, close.code) -- a close frame, not a dropped socket
+      assert_no_secret(fh)
+    end)
+
+    it("first_message rejected: error logged, no subscribe, retried with backoff (no tight loop)", function()
+      local t, creds = setup()
+      -- the server answers 402 and keeps the socket open for 5 s: only the host can end it
+      local srv = it_.server(t, { "--auth", "first_message", "--key", KEY, "--secret", SECRET,
+        "--reject-auth", "--reject-close-delay", "5" })
+      local fh = run(t, "first_message.lua", srv, creds)
+      it_.wait_for(function() return #connects(srv) >= 4 end, 8, "4 connection attempts", fh, srv)
+      local c = connects(srv)
+      local g = gaps(c)
+      -- backoff: initial 0.2 (jitter 0.1), doubling, max 1
+      for i, d in ipairs(g) do
+        assert(d >= 0.15, string.format("attempt %d came %.3fs after the previous one", i + 1, d))
+      end
+      assert(g[3] > g[1] * 1.5, string.format("no backoff growth: gaps %.3f, %.3f, %.3f", g[1], g[2], g[3]))
+      -- the host closed each rejected socket itself (the server would have waited 5 s)
+      local closes = srv:events("close")
+      assert(#closes >= 3, #closes .. " closes seen by the server")
+      for _, e in ipairs(closes) do
+        assert.are.equal("client", e.by)
+      end
+      for _, text in ipairs(srv:received()) do
+        assert.are.equal(AUTH, text) -- never a subscribe after a reject
+      end
+      assert.are.equal(0, #fh:records())
+      assert(#fh:grep("[Aa]uth.*reject") >= 1, "no 'auth rejected' line:\n" .. fh:stderr())
+      assert.is_true(fh:running())
+      assert_no_secret(fh)
+    end)
+
+    it("headers: the handshake carries them, no auth frame, records flow, SIGINT exits 0", function()
+      local t, creds = setup()
+      local srv = it_.server(t, { "--auth", "headers", "--key", KEY, "--secret", SECRET })
+      local fh = run(t, "headers.lua", srv, creds)
+      it_.wait_for(function() return max_seq(fh) >= 3 end, 10, "trade records up to seq 3", fh, srv)
+      local c = connects(srv)
+      assert.are.equal(1, #c)
+      assert.are.equal(101, c[1].status) -- the server checked both headers
+      assert.are.equal(KEY, c[1].headers["APCA-API-KEY-ID"])
+      assert.are.equal(SECRET, c[1].headers["APCA-API-SECRET-KEY"])
+      assert_full_subscription(srv, 1, false)
+      fh:signal("INT")
+      assert.are.equal(0, fh:wait_exit(5))
+      assert_no_secret(fh)
+    end)
+
+    it("headers: a wrong secret gets HTTP 401 (server-side check)", function()
+      local t, creds = setup("SKIT-wrong-Z81QP")
+      local srv = it_.server(t, { "--auth", "headers", "--key", KEY, "--secret", SECRET })
+      local fh = run(t, "headers.lua", srv, creds)
+      it_.wait_for(function() return #connects(srv) >= 2 end, 8, "2 handshakes", fh, srv)
+      for _, e in ipairs(connects(srv)) do
+        assert.are.equal(401, e.status)
+        assert.are.equal("SKIT-wrong-Z81QP", e.headers["APCA-API-SECRET-KEY"])
+      end
+      assert.are.equal(0, #fh:records())
+      assert_no_secret(fh, "SKIT-wrong-Z81QP")
+    end)
+
+    it("url: query fields escaped and appended, records flow, the secret never logged", function()
+      local t, creds = setup(QSECRET)
+      local srv = it_.server(t, { "--auth", "query", "--key", KEY, "--secret", QSECRET })
+      local fh = run(t, "url_query.lua", srv, creds, { "--log-level", "debug" })
+      it_.wait_for(function() return max_seq(fh) >= 3 end, 10, "trade records up to seq 3", fh, srv)
+      local c = connects(srv)
+      assert.are.equal(1, #c)
+      -- the server decoded exactly KEY and QSECRET from the query (else 401)
+      assert.are.equal(101, c[1].status)
+      assert.is_truthy(c[1].path:match("^/v2/iex%?"))
+      assert.is_truthy(c[1].path:find("secret=" .. url_escape(QSECRET), 1, true)
+        or c[1].path:find("secret=" .. url_escape(QSECRET):gsub("%%20", "+"), 1, true))
+      assert_full_subscription(srv, 1, false)
+      assert_no_secret(fh)
+    end)
+  end)
+
+  describe("faults", function()
+    it("server closes mid-stream (1011): reconnects, re-auths, resubscribes, records resume", function()
+      local t, creds = setup()
+      local srv = it_.server(t, { "--key", KEY, "--secret", SECRET, "--close-after", "8", "--faults", "1" })
+      local fh = run(t, "faults.lua", srv, creds)
+      it_.wait_for(function() return max_seq(fh) >= 14 end, 10, "records after the reconnect", fh, srv)
+      local c = connects(srv)
+      assert.are.equal(2, #c)
+      local close = srv:events("close")[1]
+      assert.are.equal(1011, close.code)
+      assert.are.equal("server", close.by)
+      assert_full_subscription(srv, 1, true)
+      assert_full_subscription(srv, 2, true)
+      assert(#fh:grep("1011") >= 1, "the close code is not logged:\n" .. fh:stderr())
+      -- no record lost or repeated on the first connection; the second one continues
+      local seqs = trade_seqs(fh, "MSFT")
+      for i = 1, 8 do
+        assert.are.equal(i, seqs[i])
+      end
+      it_.wait_for(function()
+        local s = stats(fh)
+        return #s > 0 and (s[#s].reconnects or 0) >= 1
+      end, 4, "a stats line with reconnects >= 1", fh)
+      assert.is_true(fh:running())
+      assert_no_secret(fh)
+    end)
+
+    it("server drops the TCP connection: reconnects and resubscribes", function()
+      local t, creds = setup()
+      local srv = it_.server(t, { "--key", KEY, "--secret", SECRET, "--close-after", "5",
+        "--close-mode", "drop", "--faults", "1" })
+      local fh = run(t, "faults.lua", srv, creds)
+      it_.wait_for(function() return max_seq(fh) >= 10 end, 10, "records after the reconnect", fh, srv)
+      assert.are.equal(2, #connects(srv))
+      assert.are.equal("drop", srv:events("close")[1].by)
+      assert_full_subscription(srv, 2, true)
+      assert_no_secret(fh)
+    end)
+
+    it("handshake refused with HTTP 401: the status is logged, retries back off", function()
+      local t, creds = setup()
+      local srv = it_.server(t, { "--http-status", "401" })
+      local fh = run(t, "faults.lua", srv, creds)
+      it_.wait_for(function() return #connects(srv) >= 4 end, 8, "4 handshake attempts", fh, srv)
+      local g = gaps(connects(srv))
+      for i, d in ipairs(g) do
+        assert(d >= 0.15, string.format("attempt %d came %.3fs after the previous one", i + 1, d))
+      end
+      assert(g[3] > g[1] * 1.5, string.format("no backoff growth: gaps %.3f, %.3f, %.3f", g[1], g[2], g[3]))
+      assert(#fh:grep("401") >= 1, "the HTTP status is not logged:\n" .. fh:stderr())
+      assert.are.equal(0, #fh:records())
+      assert.is_true(fh:running())
+      assert_no_secret(fh)
+    end)
+
+    it("server goes silent (pings still answered): idle_timeout closes and reconnects", function()
+      local t, creds = setup()
+      local srv = it_.server(t, { "--key", KEY, "--secret", SECRET, "--silent-after", "4", "--faults", "1" })
+      local fh = run(t, "faults.lua", srv, creds)
+      it_.wait_for(function() return #connects(srv) >= 2 and max_seq(fh) >= 7 end, 12,
+        "records from a second connection", fh, srv)
+      local ev = srv:events()
+      local last_data, silent_at, closed_at
+      local pings = 0
+      for _, e in ipairs(ev) do
+        if e.conn == 1 then
+          if e.ev == "data" then last_data = e.t end
+          if e.ev == "silent" then silent_at = e.t end
+          if e.ev == "ping" and silent_at then pings = pings + 1 end
+          if e.ev == "close" then closed_at = e.t; assert.are.equal("client", e.by) end
+        end
+      end
+      assert.is_truthy(last_data and silent_at and closed_at)
+      -- heartbeat interval 1 s: the host kept pinging the silent server (and got pongs)
+      assert(pings >= 1, "no WebSocket ping while the server was silent")
+      -- idle_timeout 2 s, counted from the last data frame
+      local idle = closed_at - last_data
+      assert(idle >= 1.8 and idle <= 4, string.format("closed %.2fs after the last data frame", idle))
+      assert_full_subscription(srv, 2, true)
+      assert_no_secret(fh)
+    end)
+
+    it("malformed and oversized frames between good ones: counted, skipped, good records still come", function()
+      local t, creds = setup()
+      -- after good message k: malformed JSON (k % 3 == 1) or a 2 MB frame (k % 3 == 2), 3 of each
+      local srv = it_.server(t, { "--key", KEY, "--secret", SECRET, "--bad-frames", "--bad-count", "3",
+        "--rate", "10" })
+      local fh = run(t, "faults.lua", srv, creds)
+      it_.wait_for(function() return max_seq(fh) >= 12 end, 12, "trade records up to seq 12", fh, srv)
+      local bad = srv:events("bad")
+      assert.are.equal(6, #bad)
+      -- every good message around the bad ones made its records, none is lost
+      local seqs = trade_seqs(fh, "AAPL")
+      for i = 1, 12 do
+        assert.are.equal(i, seqs[i])
+      end
+      -- nothing of the oversized frames came through (p = 999999, s = 999999)
+      for _, r in ipairs(fh:records()) do
+        if r.channel == "data" then
+          assert.are_not.equal(999999, r.data.price)
+        end
+      end
+      -- the host kept its one connection and counts the bad frames
+      assert.are.equal(1, #connects(srv))
+      assert.is_true(fh:running())
+      it_.wait_for(function()
+        local s = stats(fh)
+        return #s > 0 and (s[#s].errors or 0) >= 6 and s[#s]
+      end, 4, "a stats line counting 6 errors (3 malformed + 3 oversized)", fh)
+      assert_no_secret(fh)
+    end)
+
+    it("server restarts on the same port: the host reconnects and resubscribes in full", function()
+      local t, creds = setup()
+      local srv = it_.server(t, { "--key", KEY, "--secret", SECRET })
+      local fh = run(t, "faults.lua", srv, creds)
+      it_.wait_for(function() return max_seq(fh) >= 3 end, 10, "records from the first server", fh, srv)
+      local port = srv.port
+      srv:signal("KILL")
+      assert.is_truthy(srv:wait_exit(5))
+      -- wait until the host noticed, then bring the server back on the same port
+      it_.wait_for(function() return #fh:grep("[Cc]losed") + #fh:grep("[Rr]econnect") >= 1 end, 6,
+        "the host to notice the loss", fh)
+      local srv2 = it_.server(t, { "--port", tostring(port), "--key", KEY, "--secret", SECRET,
+        "--seq-start", "1000" })
+      assert.are.equal(port, srv2.port)
+      it_.wait_for(function() return max_seq(fh) >= 1003 end, 10, "records from the restarted server", fh, srv2)
+      assert.are.equal(1, #connects(srv2))
+      assert_full_subscription(srv2, 1, true)
+      -- MSFT too: the resubscription covered every asset
+      local msft = trade_seqs(fh, "MSFT")
+      assert.is_true(msft[#msft] > 1000)
+      assert_no_secret(fh)
+    end)
+  end)
+
+  describe("TLS", function()
+    local function tls_run(t, creds, pki, extra)
+      local srv = it_.server(t, { "--tls", pki.cert, pki.key, "--key", KEY, "--secret", SECRET }, { tls = true })
+      assert.is_truthy(srv:url():match("^wss://"))
+      return srv, run(t, "first_message.lua", srv, creds, extra)
+    end
+
+    it("--ca-file with the test CA: connects over wss and gets records", function()
+      local t, creds = setup()
+      local pki = it_.make_ca(t, "ca")
+      local srv, fh = tls_run(t, creds, pki, { "--ca-file", pki.ca })
+      it_.wait_for(function() return max_seq(fh) >= 3 end, 10, "records over TLS", fh, srv)
+      assert_full_subscription(srv, 1, true)
+      assert_no_secret(fh)
+    end)
+
+    local function refused(extra_of)
+      local t, creds = setup()
+      local pki = it_.make_ca(t, "ca")
+      local extra = extra_of(t)
+      local srv, fh = tls_run(t, creds, pki, extra)
+      -- an error per attempt; wait for two (the host retries, with backoff)
+      it_.wait_for(function()
+        local n = 0
+        for _, l in ipairs(fh:stderr_lines()) do
+          if l:find(" ERROR ") or l:find(" ERR ") or l:lower():find("error") then n = n + 1 end
+        end
+        return n >= 2
+      end, 8, "two connection errors", fh, srv)
+      local errs = {}
+      for _, l in ipairs(fh:stderr_lines()) do
+        local low = l:lower()
+        if low:find("cert") or low:find("verif") or low:find("tls") or low:find("ssl") then
+          errs[#errs + 1] = l
+        end
+      end
+      assert(#errs >= 1, "no certificate error logged:\n" .. fh:stderr())
+      -- no handshake reached the server's HTTP layer, nothing was sent, no records
+      assert.are.equal(0, #connects(srv))
+      assert.are.equal(0, #srv:received())
+      assert.are.equal(0, #fh:records())
+      assert.is_true(fh:running())
+      assert_no_secret(fh)
+    end
+
+    it("without --ca-file the self-made certificate is refused", function()
+      refused(function() return {} end)
+    end)
+
+    it("with a different CA the certificate is refused", function()
+      refused(function(t) return { "--ca-file", it_.make_ca(t, "other").ca } end)
+    end)
+
+    it("--insecure connects anyway", function()
+      local t, creds = setup()
+      local pki = it_.make_ca(t, "ca")
+      local srv, fh = tls_run(t, creds, pki, { "--insecure" })
+      it_.wait_for(function() return max_seq(fh) >= 3 end, 10, "records over TLS with --insecure", fh, srv)
+      assert_full_subscription(srv, 1, true)
+    end)
+  end)
+
+  -- `feedhost run` has no way to change the assets of a running feed (no reload in this version),
+  -- so unsubscribe is checked through the embedding API (DESIGN section 6), in this process.
+  describe("embedded host", function()
+    it("host:unsubscribe sends the spec's unsubscribe frames, host:subscribe only what is new", function()
+      local feedhost = require("feedhost")
+      local t = setup()
+      local srv = it_.server(t, { "--key", KEY, "--secret", SECRET, "--rate", "20" })
+      local lines, recs = {}, {}
+      local host, err = feedhost.new({
+        spec = SPECS .. "first_message.lua",
+        credentials = { api_key = KEY, api_secret = SECRET },
+        assets = { "AAPL", "MSFT" },
+        urls = { market_data = srv:url("/v2/iex") },
+        log = require("feedhost.log").new({ level = "info", sink = function(l) lines[#lines + 1] = l end }),
+        on_record = function(r) recs[#recs + 1] = r end,
+      })
+      assert(host, err)
+      finally(function() host:close() end)
+      -- drive the host's loop until fn() holds
+      local function pump(fn, timeout, what)
+        return it_.wait_for(function()
+          host:step(20)
+          return fn()
+        end, timeout, what .. "\n" .. table.concat(lines, "\n"), srv)
+      end
+      local function count(symbol)
+        local n = 0
+        for _, r in ipairs(recs) do
+          if r.asset and r.asset.symbol == symbol then n = n + 1 end
+        end
+        return n
+      end
+      pump(function() return count("MSFT") >= 4 end, 10, "MSFT records")
+      assert_full_subscription(srv, 1, true)
+
+      assert.is_true(host:unsubscribe({ "MSFT" }))
+      pump(function() return #srv:received(1) >= 5 end, 5, "the unsubscribe frames")
+      local got = srv:received(1)
+      local removed = { got[4], got[5] }
+      table.sort(removed)
+      assert.are.same({
+        [[{"action":"unsubscribe","bars":["MSFT"],"trades":["MSFT"]}]],
+        [[{"action":"unsubscribe","quotes":["MSFT"]}]],
+      }, removed)
+      -- the server dropped MSFT: AAPL records go on; MSFT ones stop with the server's last MSFT data
+      local aapl = count("AAPL")
+      pump(function() return count("AAPL") >= aapl + 20 end, 5, "10 more AAPL messages")
+      local last_msft_seq, last_seq = 0, 0
+      for _, e in ipairs(srv:events("data")) do
+        last_seq = e.seq
+        if e.text:find('"MSFT"', 1, true) then last_msft_seq = e.seq end
+      end
+      assert(last_seq - last_msft_seq >= 5, "the server still sends MSFT data")
+      for _, r in ipairs(recs) do
+        if r.asset and r.asset.symbol == "MSFT" and r.channel == "data" then
+          assert(r.data.volume <= last_msft_seq, "MSFT record of seq " .. r.data.volume .. " after the unsubscribe")
+        end
+      end
+
+      assert.is_true(host:subscribe({ "MSFT" }))
+      pump(function() return #srv:received(1) >= 7 end, 5, "the new subscribe frames")
+      got = srv:received(1)
+      local again = { got[6], got[7] }
+      table.sort(again)
+      assert.are.same({
+        [[{"action":"subscribe","bars":["MSFT"],"trades":["MSFT"]}]],
+        [[{"action":"subscribe","quotes":["MSFT"]}]],
+      }, again)
+      local msft = count("MSFT")
+      pump(function() return count("MSFT") >= msft + 4 end, 5, "MSFT records again")
+      assert.are.equal(1, #connects(srv)) -- all on the same connection
+      for _, l in ipairs(lines) do
+        assert(not l:find(SECRET, 1, true), "log line shows the secret: " .. l)
+      end
+    end)
+  end)
+end)
