@@ -217,6 +217,37 @@ describe("runtime", function()
     assert.equal(1, env.rt.sockets[1].reconnects)
   end)
 
+  it("calls on_connect, on_disconnect (code, reason) and on_error; a throwing hook is counted", function()
+    local calls = {}
+    local srv
+    srv = server(R, function(c, text)
+      local m = json.decode(text)
+      if m.action == "auth" and #srv.conns == 1 then
+        srv.send(c, '[{"T":"success","msg":"authenticated"}]')
+      elseif m.action == "auth" then
+        srv.send(c, '[{"T":"error","code":402,"msg":"auth failed"}]')
+      elseif m.action == "subscribe" then
+        R:close(c.id, 4321, "bye now")
+      end
+    end)
+    local env = start(R, conn_spec({ hooks = {
+      on_connect = function(ctx) calls[#calls + 1] = "connect " .. ctx.connection_name end,
+      on_disconnect = function(ctx) calls[#calls + 1] = "disconnect " .. ctx.code .. " " .. ctx.reason end,
+      on_error = function(ctx)
+        calls[#calls + 1] = "error " .. ctx.error
+        error("hook blew up")
+      end,
+    } }), srv.port, { "AAPL" })
+    assert.is_true(wait(R, function() return #calls >= 4 end))
+    assert.same({ "connect feed", "disconnect 4321 bye now", "connect feed", "error auth rejected" },
+      { calls[1], calls[2], calls[3], calls[4] })
+    local logged = false
+    for _, l in ipairs(env.lines) do
+      logged = logged or l:match("hooks.on_error failed") ~= nil
+    end
+    assert.is_true(logged)
+  end)
+
   it("closes a silent connection after idle_timeout and reconnects", function()
     local srv
     srv = server(R, function(c, text)
