@@ -38,6 +38,7 @@ typedef struct fh_api {
   int (*keyset_add)(fh_keyset *ks, const char *key, size_t klen);
   void (*json_keys)(const fh_jtok *tape, const char *buf, int obj, const fh_keyset *ks,
                     int32_t *slots);
+  int (*json_ts)(const fh_jtok *tape, const char *buf, int tok, fh_ts_cache *cache, int64_t *out);
 } fh_api;
 
 /// The process-wide API table (immutable, shared by every host object).

@@ -59,6 +59,7 @@ static const fh_api api = {
   .json_str_eq = fh_json_str_eq,
   .keyset_add = fh_keyset_add,
   .json_keys = fh_json_keys,
+  .json_ts = fh_json_ts,
 };
 
 const fh_api *fh_api_get(void)
@@ -119,6 +120,8 @@ int luaopen_feedhost_core(lua_State *L)
   lua_setfield(L, -2, "fh_api");
   lua_pushinteger(L, (lua_Integer)sizeof(fh_keyset));
   lua_setfield(L, -2, "fh_keyset");
+  lua_pushinteger(L, (lua_Integer)sizeof(fh_ts_cache));
+  lua_setfield(L, -2, "fh_ts_cache");
   lua_setfield(L, -2, "sizes");                     // [M]
   lua_pushstring(L, FH_VERSION);
   lua_setfield(L, -2, "version");

@@ -92,7 +92,7 @@ static int l_connect(lua_State *L)
   o.ca_file = opt_string(L, 2, "ca_file");
   o.headers = opt_string(L, 2, "headers");
   o.max_frame = (size_t)opt_int(L, 2, "max_frame", 0);
-  o.deflate = opt_bool(L, 2, "deflate", 1);
+  o.deflate = opt_bool(L, 2, "deflate", 0);
   char err[256];
   int id = fh_loop_connect(lp, &o, err);
   if (id < 0) {

@@ -7,8 +7,11 @@
 // writable.
 #include "loop.h"
 
+#include "codec/ws_frame.h"
+
 #include <errno.h>
 #include <libwebsockets.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@ enum {
   POLL_BYTES_MAX = 4 << 20,
   DEFAULT_MAX_FRAME = 16 << 20,
   OUT_PING = 3,
+  OUT_RAW = 4,     // bytes written as they are (the raw path's handshake, its framed messages)
 };
 
 typedef struct out_msg {
@@ -55,6 +59,16 @@ typedef struct fh_conn {
   char peer_reason[124];
   char *headers;
   int gone;              // wsi destroyed; slot freed on the next poll
+  // the raw path: WebSocket done here over an lws raw (TCP or TLS) connection
+  int raw;
+  int connected;         // TCP/TLS up
+  int hs_done;           // 101 received and checked
+  char key[25];          // Sec-WebSocket-Key
+  uint8_t *pend;         // bytes received but not parsed yet (a partial frame)
+  size_t pend_len, pend_cap;
+  uint64_t skip_left;    // payload bytes of a dropped frame still to come
+  int in_msg;            // a fragmented message is being reassembled in rx
+  int rx_binary;
   fh_conn_stats st;
 } fh_conn;
 
@@ -75,7 +89,9 @@ struct fh_loop {
   int nlisteners;
   fh_event *ev;
   int nev, capev;
+  int nev_reported;         // events handed out by the last poll (later ones are still new)
   int timer_fd;             // ends a poll's wait (adopted into the lws loop)
+  uint32_t mask_state;      // xorshift state for client frame masks
   int woke;
   uint32_t frames, bytes;   // gathered by this poll
 };
@@ -200,6 +216,7 @@ static void conn_free(fh_conn *c)
   }
   free(c->out);
   free(c->rx);
+  free(c->pend);
   free(c->headers);
   fh_batch_free(c->batch);
   free(c);
@@ -281,7 +298,8 @@ static int writable(fh_conn *c, struct lws *wsi)
 {
   if (c->out_n) {
     out_msg *m = &c->out[c->out_head];
-    enum lws_write_protocol wp = m->kind == OUT_PING ? LWS_WRITE_PING
+    enum lws_write_protocol wp = m->kind == OUT_RAW           ? LWS_WRITE_RAW
+                                 : m->kind == OUT_PING        ? LWS_WRITE_PING
                                  : m->kind == FH_FRAME_BINARY ? LWS_WRITE_BINARY
                                                               : LWS_WRITE_TEXT;
     int n = lws_write(wsi, m->buf + LWS_PRE, m->len, wp);
@@ -300,11 +318,261 @@ static int writable(fh_conn *c, struct lws *wsi)
     return 0;
   }
   if (c->closing) {
-    lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
-                     strlen(c->close_reason));
+    if (!c->raw) {  // the raw path queued its close frame already
+      lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+                       (unsigned char *)c->close_reason, strlen(c->close_reason));
+    }
     return -1;
   }
   return 0;
+}
+
+// ---- the raw path: RFC 6455 over an lws raw connection ------------------------------------------
+
+static uint32_t next_mask(fh_loop *lp)
+{
+  uint32_t x = lp->mask_state;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  lp->mask_state = x;
+  return x;
+}
+
+// Appends bytes to the output queue as they are. @return 0, -2 full or out of memory.
+static int queue_bytes(fh_conn *c, int kind, const void *data, size_t len, size_t room)
+{
+  if (c->out_n == OUT_QUEUE_MAX) {
+    c->st.out_dropped++;
+    return -2;
+  }
+  unsigned char *buf = malloc(LWS_PRE + (room > len ? room : len) + 1);
+  if (!buf) {
+    c->st.out_dropped++;
+    return -2;
+  }
+  if (data) {
+    memcpy(buf + LWS_PRE, data, len);
+  }
+  out_msg *m = &c->out[(c->out_head + c->out_n) % OUT_QUEUE_MAX];
+  m->buf = buf;
+  m->len = len;
+  m->kind = kind;
+  c->out_n++;
+  if (c->wsi && (!c->raw || c->connected)) {
+    lws_callback_on_writable(c->wsi);
+  }
+  return 0;
+}
+
+// Queues one masked client frame (raw path).
+static int queue_frame(fh_loop *lp, fh_conn *c, int opcode, const void *payload, size_t len)
+{
+  if (queue_bytes(c, OUT_RAW, NULL, 0, len + FH_WS_MAX_HEADER) != 0) {
+    return -2;
+  }
+  out_msg *m = &c->out[(c->out_head + c->out_n - 1) % OUT_QUEUE_MAX];
+  m->len = fh_ws_frame(m->buf + LWS_PRE, opcode, payload, len, next_mask(lp));
+  return 0;
+}
+
+static int pend_append(fh_conn *c, const uint8_t *p, size_t n)
+{
+  if (c->pend_len + n > c->pend_cap) {
+    size_t cap = c->pend_cap ? c->pend_cap : 65536;
+    while (cap < c->pend_len + n) {
+      cap *= 2;
+    }
+    uint8_t *np = realloc(c->pend, cap);
+    if (!np) {
+      return -1;
+    }
+    c->pend = np;
+    c->pend_cap = cap;
+  }
+  memcpy(c->pend + c->pend_len, p, n);
+  c->pend_len += n;
+  return 0;
+}
+
+static int rx_append(fh_conn *c, const uint8_t *p, size_t n)
+{
+  if (c->rx_len + n > c->rx_cap) {
+    size_t cap = c->rx_cap ? c->rx_cap : 4096;
+    while (cap < c->rx_len + n) {
+      cap *= 2;
+    }
+    char *rx = realloc(c->rx, cap);
+    if (!rx) {
+      return -1;
+    }
+    c->rx = rx;
+    c->rx_cap = cap;
+  }
+  memcpy(c->rx + c->rx_len, p, n);
+  c->rx_len += n;
+  return 0;
+}
+
+// The connection is closed for a protocol violation: the code and reason are what the host
+// reports.
+static int protocol_error(fh_conn *c, const char *why)
+{
+  c->peer_code = 1002;
+  snprintf(c->peer_reason, sizeof c->peer_reason, "protocol error: %s", why);
+  return -1;
+}
+
+// Parses whole frames from p[0..n); *done = bytes consumed. @return 0, or -1 to close.
+static int parse_frames(fh_loop *lp, fh_conn *c, const uint8_t *p, size_t n, size_t *done)
+{
+  size_t off = 0;
+  while (off < n) {
+    if (c->skip_left) {
+      size_t k = n - off < c->skip_left ? n - off : (size_t)c->skip_left;
+      c->skip_left -= k;
+      off += k;
+      continue;
+    }
+    if (c->closing) {  // after a close frame nothing more is read
+      off = n;
+      break;
+    }
+    fh_ws_header h;
+    int r = fh_ws_parse_header(p + off, n - off, &h);
+    if (r == 0) {
+      break;
+    }
+    if (r < 0 || h.masked) {
+      *done = off;
+      return protocol_error(c, r < 0 ? "bad frame header" : "masked frame from the server");
+    }
+    if (h.opcode <= FH_WS_BINARY) {
+      int cont = h.opcode == FH_WS_CONT;
+      if (cont ? !(c->in_msg || c->rx_skip) : (c->in_msg || c->rx_skip)) {
+        *done = off;
+        return protocol_error(c, "unexpected continuation");
+      }
+      uint64_t total = (cont ? c->rx_len : 0) + h.len;
+      if (c->rx_skip || total > c->max_frame) {
+        if (!c->rx_skip) {
+          c->st.oversize++;
+          push_event(lp, FH_EV_OVERSIZE, c->id, total > INT32_MAX ? INT32_MAX : (int)total, NULL,
+                     0);
+        }
+        c->rx_skip = !h.fin;
+        c->in_msg = 0;
+        c->rx_len = 0;
+        off += h.size;
+        c->skip_left = h.len;
+        continue;
+      }
+    }
+    if (n - off < h.size + h.len) {
+      break;  // the rest of this frame has not arrived yet
+    }
+    const uint8_t *pl = p + off + h.size;
+    size_t len = (size_t)h.len;
+    off += h.size + len;
+    switch (h.opcode) {
+    case FH_WS_TEXT:
+    case FH_WS_BINARY:
+      if (h.fin) {
+        frame_in(lp, c, h.opcode == FH_WS_BINARY, (const char *)pl, len);
+      } else {
+        c->in_msg = 1;
+        c->rx_binary = h.opcode == FH_WS_BINARY;
+        c->rx_len = 0;
+        if (rx_append(c, pl, len)) {
+          return -1;
+        }
+      }
+      break;
+    case FH_WS_CONT:
+      if (rx_append(c, pl, len)) {
+        return -1;
+      }
+      if (h.fin) {
+        frame_in(lp, c, c->rx_binary, c->rx, c->rx_len);
+        c->rx_len = 0;
+        c->in_msg = 0;
+      }
+      break;
+    case FH_WS_PING:
+      queue_frame(lp, c, FH_WS_PONG, pl, len);
+      break;
+    case FH_WS_PONG:
+      push_event(lp, FH_EV_PONG, c->id, 0, NULL, 0);
+      break;
+    case FH_WS_CLOSE:
+      c->peer_code = len >= 2 ? (pl[0] << 8) | pl[1] : 1005;
+      if (len > 2) {
+        size_t rl = len - 2 < sizeof c->peer_reason - 1 ? len - 2 : sizeof c->peer_reason - 1;
+        memcpy(c->peer_reason, pl + 2, rl);
+        c->peer_reason[rl] = 0;
+      }
+      if (!c->closing) {  // answer with the same code, then close the socket
+        queue_frame(lp, c, FH_WS_CLOSE, pl, len >= 2 ? 2 : 0);
+        c->closing = 1;
+        c->close_code = c->peer_code;
+      }
+      if (c->wsi) {
+        lws_callback_on_writable(c->wsi);
+      }
+      break;
+    default:
+      break;
+    }
+  }
+  *done = off;
+  return 0;
+}
+
+// Bytes from a raw connection: first the handshake response, then frames.
+static int raw_rx(fh_loop *lp, fh_conn *c, struct lws *wsi, const uint8_t *in, size_t len)
+{
+  size_t done = 0;
+  if (!c->hs_done) {
+    if (pend_append(c, in, len)) {
+      return -1;
+    }
+    int status = 0;
+    size_t used = 0;
+    int r = fh_ws_response((const char *)c->pend, c->pend_len, c->key, &status, &used);
+    if (r == 0) {
+      return 0;
+    }
+    if (r < 0 || status != 101) {
+      const char *why = r < 0           ? "the server did not answer in HTTP"
+                        : status == -1 ? "bad upgrade response (Sec-WebSocket-Accept)"
+                                       : "HS: ws upgrade response not 101";
+      c->gone = 1;
+      c->wsi = NULL;
+      lws_set_opaque_user_data(wsi, NULL);
+      push_event(lp, FH_EV_ERROR, c->id, status > 0 ? status : 0, why, strlen(why));
+      return -1;
+    }
+    c->hs_done = 1;
+    push_event(lp, FH_EV_OPEN, c->id, 0, NULL, 0);
+    c->pend_len -= used;
+    memmove(c->pend, c->pend + used, c->pend_len);
+    if (c->out_n || c->closing) {
+      lws_callback_on_writable(wsi);
+    }
+  } else if (c->pend_len == 0) {
+    // the common case: parse straight from lws's buffer, keep only a partial frame
+    int rc = parse_frames(lp, c, in, len, &done);
+    if (rc == 0 && done < len && pend_append(c, in + done, len - done)) {
+      return -1;
+    }
+    return rc;
+  } else if (pend_append(c, in, len)) {
+    return -1;
+  }
+  int rc = parse_frames(lp, c, c->pend, c->pend_len, &done);
+  c->pend_len -= done;
+  memmove(c->pend, c->pend + done, c->pend_len);
+  return rc;
 }
 
 static int append_headers(fh_conn *c, struct lws *wsi, unsigned char **p, unsigned char *end)
@@ -368,6 +636,39 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     lp->woke = 1;
     break;
   }
+  case LWS_CALLBACK_RAW_CONNECTED:
+    if (c) {
+      c->connected = 1;
+      c->wsi = wsi;
+      lws_callback_on_writable(wsi);  // the upgrade request waits first in the queue
+    }
+    break;
+  case LWS_CALLBACK_RAW_RX:
+    if (c) {
+      return raw_rx(lp, c, wsi, in, len);
+    }
+    break;
+  case LWS_CALLBACK_RAW_WRITEABLE:
+    if (c) {
+      return writable(c, wsi);
+    }
+    break;
+  case LWS_CALLBACK_RAW_CLOSE:
+    if (c) {
+      if (!c->hs_done && !c->gone) {
+        c->gone = 1;
+        c->wsi = NULL;
+        lws_set_opaque_user_data(wsi, NULL);
+        push_event(lp, FH_EV_ERROR, c->id, 0, "closed during the handshake", 27);
+      } else if (c->peer_code) {
+        conn_gone(lp, c, wsi, c->peer_code, c->peer_reason);
+      } else if (c->closing) {
+        conn_gone(lp, c, wsi, c->close_code, "closed by host");
+      } else {
+        conn_gone(lp, c, wsi, 1006, "connection lost");
+      }
+    }
+    break;
   case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
     if (c) {
       unsigned char **p = (unsigned char **)in;
@@ -491,6 +792,10 @@ fh_loop *fh_loop_new(char *err)
     fh_loop_free(lp);
     return NULL;
   }
+  if (RAND_bytes((unsigned char *)&lp->mask_state, sizeof lp->mask_state) != 1 ||
+      !lp->mask_state) {
+    lp->mask_state = 0x9E3779B9u ^ (uint32_t)time(NULL);
+  }
   lp->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   lws_sock_file_fd_type fd;
   fd.filefd = lp->timer_fd;
@@ -579,6 +884,27 @@ int fh_loop_connect(fh_loop *lp, const fh_connect_opts *o, char *err)
     return -1;
   }
   c->headers = o->headers && *o->headers ? strdup(o->headers) : NULL;
+  // Without deflate the WebSocket protocol is done here (frames parsed a header at a time);
+  // with it, by libwebsockets (which inflates, but parses every byte through a call).
+  // (lws 4.1.6 drops a raw client connection with TLS at once, so wss:// stays with lws.)
+  c->raw = !o->deflate && !o->tls;
+  if (c->raw) {
+    uint8_t rnd[16];
+    if (RAND_bytes(rnd, sizeof rnd) != 1) {
+      for (size_t i = 0; i < sizeof rnd; i++) {
+        rnd[i] = (uint8_t)next_mask(lp);
+      }
+    }
+    fh_ws_key(rnd, c->key);
+    char req[8192];
+    size_t n = fh_ws_request(req, sizeof req, o->host, o->port, o->tls, o->path, c->key,
+                             o->headers);
+    if (!n || queue_bytes(c, OUT_RAW, req, n, n) != 0) {
+      snprintf(err, 256, "handshake request too long");
+      c->gone = 1;
+      return -1;
+    }
+  }
   struct lws_client_connect_info ci;
   memset(&ci, 0, sizeof ci);
   ci.context = lp->ctx;
@@ -590,6 +916,9 @@ int fh_loop_connect(fh_loop *lp, const fh_connect_opts *o, char *err)
   ci.origin = o->host;
   ci.local_protocol_name = protocols[0].name;
   ci.opaque_user_data = c;
+  if (c->raw) {
+    ci.method = "RAW";
+  }
   if (o->tls) {
     ci.ssl_connection = LCCSCF_USE_SSL;
     if (!o->verify) {
@@ -644,25 +973,11 @@ static int enqueue(fh_loop *lp, int id, int kind, const char *data, size_t len)
   if (!c || c->gone || c->closing) {
     return -1;
   }
-  if (c->out_n == OUT_QUEUE_MAX) {
-    c->st.out_dropped++;
-    return -2;
+  if (c->raw) {
+    return queue_frame(lp, c, kind == OUT_PING ? FH_WS_PING
+                              : kind == FH_FRAME_BINARY ? FH_WS_BINARY : FH_WS_TEXT, data, len);
   }
-  unsigned char *buf = malloc(LWS_PRE + len + 1);
-  if (!buf) {
-    c->st.out_dropped++;
-    return -2;
-  }
-  memcpy(buf + LWS_PRE, data, len);
-  out_msg *m = &c->out[(c->out_head + c->out_n) % OUT_QUEUE_MAX];
-  m->buf = buf;
-  m->len = len;
-  m->kind = kind;
-  c->out_n++;
-  if (c->wsi) {
-    lws_callback_on_writable(c->wsi);
-  }
-  return 0;
+  return queue_bytes(c, kind, data, len, len);
 }
 
 int fh_loop_send(fh_loop *lp, int id, int kind, const char *data, size_t len)
@@ -681,10 +996,27 @@ int fh_loop_close(fh_loop *lp, int id, int code, const char *reason)
   if (!c || c->gone) {
     return -1;
   }
-  c->closing = 1;
+  if (c->closing) {
+    return 0;
+  }
   c->close_code = code ? code : 1000;
   snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "");
-  if (c->wsi) {
+  if (c->raw) {
+    if (!c->hs_done) {  // nothing to say yet: drop the connection when it can be written
+      c->closing = 1;
+    } else {
+      uint8_t payload[2 + sizeof c->close_reason];
+      payload[0] = (uint8_t)(c->close_code >> 8);
+      payload[1] = (uint8_t)c->close_code;
+      size_t rl = strlen(c->close_reason);
+      memcpy(payload + 2, c->close_reason, rl);
+      queue_frame(lp, c, FH_WS_CLOSE, payload, 2 + (rl > 123 ? 123 : rl));
+      c->closing = 1;
+    }
+  } else {
+    c->closing = 1;
+  }
+  if (c->wsi && (!c->raw || c->connected)) {
     lws_callback_on_writable(c->wsi);
   }
   return 0;
@@ -700,10 +1032,14 @@ static int64_t mono_ns(void)
 // Forgets what the previous poll reported: event texts, cleared batches, freed connections.
 static void reset_reported(fh_loop *lp)
 {
-  for (int i = 0; i < lp->nev; i++) {
+  // events queued since (by connect or send, between polls) stay for this poll
+  int done = lp->nev_reported;
+  for (int i = 0; i < done; i++) {
     free(lp->ev[i].text);
   }
-  lp->nev = 0;
+  memmove(lp->ev, lp->ev + done, (size_t)(lp->nev - done) * sizeof *lp->ev);
+  lp->nev -= done;
+  lp->nev_reported = 0;
   int keep = 0;
   for (int i = 0; i < lp->nconns; i++) {
     fh_conn *c = lp->conns[i];
@@ -765,6 +1101,7 @@ int fh_loop_poll(fh_loop *lp, int timeout_ms, const fh_event **events)
     }
   }
   *events = lp->ev;
+  lp->nev_reported = lp->nev;
   return lp->nev;
 }
 

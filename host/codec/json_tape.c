@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts.h"
+
 // Exact powers of ten representable in a double (10^0 .. 10^22).
 static const double pow10_exact[] = {
   1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
@@ -31,7 +33,7 @@ static inline bool is_digit(uint8_t c)
 // Parses the number at s[*pos]; stores the value and advances *pos. Returns false on bad syntax.
 // Fast path: up to 19 significant digits that fit 2^53 and a power of ten <= 22 give a
 // correctly rounded result with one multiply or divide (both operands exact). Otherwise strtod.
-static bool parse_number_full(const char *s, size_t end, size_t *pos, double *out, bool *is_int)
+static bool parse_number(const char *s, size_t end, size_t *pos, double *out, bool *is_int)
 {
   size_t i = *pos;
   size_t begin = i;
@@ -125,70 +127,16 @@ static bool parse_number_full(const char *s, size_t end, size_t *pos, double *ou
   return true;
 }
 
-// parse_number_full for the common case, a plain decimal of at most 19 digits that fits 2^53
-// (integer part, optional fraction, no exponent): one loop per part, no per-digit bookkeeping.
-// Anything else, including every error, goes to parse_number_full, which has the last word.
-static inline bool parse_number(const char *s, size_t end, size_t *pos, double *out, bool *is_int)
-{
-  size_t i = *pos;
-  bool neg = s[i] == '-';
-  i += neg;
-  size_t d0 = i;
-  uint64_t mant = 0;
-  while (i < end && is_digit((uint8_t)s[i])) {
-    mant = mant * 10 + (uint64_t)(s[i] - '0');
-    i++;
-  }
-  size_t nint = i - d0;
-  size_t nfrac = 0;
-  bool frac = i < end && s[i] == '.';
-  if (frac) {
-    size_t f0 = ++i;
-    while (i < end && is_digit((uint8_t)s[i])) {
-      mant = mant * 10 + (uint64_t)(s[i] - '0');
-      i++;
-    }
-    nfrac = i - f0;
-  }
-  if (nint == 0 || (nint > 1 && s[d0] == '0') || (frac && nfrac == 0) || nint + nfrac > 19 ||
-      mant > (1ULL << 53) || nfrac > 22 || (i < end && (s[i] == 'e' || s[i] == 'E'))) {
-    return parse_number_full(s, end, pos, out, is_int);
-  }
-  double v = (double)mant;
-  if (nfrac > 0) {
-    v /= pow10_exact[nfrac];
-  }
-  *out = neg ? -v : v;
-  *is_int = !frac;
-  *pos = i;
-  return true;
-}
-
 static inline bool match_lit(const char *s, size_t end, size_t i, const char *lit, size_t n)
 {
   return end - i >= n && memcmp(s + i, lit, n) == 0;
 }
 
-// The first byte at or after s[j] (j < end) that ends the fast scan of a string body, or `end`.
-// Eight bytes at a time where the input allows: the lowest flagged byte of each test is exact
-// (a false positive can only sit above a true one), so the lowest flag overall is the answer.
+// The first byte at or after s[j] that ends the fast scan of a string body, or `end`. A table
+// lookup per byte: feed strings are short (names, symbols, times), and on them this beats
+// word-at-a-time scanning.
 static inline size_t scan_string(const char *s, size_t j, size_t end)
 {
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-  while (end - j >= 8) {
-    uint64_t w;
-    memcpy(&w, s + j, 8);
-    uint64_t q = w ^ (ones * '"');
-    uint64_t b = w ^ (ones * '\\');
-    uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w);
-    hit &= highs;
-    if (hit) {
-      return j + ((size_t)__builtin_ctzll(hit) >> 3);
-    }
-    j += 8;
-  }
-#endif
   while (j < end && !str_stop[(uint8_t)s[j]]) {
     j++;
   }
@@ -197,7 +145,7 @@ static inline size_t scan_string(const char *s, size_t j, size_t end)
 
 // Scans the string whose opening quote is at s[i - 1]; stores its token fields. @return the
 // index of the closing quote, or (size_t)-1 with *bad set to the offset of the first bad byte.
-static inline __attribute__((always_inline)) size_t parse_string(const char *s, size_t end, size_t i, fh_jtok *t, size_t *bad)
+static inline size_t parse_string(const char *s, size_t end, size_t i, fh_jtok *t, size_t *bad)
 {
   size_t j = i;
   uint8_t flags = 0;
@@ -273,23 +221,23 @@ int fh_json_parse(const char *buf, size_t len, fh_jtok *tape, int cap, int *err_
   fh_jtok *t;
   uint8_t c;
 
-#define FAIL(at)              \
-  do {                        \
-    *err_off = (int)(at);     \
-    return FH_JSON_ESYNTAX;   \
+#define FAIL(at)            \
+  do {                      \
+    *err_off = (int)(at);   \
+    return FH_JSON_ESYNTAX; \
   } while (0)
-#define SKIP_WS()                                    \
+#define SKIP_WS()                                                    \
   while (i < end && (uint8_t)s[i] <= ' ' && is_ws((uint8_t)s[i])) { \
-    i++;                                             \
+    i++;                                                             \
   }
-#define NEW_TOKEN()                 \
-  do {                              \
-    if (ntok >= cap) {              \
-      return FH_JSON_ENOSPACE;      \
-    }                               \
-    t = &tape[ntok];                \
-    t->flags = 0;                   \
-    t->depth = (uint16_t)depth;     \
+#define NEW_TOKEN()             \
+  do {                          \
+    if (ntok >= cap) {          \
+      return FH_JSON_ENOSPACE;  \
+    }                           \
+    t = &tape[ntok];            \
+    t->flags = 0;               \
+    t->depth = (uint16_t)depth; \
   } while (0)
 
 value:
@@ -480,35 +428,44 @@ int fh_json_str_eq(const fh_jtok *tape, const char *buf, int tok, const char *li
   return key_equals(&tape[tok], buf, lit, litlen);
 }
 
-static inline uint32_t keyset_hash(const char *key, size_t klen)
+// Length, first, middle and last byte of a name: the whole name when it is at most 3 bytes long
+// (most member names of market data are), so those compare with one integer comparison.
+static inline uint32_t keyset_tag(const char *key, size_t klen)
 {
-  uint32_t h = (uint32_t)klen * 0x9E3779B1u;
-  if (klen > 0) {
-    h ^= (uint32_t)(uint8_t)key[0] * 0x85EBCA77u;
-    h ^= (uint32_t)(uint8_t)key[klen - 1] * 0xC2B2AE3Du;
-    h ^= (uint32_t)(uint8_t)key[klen >> 1] * 0x27D4EB2Fu;
+  if (klen == 0) {
+    return 0;
   }
-  return (h ^ (h >> 15)) & (FH_KEYSET_BUCKETS - 1);
+  return (uint32_t)klen | (uint32_t)(uint8_t)key[0] << 8 | (uint32_t)(uint8_t)key[klen >> 1] << 16 |
+         (uint32_t)(uint8_t)key[klen - 1] << 24;
+}
+
+static inline uint32_t keyset_bucket(uint32_t tag)
+{
+  return (tag * 0x9E3779B1u) >> 24;  // FH_KEYSET_BUCKETS == 256
 }
 
 // Slot of `key` in `ks`, or -1.
 static inline int keyset_find(const fh_keyset *ks, const char *key, size_t klen)
 {
-  uint32_t b = keyset_hash(key, klen);
+  uint32_t tag = keyset_tag(key, klen);
+  uint32_t b = keyset_bucket(tag);
   for (;;) {
     int s = ks->bucket[b];
     if (s == 0) {
       return -1;
     }
     s--;
-    if (ks->len[s] == klen) {
-      // names are short: a byte loop beats a call to memcmp
+    if (ks->tag[b] == tag) {
+      if (klen <= 3) {
+        return s;
+      }
+      // the bytes the tag does not cover (a byte loop beats a call to memcmp on names)
       const char *name = ks->pool + ks->off[s];
-      size_t k = 0;
-      while (k < klen && name[k] == key[k]) {
+      size_t k = 1;
+      while (k < klen - 1 && name[k] == key[k]) {
         k++;
       }
-      if (k == klen) {
+      if (k == klen - 1) {
         return s;
       }
     }
@@ -518,11 +475,14 @@ static inline int keyset_find(const fh_keyset *ks, const char *key, size_t klen)
 
 int fh_keyset_add(fh_keyset *ks, const char *key, size_t klen)
 {
+  if (klen > FH_KEYSET_MAXLEN) {
+    return -1;
+  }
   int s = keyset_find(ks, key, klen);
   if (s >= 0) {
     return s;
   }
-  if (ks->n >= FH_KEYSET_MAX || klen > FH_KEYSET_MAXLEN || ks->used + klen > FH_KEYSET_POOL) {
+  if (ks->n >= FH_KEYSET_MAX || ks->used + klen > FH_KEYSET_POOL) {
     return -1;
   }
   s = ks->n++;
@@ -530,11 +490,13 @@ int fh_keyset_add(fh_keyset *ks, const char *key, size_t klen)
   ks->off[s] = (uint16_t)ks->used;
   ks->len[s] = (uint8_t)klen;
   ks->used += (uint32_t)klen;
-  uint32_t b = keyset_hash(key, klen);
+  uint32_t tag = keyset_tag(key, klen);
+  uint32_t b = keyset_bucket(tag);
   while (ks->bucket[b] != 0) {
     b = (b + 1) & (FH_KEYSET_BUCKETS - 1);
   }
   ks->bucket[b] = (uint8_t)(s + 1);
+  ks->tag[b] = tag;
   return s;
 }
 
@@ -561,10 +523,62 @@ void fh_json_keys(const fh_jtok *tape, const char *buf, int obj, const fh_keyset
       s = n >= 0 && n <= FH_KEYSET_MAXLEN ? keyset_find(ks, tmp, (size_t)n) : -1;
     }
     if (s >= 0 && slots[s] < 0) {
-      slots[s] = v;
+      slots[s] = v;  // the first member of a name wins, as in fh_json_find
     }
     k = (int)tape[v].next;
   }
+}
+
+static inline int ts_d2(const char *s)
+{
+  unsigned a = (unsigned)(s[0] - '0'), b = (unsigned)(s[1] - '0');
+  return a <= 9 && b <= 9 ? (int)(a * 10 + b) : -1;
+}
+
+int fh_json_ts(const fh_jtok *tape, const char *buf, int tok, fh_ts_cache *cache, int64_t *out)
+{
+  const fh_jtok *t = &tape[tok];
+  if (t->type != FH_J_STR || (t->flags & FH_JF_ESC)) {
+    return -1;
+  }
+  const char *s = buf + t->start;
+  size_t len = t->len;
+  // YYYY-MM-DDTHH:MM:SS[.f]Z with 1 to 9 fraction digits, on the cached date: what fh_ts_iso
+  // computes for it, without the date
+  if (cache->valid && (len == 20 || (len >= 22 && len <= 30)) && s[10] == 'T' && s[13] == ':' &&
+      s[16] == ':' && s[len - 1] == 'Z' && memcmp(s, cache->date, 10) == 0) {
+    int h = ts_d2(s + 11), mi = ts_d2(s + 14), sec = ts_d2(s + 17);
+    bool ok = h >= 0 && h <= 23 && mi >= 0 && mi <= 59 && sec >= 0 && sec <= 60;
+    int64_t frac = 0;
+    if (ok && len > 20) {
+      ok = s[19] == '.';
+      size_t n = len - 21;
+      for (size_t k = 0; k < n && ok; k++) {
+        unsigned d = (unsigned)(s[20 + k] - '0');
+        ok = d <= 9;
+        frac = frac * 10 + d;
+      }
+      static const int64_t scale[10] = { 1000000000, 100000000, 10000000, 1000000, 100000,
+                                         10000,      1000,      100,      10,      1 };
+      frac *= scale[n];
+    }
+    int64_t secs = cache->midnight / 1000000000 + (int64_t)h * 3600 + mi * 60 + sec;
+    if (ok && secs <= 9223372035 && secs >= -9223372035) {
+      *out = secs * 1000000000 + frac;
+      return 0;
+    }
+  }
+  if (fh_ts_iso(s, len, out) != 0) {
+    return -1;
+  }
+  int64_t midnight;
+  if (len > 10 && !(cache->valid && memcmp(s, cache->date, 10) == 0) &&
+      fh_ts_iso(s, 10, &midnight) == 0) {
+    memcpy(cache->date, s, 10);
+    cache->midnight = midnight;
+    cache->valid = 1;
+  }
+  return 0;
 }
 
 int fh_json_index(const fh_jtok *tape, int arr, int i)

@@ -80,6 +80,7 @@ enum {
 typedef struct fh_keyset {
   int32_t n;                           // names in the set (slots 0 .. n-1)
   uint32_t used;                       // bytes of pool in use
+  uint32_t tag[FH_KEYSET_BUCKETS];     // length, first, middle and last byte of the bucket's name
   uint8_t bucket[FH_KEYSET_BUCKETS];   // slot + 1, or 0 for an empty bucket
   uint16_t off[FH_KEYSET_MAX];         // name of each slot: pool offset and length
   uint8_t len[FH_KEYSET_MAX];
@@ -94,6 +95,20 @@ int fh_keyset_add(fh_keyset *ks, const char *key, size_t klen);
 /// fh_json_find) into slots[slot], or -1 when absent or when `obj` is not an object.
 void fh_json_keys(const fh_jtok *tape, const char *buf, int obj, const fh_keyset *ks,
                   int32_t *slots);
+
+// The date of the last ISO timestamp read through fh_json_ts, so the next one of the same day
+// only parses its time of day (zeroed memory is an empty cache).
+typedef struct fh_ts_cache {
+  int64_t midnight;  // epoch ns of the date's midnight (UTC)
+  char date[10];     // YYYY-MM-DD
+  uint8_t valid;
+  uint8_t pad[5];
+} fh_ts_cache;
+
+/// fh_ts_iso of string token `tok` (no escapes), straight from the frame. @return 0 and *out,
+/// or -1 when the token is not such a string or fh_ts_iso declines it. Same results as fh_ts_iso;
+/// `2021-02-22T15:51:44.208Z` forms of the cached date take a shorter path.
+int fh_json_ts(const fh_jtok *tape, const char *buf, int tok, fh_ts_cache *cache, int64_t *out);
 
 /// Unescapes string token contents into `dst` (room for `len` bytes always suffices).
 /// @return bytes written, or -1 on a bad escape.

@@ -17,8 +17,12 @@ typedef struct fh_batch {
   char *buf; fh_frame *frames; uint32_t n; uint32_t ncap; size_t used; size_t cap;
 } fh_batch;
 typedef struct fh_keyset {
-  int32_t n; uint32_t used; uint8_t bucket[256]; uint16_t off[64]; uint8_t len[64]; char pool[2048];
+  int32_t n; uint32_t used; uint32_t tag[256]; uint8_t bucket[256]; uint16_t off[64]; uint8_t len[64];
+  char pool[2048];
 } fh_keyset;
+typedef struct fh_ts_cache {
+  int64_t midnight; char date[10]; uint8_t valid; uint8_t pad[5];
+} fh_ts_cache;
 typedef struct fh_api {
   int (*json_parse)(const char *buf, size_t len, fh_jtok *tape, int cap, int *err_off);
   int (*json_find)(const fh_jtok *tape, const char *buf, int obj, const char *key, size_t klen);
@@ -39,6 +43,7 @@ typedef struct fh_api {
   int (*json_str_eq)(const fh_jtok *tape, const char *buf, int tok, const char *lit, size_t litlen);
   int (*keyset_add)(fh_keyset *ks, const char *key, size_t klen);
   void (*json_keys)(const fh_jtok *tape, const char *buf, int obj, const fh_keyset *ks, int32_t *slots);
+  int (*json_ts)(const fh_jtok *tape, const char *buf, int tok, fh_ts_cache *cache, int64_t *out);
 } fh_api;
 ]])
 
@@ -54,6 +59,7 @@ local M = {
   FRAME_BINARY = 2,
   J_OBJ = 1, J_ARR = 2, J_STR = 3, J_NUM = 4, J_TRUE = 5, J_FALSE = 6, J_NULL = 7,
   JF_ESC = 1, JF_INT = 2,
+  KEYSET_MAX = 64, -- FH_KEYSET_MAX (fh_keyset's size, checked above, follows it)
 }
 
 --- A new batch, freed by the garbage collector.

@@ -6,9 +6,11 @@
 -- per message); decoded binary frames, preprocess results and replaced frames go through the
 -- same router and converters compiled a second time over plain Lua tables.
 --
--- Errors never stop the pipeline: each frame and each element runs under xpcall; a failure is
--- counted per kind and key path (`converters.quote[1].fields.bid`), logged rate-limited with a
--- truncated sample, and the element is skipped.
+-- Errors never stop the pipeline: a failure is counted per kind and key path
+-- (`converters.quote[1].fields.bid`), logged rate-limited with a truncated sample, and the element
+-- (or frame) is skipped. JSON frames read through the tape alone run as one loop per batch under
+-- one xpcall that resumes after a failing element; frames that go through hooks, preprocess or
+-- decode run each under xpcall, and each of their elements too.
 local ffi = require("ffi")
 local codegen = require("feedhost.codegen")
 local expr = require("feedhost.expr")
@@ -183,8 +185,11 @@ end
 
 -- The general frame path (hooks, preprocess, decode, computed payload_path): one xpcall per
 -- frame, and one per element.
-local function gen_frame(g, conn, parser, format, hooks, decode, auth_t, auth_l, pp, pp_select, pp_t,
-                         frame_array)
+-- f: { parser, format, hooks, decode, auth_t, auth_l, pp, pp_select, pp_t, frame_array }
+local function gen_frame(g, f)
+  local parser, format, hooks, decode = f.parser, f.format, f.hooks, f.decode
+  local auth_t, auth_l, pp, pp_select, pp_t, frame_array = f.auth_t, f.auth_l, f.pp, f.pp_select,
+    f.pp_t, f.frame_array
   g:emit("local function _FRAME(p, len, received_at, kind)", nil)
   g:emit("local keep", nil) -- keeps a replacement string alive while p points into it
   if hooks.on_message ~= nil then
@@ -276,15 +281,15 @@ return function(batch)
 end]], nil)
 end
 
--- The JSON fast path: frames and their elements are one flat loop (one trace, no call per
--- element to protect) under one xpcall per batch. Before each element (and each frame) the loop
--- saves where it is in upvalues; when an element raises, the error is counted at its key path
--- and the loop resumes just after it.
+-- The JSON fast path: the frames of a batch and their elements are one flat loop (one trace, no
+-- protected call per element) under one xpcall per batch. The loop keeps its place in upvalues,
+-- already past the element (or frame) it works on; when that one raises, the error is counted
+-- at its key path and the loop resumes from there, just after it.
 local function gen_batch_loop(g, auth_t, pp_t, frame_array)
   -- _BI next frame, _BC next element token, _BL elements left in the frame (numbers only: a
-  -- pointer or an int64 stored here would be boxed on every frame)
-  g:emit("local _BI, _BC, _BL = 0, 0, 0", nil)
+  -- pointer or an int64 kept here would be boxed on every frame)
   g:emit([[
+local _BI, _BC, _BL = 0, 0, 0
 local function _BATCH(frames, buf, n)
 local i, c, left = _BI, _BC, _BL
 local received_at
@@ -313,14 +318,21 @@ while true do
   g:emit("local data = root", "parser")
   if pp_t then
     g:emit("data = " .. pp_t, "parser.payload_path")
+    g:emit("if data == nil then _S.empty = _S.empty + 1 else", "parser.payload_path")
+  else
+    g:emit("do", nil)
   end
-  g:emit([[
-if data == nil then
-  _S.empty = _S.empty + 1
-elseif ]] .. (frame_array and "_RTYPE(data) == 2" or "false") .. [[ then
+  if frame_array then
+    g:emit([[
+if _RTYPE(data) == 2 then
   c, left = data + 1, _RLEN(data)
 else
   c, left = data, 1
+end]], nil)
+  else
+    g:emit("c, left = data, 1", nil)
+  end
+  g:emit([[
 end
 end
 end
@@ -331,8 +343,6 @@ return function(batch)
   local frames, buf = batch.frames, batch.buf
   local n = batch.n
   _S.frames = _S.frames + n
-  -- a run nested in a sink (the same pipeline fed from emit) keeps the outer run's place
-  local si, sc, sl = _BI, _BC, _BL
   _BI, _BC, _BL = 0, 0, 0
   while true do
     local ok, e = xpcall(_BATCH, _HANDLER, frames, buf, n)
@@ -340,7 +350,6 @@ return function(batch)
     local fr = frames[_BI - 1]
     _fail(e, buf + fr.off, fr.len)
   end
-  _BI, _BC, _BL = si, sc, sl
 end]], nil)
 end
 
@@ -425,7 +434,8 @@ end]], "parser.decode")
   if fast then
     gen_batch_loop(g, auth_t, pp_t, frame_array)
   else
-    gen_frame(g, conn, parser, format, hooks, decode, auth_t, auth_l, pp, pp_select, pp_t, frame_array)
+    gen_frame(g, { parser = parser, format = format, hooks = hooks, decode = decode, auth_t = auth_t,
+      auth_l = auth_l, pp = pp, pp_select = pp_select, pp_t = pp_t, frame_array = frame_array })
   end
 
   if #g.errors > 0 then

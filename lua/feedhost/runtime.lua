@@ -132,7 +132,7 @@ function M.new(opts)
       ping_timeout = options.ping_timeout or M.DEFAULTS.ping_timeout,
       verify = options.verify ~= false and not self.tls.insecure,
       ca_file = options.ca_file or self.tls.ca_file,
-      deflate = options.deflate ~= false,
+      deflate = options.deflate == true,
       sockets = {},
     }
     if type(hb.message) == "table" then

@@ -13,7 +13,7 @@ local ffi_string = ffi.string
 local J_OBJ, J_ARR, J_STR, J_NUM, J_TRUE, J_FALSE = 1, 2, 3, 4, 5, 6
 local JF_ESC = cffi.JF_ESC
 local type, error, byte = type, error, string.byte
-local KEYSET_MAX = 64 -- FH_KEYSET_MAX
+local KEYSET_MAX = cffi.KEYSET_MAX
 
 local M = {}
 
@@ -197,11 +197,11 @@ function M.new(max_tokens)
   --- `ts` of member `k` of `e`: ISO strings parsed in C straight from the frame; anything
   --- else (numbers, escapes, odd forms, errors) goes to the Lua helper `slow_ts`.
   local ts_out = ffi.new("int64_t[1]")
+  local ts_cache = ffi.new("fh_ts_cache")
   function R.ts(e, k, slow_ts)
     local r = find(e, k, 2)
     if r >= 0 then
-      local t = T[r]
-      if t.type == J_STR and t.flags == 0 and api.ts_iso(BB[0] + t.start, t.len, ts_out) == 0 then
+      if api.json_ts(T, BB[0], r, ts_cache, ts_out) == 0 then
         return ts_out[0]
       end
       return slow_ts(value(r))

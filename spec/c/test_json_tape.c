@@ -6,6 +6,7 @@
 
 #include "codec/batch.h"
 #include "codec/json_tape.h"
+#include "codec/ts.h"
 
 static int failures;
 #define CHECK(cond)                                                     \
@@ -81,6 +82,155 @@ static void test_errors(void)
   CHECK(fh_json_parse("[1,2,3]", 7, tape, 2, &off) == FH_JSON_ENOSPACE);
 }
 
+// error offsets: the first bad byte (what the pipeline logs as "at byte N")
+static void test_error_offsets(void)
+{
+  struct { const char *text; int off; } cases[] = {
+    { "", 0 }, { "[", 1 }, { "[1,]", 3 }, { "{\"a\":1,}", 7 }, { "{\"a\" 1}", 5 }, { "01", 1 },
+    { "1.", 2 }, { "\"abc", 4 }, { "\"a\\x\"", 3 }, { "{\"a\":1}x", 7 }, { "[\"\x01\"]", 2 },
+    { " [ 1 , ", 7 }, { "{\"a\":1 \"b\":2}", 7 }, { "[\"\\u12G4\"]", 6 }, { "{\"a\":[1}]", 7 },
+    { "{,}", 1 }, { "[,1]", 1 }, { "{\"a\"}", 4 }, { "[1]]", 3 },
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    int off = -1;
+    int n = fh_json_parse(cases[k].text, strlen(cases[k].text), tape, 256, &off);
+    if (n != FH_JSON_ESYNTAX || off != cases[k].off) {
+      fprintf(stderr, "%s -> %d at %d, want -1 at %d\n", cases[k].text, n, off, cases[k].off);
+      failures++;
+    }
+  }
+}
+
+// child counts, next, depth and start offsets with white space and empty containers anywhere
+static void test_layout(void)
+{
+  const char *s = " { \"a\" : [ ] , \"b\" : { } , \"c\" : [ 1 , { \"d\" : [ [ ] ] } ] } ";
+  int n = parse(s);
+  CHECK(n == 12);
+  CHECK(tape[0].type == FH_J_OBJ && tape[0].len == 3 && tape[0].next == 12 && tape[0].start == 1);
+  CHECK(tape[1].type == FH_J_STR && tape[1].depth == 1 && s[tape[1].start] == 'a');
+  CHECK(tape[2].type == FH_J_ARR && tape[2].len == 0 && tape[2].next == 3 && tape[2].depth == 1);
+  CHECK(tape[4].type == FH_J_OBJ && tape[4].len == 0 && tape[4].next == 5);
+  CHECK(tape[6].type == FH_J_ARR && tape[6].len == 2 && tape[6].next == 12);
+  CHECK(tape[7].type == FH_J_NUM && tape[7].num == 1 && tape[7].depth == 2);
+  CHECK(tape[8].type == FH_J_OBJ && tape[8].len == 1 && tape[8].next == 12 && tape[8].depth == 2);
+  CHECK(tape[10].type == FH_J_ARR && tape[10].len == 1 && tape[10].next == 12);
+  CHECK(tape[11].type == FH_J_ARR && tape[11].len == 0 && tape[11].depth == 4);
+  // nesting limit
+  static char deep[2 * FH_JSON_MAX_DEPTH + 4];
+  for (int d = FH_JSON_MAX_DEPTH; d <= FH_JSON_MAX_DEPTH + 1; d++) {
+    memset(deep, '[', (size_t)d);
+    memset(deep + d, ']', (size_t)d);
+    static fh_jtok big[2 * FH_JSON_MAX_DEPTH];
+    int off = 0;
+    int r = fh_json_parse(deep, 2 * (size_t)d, big, 2 * FH_JSON_MAX_DEPTH, &off);
+    CHECK(d == FH_JSON_MAX_DEPTH ? r == d : r == FH_JSON_EDEPTH);
+  }
+}
+
+static void test_keys(void)
+{
+  static fh_keyset ks;  // zeroed: empty
+  const char *names[] = { "T", "S", "bp", "ap", "t", "price", "x-y", "" };
+  for (int k = 0; k < 8; k++) {
+    CHECK(fh_keyset_add(&ks, names[k], strlen(names[k])) == k);
+  }
+  CHECK(fh_keyset_add(&ks, "bp", 2) == 2);  // present: its slot
+  CHECK(ks.n == 8);
+  const char *s = "{\"T\":\"q\",\"bx\":\"Z\",\"bp\":1.5,\"pricey\":1,\"price\":2,"
+                  "\"\\u0053\":\"AAPL\",\"T\":\"dup\",\"\":0,\"x-y\":null}";
+  int n = parse(s);
+  CHECK(n > 0);
+  int32_t slots[FH_KEYSET_MAX];
+  fh_json_keys(tape, s, 0, &ks, slots);
+  for (int k = 0; k < 8; k++) {
+    int want = fh_json_find(tape, s, 0, names[k], strlen(names[k]));
+    if (slots[k] != want) {
+      fprintf(stderr, "keys: %s -> %d, find says %d\n", names[k], slots[k], want);
+      failures++;
+    }
+  }
+  CHECK(slots[3] == -1);                                     // ap: absent
+  CHECK(slots[0] > 0 && tape[slots[0]].len == 1);            // T: the first of two
+  CHECK(slots[1] > 0 && tape[slots[1]].len == 4);            // S: written escaped
+  CHECK(slots[5] > 0 && tape[slots[5]].num == 2);            // price, not pricey
+  // not an object: every slot -1
+  fh_json_keys(tape, s, 2, &ks, slots);
+  for (int k = 0; k < 8; k++) {
+    CHECK(slots[k] == -1);
+  }
+  // a full set refuses more names; a name longer than FH_KEYSET_MAXLEN is refused
+  static fh_keyset full;
+  char name[8];
+  for (int k = 0; k < FH_KEYSET_MAX; k++) {
+    int len = snprintf(name, sizeof name, "k%d", k);
+    CHECK(fh_keyset_add(&full, name, (size_t)len) == k);
+  }
+  CHECK(fh_keyset_add(&full, "another", 7) == -1);
+  CHECK(fh_keyset_add(&full, "k63", 3) == 63);
+  char longname[FH_KEYSET_MAXLEN + 2];
+  memset(longname, 'a', sizeof longname);
+  static fh_keyset one;
+  CHECK(fh_keyset_add(&one, longname, FH_KEYSET_MAXLEN + 1) == -1);
+  CHECK(fh_keyset_add(&one, longname, FH_KEYSET_MAXLEN) == 0);
+}
+
+static void test_str_eq(void)
+{
+  const char *s = "[\"q\",\"success\",\"caf\\u00e9\",1,\"\"]";
+  CHECK(parse(s) == 6);
+  CHECK(fh_json_str_eq(tape, s, 1, "q", 1) == 1);
+  CHECK(fh_json_str_eq(tape, s, 1, "t", 1) == 0);
+  CHECK(fh_json_str_eq(tape, s, 2, "success", 7) == 1);
+  CHECK(fh_json_str_eq(tape, s, 2, "succesS", 7) == 0);
+  CHECK(fh_json_str_eq(tape, s, 3, "caf\xc3\xa9", 5) == 1);
+  CHECK(fh_json_str_eq(tape, s, 4, "1", 1) == 0);  // a number is not a string
+  CHECK(fh_json_str_eq(tape, s, 5, "", 0) == 1);
+  CHECK(fh_json_str_eq(tape, s, -1, "q", 1) == 0);
+}
+
+// fh_json_ts gives what fh_ts_iso gives, with the date cached or not
+static void test_ts(void)
+{
+  const char *texts[] = {
+    "2021-02-22T14:30:00.007099626Z", "2021-02-22T14:30:00.007Z", "2021-02-22T14:30:00Z",
+    "2021-02-22T23:59:60.5Z", "2021-02-22T24:00:00Z", "2021-02-22T14:60:00Z",
+    "2021-02-22T14:30:00.Z", "2021-02-22T14:30:00.1234567891Z", "2021-02-22T14:30:00,5Z",
+    "2021-02-22t14:30:00Z", "2021-02-22 14:30:00Z", "2021-02-22T14:30:00.5z",
+    "2021-02-22T14:30:00+05:30", "2021-02-22T14:30:00", "2021-02-22", "2021-02-23T00:00:00.1Z",
+    "2021-02-22T14:3a:00Z", "2021-02-22T14:30:00.12a4Z", "1969-12-31T23:59:59.999999999Z",
+    "2262-04-11T23:47:16.854775807Z", "2262-04-11T23:47:17Z", "1677-09-21T00:12:43.145224192Z",
+    "2021-02-22X14:30:00Z",
+  };
+  fh_ts_cache cache;
+  memset(&cache, 0, sizeof cache);
+  char frame[64];
+  for (int round = 0; round < 2; round++) {
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+      // the same day first, then this one: the cache holds a date for the second call
+      const char *warm = round ? texts[k] : "2021-02-22T00:00:00Z";
+      for (int pass = 0; pass < 2; pass++) {
+        const char *t = pass ? texts[k] : warm;
+        int len = snprintf(frame, sizeof frame, "\"%s\"", t);
+        CHECK(fh_json_parse(frame, (size_t)len, tape, 256, &(int){ 0 }) == 1);
+        int64_t a = -1, b = -1;
+        int ra = fh_json_ts(tape, frame, 0, &cache, &a);
+        int rb = fh_ts_iso(t, strlen(t), &b);
+        if (ra != rb || (ra == 0 && a != b)) {
+          fprintf(stderr, "json_ts %s: %d %lld, ts_iso %d %lld\n", t, ra, (long long)a, rb,
+                  (long long)b);
+          failures++;
+        }
+      }
+    }
+  }
+  const char *s = "[1,\"2021-02-22T14:30:00\\u005a\"]";
+  CHECK(parse(s) == 3);
+  int64_t v;
+  CHECK(fh_json_ts(tape, s, 1, &cache, &v) == -1);  // a number
+  CHECK(fh_json_ts(tape, s, 2, &cache, &v) == -1);  // escaped: the Lua helper's job
+}
+
 static void test_unescape(void)
 {
   const char *s = "\"a\\\"b\\u00e9\\ud83d\\ude00\\n\"";
@@ -117,6 +267,11 @@ int main(void)
   test_structure();
   test_numbers();
   test_errors();
+  test_error_offsets();
+  test_layout();
+  test_keys();
+  test_str_eq();
+  test_ts();
   test_unescape();
   test_batch();
   if (failures) {

@@ -867,3 +867,67 @@ describe("pipeline under the JIT", function()
     end
   end)
 end)
+
+describe("pipeline batch loop (JSON over the tape)", function()
+  it("skips each failing element and keeps going, across frames and parse errors of one batch", function()
+    local h = build(simple({ p = { source = "num(data.p)" } }, { frame = "array" }))
+    h.feed('[{"p":"bad"},{"p":1},{"p":"bad"}]', 'not json', '[{"p":2},{"p":"bad"}]', '[]',
+      '[{"p":"bad"}]', '{"p":3}', '[{"p":4},{"p":5}]')
+    local got = {}
+    for i, r in ipairs(h.out) do
+      got[i] = r.p
+    end
+    assert.are.same({ 1, 2, 3, 4, 5 }, got)
+    assert.are.equal(7, h.stats.frames)
+    assert.are.equal(4, h.stats.error_paths["converters.data[1].fields.p"])
+    assert.are.equal(1, h.stats.error_kinds.parse)
+    assert.are.equal(5, h.stats.errors)
+    -- the next batch starts afresh
+    h.feed('[{"p":6}]')
+    assert.are.equal(6, h.out[6].p)
+    assert.are.equal(5, h.stats.errors)
+  end)
+
+  it("an element after a failing one still sees its frame's receive time", function()
+    local h = build(simple({ p = { source = "num(data.p)" }, r = { source = "received_at" } },
+      { frame = "array" }))
+    h.feed({ text = '[{"p":1}]', ts = 111LL }, { text = '[{"p":"bad"},{"p":2}]', ts = 222LL },
+      { text = '[{"p":3}]', ts = 333LL })
+    assert.are.equal(3, #h.out)
+    assert.is_true(h.out[1].r == 111LL)
+    assert.is_true(h.out[2].r == 222LL)
+    assert.are.equal(2, h.out[2].p)
+    assert.is_true(h.out[3].r == 333LL)
+  end)
+
+  it("a router match that raises skips that element only", function()
+    local h = build({
+      streams = { "data" }, frame = "array",
+      router = { rules = { { channel = "data", match = "data.a.b == 1" } } },
+      converters = { data = { { fields = { v = { source = "data.v" } } } } },
+    })
+    h.feed('[{"a":{"b":1},"v":1},{"v":2},{"a":{"b":1},"v":3}]')
+    assert.are.same({ 1, 3 }, { h.out[1].v, h.out[2].v })
+    assert.are.equal(1, h.stats.error_paths["router.rules[1].match"])
+  end)
+
+  it("a payload_path selection that raises skips the frame; the next one converts", function()
+    local h = build(simple({ p = { source = "data.p" } }, { frame = "array",
+      parser = { payload_path = "data.a.b" } }))
+    h.feed('{"x":1}', '{"a":{"b":[{"p":1},{"p":2}]}}', '{"a":{}}', '{"a":{"b":{"p":3}}}')
+    assert.are.same({ 1, 2, 3 }, { h.out[1].p, h.out[2].p, h.out[3].p })
+    assert.are.equal(1, h.stats.error_paths["parser.payload_path"])
+    assert.are.equal(1, h.stats.empty)
+  end)
+
+  it("logs the failing frame as the sample, also after a resume", function()
+    local lines = {}
+    local log = logmod.new({ level = "debug", sink = function(l) lines[#lines + 1] = l end })
+    local h = build(simple({ p = { source = "num(data.p)" } }, { frame = "array" }), nil, { log = log })
+    h.feed('[{"p":1}]', '[{"p":"first"}]', '[{"p":2}]', '[{"p":"second"}]')
+    assert.are.equal(2, #h.out)
+    local text = table.concat(lines, "\n")
+    assert.truthy(text:find('[{"p":"first"}]', 1, true), text)
+    assert.truthy(text:find('[{"p":"second"}]', 1, true), text)
+  end)
+end)

@@ -1,0 +1,235 @@
+// ws_frame.c: RFC 6455 client handshake and framing (see ws_frame.h).
+#include "ws_frame.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "batch.h"
+
+int fh_ws_parse_header(const uint8_t *p, size_t n, fh_ws_header *h)
+{
+  if (n < 2) {
+    return 0;
+  }
+  if (p[0] & 0x70) {
+    return -1;  // RSV bits: no extension negotiated on this path
+  }
+  h->fin = (p[0] & 0x80) != 0;
+  h->opcode = p[0] & 0x0F;
+  h->masked = (p[1] & 0x80) != 0;
+  uint64_t len = p[1] & 0x7F;
+  size_t size = 2;
+  if (len == 126) {
+    if (n < 4) {
+      return 0;
+    }
+    len = ((uint64_t)p[2] << 8) | p[3];
+    size = 4;
+  } else if (len == 127) {
+    if (n < 10) {
+      return 0;
+    }
+    len = 0;
+    for (int i = 0; i < 8; i++) {
+      len = (len << 8) | p[2 + i];
+    }
+    if (len >> 63) {
+      return -1;
+    }
+    size = 10;
+  }
+  if (h->masked) {
+    if (n < size + 4) {
+      return 0;
+    }
+    memcpy(h->mask, p + size, 4);
+    size += 4;
+  }
+  switch (h->opcode) {
+  case FH_WS_CONT:
+  case FH_WS_TEXT:
+  case FH_WS_BINARY:
+    break;
+  case FH_WS_CLOSE:
+  case FH_WS_PING:
+  case FH_WS_PONG:
+    if (!h->fin || len > 125) {
+      return -1;
+    }
+    break;
+  default:
+    return -1;
+  }
+  h->len = len;
+  h->size = size;
+  return 1;
+}
+
+void fh_ws_unmask(uint8_t *p, size_t len, const uint8_t mask[4], size_t at)
+{
+  for (size_t i = 0; i < len; i++) {
+    p[i] ^= mask[(at + i) & 3];
+  }
+}
+
+size_t fh_ws_frame(uint8_t *dst, int opcode, const void *payload, size_t len, uint32_t mask)
+{
+  size_t i = 0;
+  dst[i++] = (uint8_t)(0x80 | (opcode & 0x0F));
+  if (len < 126) {
+    dst[i++] = (uint8_t)(0x80 | len);
+  } else if (len <= 0xFFFF) {
+    dst[i++] = 0x80 | 126;
+    dst[i++] = (uint8_t)(len >> 8);
+    dst[i++] = (uint8_t)len;
+  } else {
+    dst[i++] = 0x80 | 127;
+    for (int k = 7; k >= 0; k--) {
+      dst[i++] = (uint8_t)((uint64_t)len >> (8 * k));
+    }
+  }
+  uint8_t m[4] = { (uint8_t)(mask >> 24), (uint8_t)(mask >> 16), (uint8_t)(mask >> 8),
+                   (uint8_t)mask };
+  memcpy(dst + i, m, 4);
+  i += 4;
+  if (len) {
+    memcpy(dst + i, payload, len);
+    fh_ws_unmask(dst + i, len, m, 0);
+  }
+  return i + len;
+}
+
+void fh_ws_key(const uint8_t random16[16], char key[25])
+{
+  fh_base64_encode(random16, 16, key);
+  key[24] = 0;
+}
+
+size_t fh_ws_request(char *dst, size_t cap, const char *host, int port, int tls,
+                     const char *path, const char *key, const char *headers)
+{
+  char hostport[300];
+  if ((tls && port == 443) || (!tls && port == 80)) {
+    snprintf(hostport, sizeof hostport, "%s", host);
+  } else {
+    snprintf(hostport, sizeof hostport, "%s:%d", host, port);
+  }
+  int n = snprintf(dst, cap,
+                   "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n",
+                   path && *path ? path : "/", hostport, key);
+  if (n < 0 || (size_t)n >= cap) {
+    return 0;
+  }
+  size_t used = (size_t)n;
+  for (const char *line = headers; line && *line;) {
+    const char *nl = strchr(line, '\n');
+    size_t len = nl ? (size_t)(nl - line) : strlen(line);
+    if (len && memchr(line, ':', len)) {
+      if (used + len + 2 >= cap) {
+        return 0;
+      }
+      memcpy(dst + used, line, len);
+      used += len;
+      dst[used++] = '\r';
+      dst[used++] = '\n';
+    }
+    line += len;
+    if (*line == '\n') {
+      line++;
+    }
+  }
+  if (used + 3 > cap) {
+    return 0;
+  }
+  dst[used++] = '\r';
+  dst[used++] = '\n';
+  dst[used] = 0;
+  return used;
+}
+
+// The three-digit status code at p, or 0.
+static int atoi_status(const char *p)
+{
+  int v = 0;
+  for (int i = 0; i < 3; i++) {
+    if (p[i] < '0' || p[i] > '9') {
+      return 0;
+    }
+    v = v * 10 + (p[i] - '0');
+  }
+  return v;
+}
+
+// The value of header `name` in the response head (case-insensitive), or NULL.
+static const char *header_value(const char *head, size_t len, const char *name, size_t *vlen)
+{
+  size_t nlen = strlen(name);
+  const char *end = head + len;
+  for (const char *line = memchr(head, '\n', len); line && line < end;) {
+    line++;
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    if (!nl) {
+      break;
+    }
+    if ((size_t)(nl - line) > nlen && line[nlen] == ':' && !strncasecmp(line, name, nlen)) {
+      const char *v = line + nlen + 1;
+      while (v < nl && (*v == ' ' || *v == '\t')) {
+        v++;
+      }
+      const char *ve = nl;
+      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ')) {
+        ve--;
+      }
+      *vlen = (size_t)(ve - v);
+      return v;
+    }
+    line = nl;
+  }
+  return NULL;
+}
+
+int fh_ws_response(const char *buf, size_t len, const char *key, int *status, size_t *consumed)
+{
+  const char *end = NULL;
+  for (size_t i = 3; i < len; i++) {
+    if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' && buf[i - 3] == '\r') {
+      end = buf + i + 1;
+      break;
+    }
+  }
+  if (len >= 5 && strncmp(buf, "HTTP/", 5) != 0) {
+    return -1;
+  }
+  if (!end) {
+    return len > 16384 ? -1 : 0;
+  }
+  *consumed = (size_t)(end - buf);
+  const char *sp = memchr(buf, ' ', *consumed);
+  if (!sp) {
+    return -1;
+  }
+  *status = atoi_status(sp + 1);
+  if (*status != 101) {
+    return 1;
+  }
+  // Sec-WebSocket-Accept = base64(SHA1(key + GUID))
+  static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  char src[64];
+  snprintf(src, sizeof src, "%s%s", key, guid);
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1((const unsigned char *)src, strlen(src), digest);
+  char want[32];
+  size_t wn = fh_base64_encode(digest, SHA_DIGEST_LENGTH, want);
+  size_t vlen = 0;
+  const char *v = header_value(buf, *consumed, "Sec-WebSocket-Accept", &vlen);
+  size_t ulen = 0;
+  const char *up = header_value(buf, *consumed, "Upgrade", &ulen);
+  if (!v || vlen != wn || memcmp(v, want, wn) != 0 || !up || ulen != 9 ||
+      strncasecmp(up, "websocket", 9) != 0) {
+    *status = -1;
+  }
+  return 1;
+}

@@ -1,0 +1,55 @@
+// ws_frame.h: the client side of RFC 6455 (handshake and framing) as pure functions.
+//
+// The loop's fast path reads a connection as raw bytes through libwebsockets (TCP or TLS) and
+// parses WebSocket frames here, a header at a time, instead of byte by byte: frame payloads go
+// to the batch with one memcpy.
+#ifndef FH_WS_FRAME_H
+#define FH_WS_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+  FH_WS_CONT = 0x0,
+  FH_WS_TEXT = 0x1,
+  FH_WS_BINARY = 0x2,
+  FH_WS_CLOSE = 0x8,
+  FH_WS_PING = 0x9,
+  FH_WS_PONG = 0xA,
+  FH_WS_MAX_HEADER = 14,
+};
+
+typedef struct fh_ws_header {
+  int fin;
+  int opcode;
+  int masked;
+  uint8_t mask[4];
+  uint64_t len;     // payload bytes
+  size_t size;      // header bytes
+} fh_ws_header;
+
+/// Parses a frame header at p[0..n). @return 1 parsed, 0 more bytes needed, -1 protocol error
+/// (reserved bits, unknown opcode, fragmented or long control frame).
+int fh_ws_parse_header(const uint8_t *p, size_t n, fh_ws_header *h);
+
+/// XORs `len` bytes with the 4-byte mask, starting at mask offset `at` (0..3).
+void fh_ws_unmask(uint8_t *p, size_t len, const uint8_t mask[4], size_t at);
+
+/// Writes one final, masked client frame (header, then the payload masked with `mask`) to `dst`
+/// (room: len + FH_WS_MAX_HEADER). @return bytes written.
+size_t fh_ws_frame(uint8_t *dst, int opcode, const void *payload, size_t len, uint32_t mask);
+
+/// The 24-character Sec-WebSocket-Key for 16 random bytes (NUL-terminated: room 25).
+void fh_ws_key(const uint8_t random16[16], char key[25]);
+
+/// The upgrade request: GET path, Host, Upgrade, Connection, Sec-WebSocket-Key/Version, then
+/// the "Name: value\n" lines of `headers` (may be NULL). @return length, or 0 if `cap` is short.
+size_t fh_ws_request(char *dst, size_t cap, const char *host, int port, int tls,
+                     const char *path, const char *key, const char *headers);
+
+/// Reads the server's handshake response from buf[0..len). @return 0 incomplete, 1 complete
+/// (*status = HTTP status, *consumed = header bytes; for 101 the upgrade and accept key are
+/// checked: a wrong one gives *status = -1), -1 not HTTP.
+int fh_ws_response(const char *buf, size_t len, const char *key, int *status, size_t *consumed);
+
+#endif
