@@ -1037,8 +1037,10 @@ static void reset_reported(fh_loop *lp)
   for (int i = 0; i < done; i++) {
     free(lp->ev[i].text);
   }
-  memmove(lp->ev, lp->ev + done, (size_t)(lp->nev - done) * sizeof *lp->ev);
-  lp->nev -= done;
+  if (done) {
+    memmove(lp->ev, lp->ev + done, (size_t)(lp->nev - done) * sizeof *lp->ev);
+    lp->nev -= done;
+  }
   lp->nev_reported = 0;
   int keep = 0;
   for (int i = 0; i < lp->nconns; i++) {
