@@ -70,4 +70,35 @@ describe("websocket transport", function()
       end
     end)
   end
+
+  it("closes a peer that stops answering pings and reconnects", function()
+    local p = assert(io.popen(PY .. " spec/integration/servers/deaf_server.py & echo PID $!", "r"))
+    local pid = tonumber(p:read("*l"):match("PID (%d+)"))
+    local port = tonumber(p:read("*l"):match("PORT (%d+)"))
+    local lines, records = {}, 0
+    local host = assert(feedhost.new({ spec = "spec/integration/specs/transport.lua", assets = { "AAPL" },
+      urls = { feed = "ws://127.0.0.1:" .. port .. "/" },
+      log = logmod.new({ level = "debug", sink = function(l) lines[#lines + 1] = l end }),
+      on_record = function() records = records + 1 end,
+      adjust = function(spec)
+        spec.streaming.connections.feed.backend.options = { ping_interval = 0.3, ping_timeout = 0.5 }
+        spec.streaming.connections.feed.reconnect = { initial = 0.1, max = 0.1, jitter = 0 }
+      end }))
+    local connects = 0
+    local deadline = reactor.now() + 8
+    while reactor.now() < deadline and (connects < 2 or records < 2) do
+      host:step(50)
+      connects = host:stats().feed.reconnects + 1
+    end
+    host:close()
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    p:close()
+    assert.is_true(connects >= 2, "reconnected")
+    assert.is_true(records >= 2, "a record from each connection")
+    local timed_out = false
+    for _, l in ipairs(lines) do
+      timed_out = timed_out or l:match("after a ping: reconnecting") ~= nil
+    end
+    assert.is_true(timed_out)
+  end)
 end)

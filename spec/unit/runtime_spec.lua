@@ -248,6 +248,29 @@ describe("runtime", function()
     assert.is_true(logged)
   end)
 
+  it("sends the spec's heartbeat message at its interval", function()
+    local srv
+    srv = server(R, function(c, text)
+      local reply = alpaca_like(c, text)
+      if reply then
+        srv.send(c, reply)
+      end
+    end)
+    start(R, conn_spec({ heartbeat = { interval = 0.2, message = { format = "json",
+      json = { fields = { action = { value = "ping" }, who = { source = "connection_name" } } } } } }),
+      srv.port, { "AAPL" })
+    assert.is_true(wait(R, function()
+      local n = 0
+      for _, t in ipairs(srv.all_got()) do
+        if t == '{"action":"ping","who":"feed"}' then
+          n = n + 1
+        end
+      end
+      return n >= 3
+    end, 3))
+    assert.equal(1, #srv.conns)
+  end)
+
   it("closes a silent connection after idle_timeout and reconnects", function()
     local srv
     srv = server(R, function(c, text)
