@@ -222,6 +222,28 @@ static void conn_free(fh_conn *c)
   free(c);
 }
 
+// Appends n bytes to a growable buffer (first allocation `first` bytes, then doubling).
+// @return 0, or -1 out of memory (the buffer is unchanged).
+static int buf_append(void *bufp, size_t *len, size_t *cap, const void *p, size_t n, size_t first)
+{
+  char **buf = bufp;
+  if (*len + n > *cap) {
+    size_t c = *cap ? *cap : first;
+    while (c < *len + n) {
+      c *= 2;
+    }
+    char *nb = realloc(*buf, c);
+    if (!nb) {
+      return -1;
+    }
+    *buf = nb;
+    *cap = c;
+  }
+  memcpy(*buf + *len, p, n);
+  *len += n;
+  return 0;
+}
+
 static void frame_in(fh_loop *lp, fh_conn *c, int binary, const char *data, size_t len)
 {
   if (fh_batch_push(c->batch, 0, binary ? FH_FRAME_BINARY : FH_FRAME_TEXT, now_ns(), data,
@@ -269,23 +291,12 @@ static void receive(fh_loop *lp, fh_conn *c, struct lws *wsi, const char *in, si
     c->rx_skip = !last;
     return;
   }
-  if (c->rx_len + len > c->rx_cap) {
-    size_t cap = c->rx_cap ? c->rx_cap : 4096;
-    while (cap < c->rx_len + len) {
-      cap *= 2;
-    }
-    char *rx = realloc(c->rx, cap);
-    if (!rx) {
-      c->rx_skip = !last;
-      c->rx_len = 0;
-      c->st.oversize++;
-      return;
-    }
-    c->rx = rx;
-    c->rx_cap = cap;
+  if (buf_append(&c->rx, &c->rx_len, &c->rx_cap, in, len, 4096)) {
+    c->rx_skip = !last;  // out of memory: the message is dropped and counted
+    c->rx_len = 0;
+    c->st.oversize++;
+    return;
   }
-  memcpy(c->rx + c->rx_len, in, len);
-  c->rx_len += len;
   if (last) {
     frame_in(lp, c, binary, c->rx, c->rx_len);
     c->rx_len = 0;
@@ -378,40 +389,12 @@ static int queue_frame(fh_loop *lp, fh_conn *c, int opcode, const void *payload,
 
 static int pend_append(fh_conn *c, const uint8_t *p, size_t n)
 {
-  if (c->pend_len + n > c->pend_cap) {
-    size_t cap = c->pend_cap ? c->pend_cap : 65536;
-    while (cap < c->pend_len + n) {
-      cap *= 2;
-    }
-    uint8_t *np = realloc(c->pend, cap);
-    if (!np) {
-      return -1;
-    }
-    c->pend = np;
-    c->pend_cap = cap;
-  }
-  memcpy(c->pend + c->pend_len, p, n);
-  c->pend_len += n;
-  return 0;
+  return buf_append(&c->pend, &c->pend_len, &c->pend_cap, p, n, 65536);
 }
 
 static int rx_append(fh_conn *c, const uint8_t *p, size_t n)
 {
-  if (c->rx_len + n > c->rx_cap) {
-    size_t cap = c->rx_cap ? c->rx_cap : 4096;
-    while (cap < c->rx_len + n) {
-      cap *= 2;
-    }
-    char *rx = realloc(c->rx, cap);
-    if (!rx) {
-      return -1;
-    }
-    c->rx = rx;
-    c->rx_cap = cap;
-  }
-  memcpy(c->rx + c->rx_len, p, n);
-  c->rx_len += n;
-  return 0;
+  return buf_append(&c->rx, &c->rx_len, &c->rx_cap, p, n, 4096);
 }
 
 // The connection is closed for a protocol violation: the code and reason are what the host

@@ -127,6 +127,34 @@ local function parse_args(args, spec)
   return opts, pos
 end
 
+-- The start every command shares: options parsed, --help answered, the positional count
+-- checked (`npos`: exact count, or {min = n}), --output checked when the command has it.
+-- @return opts, pos; or nil, exit code after printing why
+local function command_args(cmd, args, spec, npos)
+  local opts, pos = parse_args(args, spec)
+  if not opts then
+    stderr("feedhost %s: %s", cmd, pos)
+    return nil, 2
+  end
+  if opts.help then
+    io.stdout:write(HELP[cmd])
+    return nil, 0
+  end
+  local want_min = type(npos) == "table" and npos.min or npos
+  if (type(npos) == "number" and #pos ~= npos) or #pos < want_min then
+    io.stderr:write(HELP[cmd])
+    return nil, 2
+  end
+  if spec.output then
+    opts.output = opts.output or "ndjson"
+    if opts.output ~= "ndjson" and opts.output ~= "none" then
+      stderr("feedhost %s: --output must be ndjson or none", cmd)
+      return nil, 2
+    end
+  end
+  return opts, pos
+end
+
 local function split_list(s)
   local out = {}
   for x in (s or ""):gmatch("[^,%s]+") do
@@ -226,18 +254,10 @@ local function frame_text(fr)
 end
 
 function M.check(args)
-  local opts, pos = parse_args(args, { assets = "value", ["assets-file"] = "value", credentials = "value" })
+  local opts, pos = command_args("check", args, { assets = "value", ["assets-file"] = "value",
+    credentials = "value" }, 1)
   if not opts then
-    stderr("feedhost check: %s", pos)
-    return 2
-  end
-  if opts.help then
-    io.stdout:write(HELP.check)
-    return 0
-  end
-  if #pos ~= 1 then
-    io.stderr:write(HELP.check)
-    return 2
+    return pos
   end
   local loaded = load_spec(pos[1])
   if not loaded then
@@ -357,25 +377,12 @@ local function summary_lines(compiled, rsum)
 end
 
 function M.replay(args)
-  local opts, pos = parse_args(args, { assets = "value", ["assets-file"] = "value", credentials = "value",
-    connection = "value", output = "value", ["log-level"] = "value" })
+  local opts, pos = command_args("replay", args, { assets = "value", ["assets-file"] = "value",
+    credentials = "value", connection = "value", output = "value", ["log-level"] = "value" }, 2)
   if not opts then
-    stderr("feedhost replay: %s", pos)
-    return 2
+    return pos
   end
-  if opts.help then
-    io.stdout:write(HELP.replay)
-    return 0
-  end
-  if #pos ~= 2 then
-    io.stderr:write(HELP.replay)
-    return 2
-  end
-  local output = opts.output or "ndjson"
-  if output ~= "ndjson" and output ~= "none" then
-    stderr("feedhost replay: --output must be ndjson or none")
-    return 2
-  end
+  local output = opts.output
   local loaded = load_spec(pos[1])
   if not loaded then
     return 2
@@ -424,18 +431,10 @@ function M.replay(args)
 end
 
 function M.bench(args)
-  local opts, pos = parse_args(args, { assets = "value", connection = "value", batch = "value" })
+  local opts, pos = command_args("bench", args, { assets = "value", connection = "value", batch = "value" },
+    { min = 2 })
   if not opts then
-    stderr("feedhost bench: %s", pos)
-    return 2
-  end
-  if opts.help then
-    io.stdout:write(HELP.bench)
-    return 0
-  end
-  if #pos < 2 then
-    io.stderr:write(HELP.bench)
-    return 2
+    return pos
   end
   local loaded = load_spec(pos[1])
   if not loaded then
@@ -641,24 +640,11 @@ local RUN_OPTS = { assets = "value", ["assets-file"] = "value", credentials = "v
   connection = "value", ["ca-file"] = "value", insecure = "flag", once = "flag" }
 
 function M.run(args)
-  local opts, pos = parse_args(args, RUN_OPTS)
+  local opts, pos = command_args("run", args, RUN_OPTS, 1)
   if not opts then
-    stderr("feedhost run: %s", pos)
-    return 2
+    return pos
   end
-  if opts.help then
-    io.stdout:write(HELP.run)
-    return 0
-  end
-  if #pos ~= 1 then
-    io.stderr:write(HELP.run)
-    return 2
-  end
-  local output = opts.output or "ndjson"
-  if output ~= "ndjson" and output ~= "none" then
-    stderr("feedhost run: --output must be ndjson or none")
-    return 2
-  end
+  local output = opts.output
   local interval = tonumber(opts["stats-interval"] or "5")
   if not interval or interval < 0 then
     stderr("feedhost run: --stats-interval wants a number of seconds")
@@ -680,21 +666,12 @@ function M.simulate(args)
 end
 
 function M.demo(args)
-  local opts, pos = parse_args(args, { rate = "value", assets = "value", output = "value",
-    ["stats-interval"] = "value", ["log-level"] = "value", duration = "value" })
+  local opts, pos = command_args("demo", args, { rate = "value", assets = "value", output = "value",
+    ["stats-interval"] = "value", ["log-level"] = "value", duration = "value" }, 0)
   if not opts then
-    stderr("feedhost demo: %s", pos)
-    return 2
+    return pos
   end
-  if opts.help then
-    io.stdout:write(HELP.demo)
-    return 0
-  end
-  local output = opts.output or "ndjson"
-  if output ~= "ndjson" and output ~= "none" then
-    stderr("feedhost demo: --output must be ndjson or none")
-    return 2
-  end
+  local output = opts.output
   local log = require("feedhost.log").new({ level = opts["log-level"] or "info" })
   local sink = ndjson_sink(output)
   local key, secret = "demo-key", "demo-secret"
