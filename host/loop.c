@@ -755,8 +755,9 @@ fh_loop *fh_loop_new(char *err)
     snprintf(err, 256, "out of memory");
     return NULL;
   }
-  lws_set_log_level(LLL_ERR, NULL);
-  lws_set_log_level(0, NULL);
+  // libwebsockets logs nothing unless FH_LWS_LOG gives its level mask (e.g. 15: errors to info)
+  const char *lws_log = getenv("FH_LWS_LOG");
+  lws_set_log_level(lws_log ? atoi(lws_log) : 0, NULL);
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof info);
   info.port = CONTEXT_PORT_NO_LISTEN;
@@ -869,7 +870,8 @@ int fh_loop_connect(fh_loop *lp, const fh_connect_opts *o, char *err)
   c->headers = o->headers && *o->headers ? strdup(o->headers) : NULL;
   // Without deflate the WebSocket protocol is done here (frames parsed a header at a time);
   // with it, by libwebsockets (which inflates, but parses every byte through a call).
-  // (lws 4.1.6 drops a raw client connection with TLS at once, so wss:// stays with lws.)
+  // (lws 4.1.6 fails a raw client connection with TLS at once: "lws_tls_client_connect: n -1,
+  // m 5, errno 9 ... tls start fail", seen with FH_LWS_LOG=15; so wss:// stays with lws.)
   c->raw = !o->deflate && !o->tls;
   if (c->raw) {
     uint8_t rnd[16];
