@@ -19,6 +19,8 @@ commands:
         only the simulator: a WebSocket server speaking Alpaca's market-data protocol
   bench SPEC POOL [N] [--assets A,B]
         replay benchmark: N messages (one per line of POOL) through the pipeline, in memory
+  bench-client --port N [--path P]
+        live benchmark: the `custom` client of ../shared/bench/run.sh
   help [COMMAND]
 
 Run `feedhost COMMAND --help` for the options of one command.
@@ -27,6 +29,15 @@ environment: <NAME>_<FIELD>, e.g. ALPACA_API_KEY.
 ]]
 
 local HELP = {
+  ["bench-client"] = [[
+usage: feedhost bench-client --port N [--path P] [--host H] [--spec SPEC] [--connection NAME]
+
+The `custom` client of ../shared/bench/run.sh: connects to ws://H:N/P (default host 127.0.0.1),
+runs every message through the connection's compiled pipeline (default specs/alpaca.lua,
+market_data) without auth or subscribe (the load generator streams on connect), and when the
+server closes prints one JSON line: {"impl","msgs","payload_bytes","records","size_sum","errors",
+"secs","msg_per_s","mb_per_s","cpu_secs"}. Timing starts at the first message.
+]],
   run = [[
 usage: feedhost run SPEC [--assets A,B | --assets-file F] [--credentials FILE] [--url CONN=URL]
                     [--record FILE] [--output ndjson|none] [--log-level LEVEL]
@@ -706,10 +717,13 @@ end
 -- generator (no auth, no subscribe: it streams on connect), runs every message through the
 -- spec's compiled pipeline and prints one JSON line when the server closes.
 M["bench-client"] = function(args)
-  local opts, pos = parse_args(args, { port = "value", path = "value", spec = "value",
-    connection = "value", host = "value" })
-  if not opts or not opts.port then
-    stderr("usage: feedhost bench-client --port N [--path P] [--host H] [--spec SPEC] [--connection NAME]")
+  local opts, pos = command_args("bench-client", args, { port = "value", path = "value", spec = "value",
+    connection = "value", host = "value" }, 0)
+  if not opts then
+    return pos
+  end
+  if not opts.port then
+    io.stderr:write(HELP["bench-client"])
     return 2
   end
   local name = opts.connection or "market_data"
