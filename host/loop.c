@@ -11,7 +11,11 @@
 
 #include <errno.h>
 #include <libwebsockets.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,8 +73,19 @@ typedef struct fh_conn {
   uint64_t skip_left;    // payload bytes of a dropped frame still to come
   int in_msg;            // a fragmented message is being reassembled in rx
   int rx_binary;
+  // wss:// on the raw path: TLS by OpenSSL over memory BIOs, the raw connection carries records
+  SSL *ssl;
+  int tls_done;          // TLS handshake finished
+  char *hs_req;          // the upgrade request, sent once TLS is up
+  size_t hs_req_len;
   fh_conn_stats st;
 } fh_conn;
+
+typedef struct tls_ctx {
+  SSL_CTX *ctx;
+  char *ca_file;
+  int verify;
+} tls_ctx;
 
 typedef struct client_vhost {
   struct lws_vhost *vh;
@@ -92,6 +107,8 @@ struct fh_loop {
   int nev_reported;         // events handed out by the last poll (later ones are still new)
   int timer_fd;             // ends a poll's wait (adopted into the lws loop)
   uint32_t mask_state;      // xorshift state for client frame masks
+  tls_ctx *tls;             // OpenSSL contexts of the raw path, one per (CA file, verify)
+  int ntls;
   int woke;
   uint32_t frames, bytes;   // gathered by this poll
 };
@@ -215,6 +232,8 @@ static void conn_free(fh_conn *c)
     free(c->out[(c->out_head + i) % OUT_QUEUE_MAX].buf);
   }
   free(c->out);
+  SSL_free(c->ssl);   // and its BIOs
+  free(c->hs_req);
   free(c->rx);
   free(c->pend);
   free(c->headers);
@@ -377,8 +396,21 @@ static int queue_bytes(fh_conn *c, int kind, const void *data, size_t len, size_
 }
 
 // Queues one masked client frame (raw path).
+static int tls_send(fh_conn *c, const void *data, size_t len);
+
 static int queue_frame(fh_loop *lp, fh_conn *c, int opcode, const void *payload, size_t len)
 {
+  if (c->ssl) {  // framed, then encrypted into the queue
+    uint8_t *frame = malloc(len + FH_WS_MAX_HEADER);
+    if (!frame) {
+      c->st.out_dropped++;
+      return -2;
+    }
+    size_t n = fh_ws_frame(frame, opcode, payload, len, next_mask(lp));
+    int rc = tls_send(c, frame, n);
+    free(frame);
+    return rc;
+  }
   if (queue_bytes(c, OUT_RAW, NULL, 0, len + FH_WS_MAX_HEADER) != 0) {
     return -2;
   }
@@ -558,6 +590,168 @@ static int raw_rx(fh_loop *lp, fh_conn *c, struct lws *wsi, const uint8_t *in, s
   return rc;
 }
 
+// ---- TLS for the raw path (OpenSSL over memory BIOs) ---------------------------------------------
+
+static SSL_CTX *tls_ctx_for(fh_loop *lp, const char *ca_file, int verify, char *err)
+{
+  for (int i = 0; i < lp->ntls; i++) {
+    tls_ctx *t = &lp->tls[i];
+    if (t->verify == verify &&
+        ((!ca_file && !t->ca_file) || (ca_file && t->ca_file && !strcmp(ca_file, t->ca_file)))) {
+      return t->ctx;
+    }
+  }
+  tls_ctx *nt = realloc(lp->tls, (size_t)(lp->ntls + 1) * sizeof *nt);
+  if (!nt) {
+    snprintf(err, 256, "out of memory");
+    return NULL;
+  }
+  lp->tls = nt;
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) {
+    snprintf(err, 256, "TLS: cannot create a context");
+    return NULL;
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+  if (verify && (ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+                         : SSL_CTX_set_default_verify_paths(ctx)) != 1) {
+    snprintf(err, 256, "TLS: cannot load the CA file %s", ca_file ? ca_file : "(system)");
+    SSL_CTX_free(ctx);
+    return NULL;
+  }
+  nt[lp->ntls].ctx = ctx;
+  nt[lp->ntls].ca_file = ca_file ? strdup(ca_file) : NULL;
+  nt[lp->ntls].verify = verify;
+  lp->ntls++;
+  return ctx;
+}
+
+// A client SSL for `host`: SNI for names, and the name or IP address checked when verifying.
+static SSL *tls_new(fh_loop *lp, const fh_connect_opts *o, char *err)
+{
+  SSL_CTX *ctx = tls_ctx_for(lp, o->ca_file, o->verify, err);
+  if (!ctx) {
+    return NULL;
+  }
+  SSL *ssl = SSL_new(ctx);
+  BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+  if (!ssl || !rb || !wb) {
+    SSL_free(ssl);
+    BIO_free(rb);
+    BIO_free(wb);
+    snprintf(err, 256, "out of memory");
+    return NULL;
+  }
+  SSL_set_bio(ssl, rb, wb);
+  SSL_set_connect_state(ssl);
+  unsigned char addr[16];
+  int is_ip = inet_pton(AF_INET, o->host, addr) == 1 || inet_pton(AF_INET6, o->host, addr) == 1;
+  if (!is_ip) {
+    SSL_set_tlsext_host_name(ssl, o->host);
+  }
+  if (o->verify) {
+    X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+    if ((is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, o->host)
+               : X509_VERIFY_PARAM_set1_host(param, o->host, 0)) != 1) {
+      SSL_free(ssl);
+      snprintf(err, 256, "TLS: bad host name %s", o->host);
+      return NULL;
+    }
+  }
+  return ssl;
+}
+
+// Moves what OpenSSL wrote (handshake records, encrypted data) into the output queue.
+static int tls_flush(fh_conn *c)
+{
+  BIO *wb = SSL_get_wbio(c->ssl);
+  size_t pending;
+  while ((pending = BIO_ctrl_pending(wb)) > 0) {
+    if (queue_bytes(c, OUT_RAW, NULL, 0, pending) != 0) {
+      return -2;
+    }
+    out_msg *m = &c->out[(c->out_head + c->out_n - 1) % OUT_QUEUE_MAX];
+    int n = BIO_read(wb, m->buf + LWS_PRE, (int)pending);
+    m->len = n > 0 ? (size_t)n : 0;
+  }
+  return 0;
+}
+
+static int tls_send(fh_conn *c, const void *data, size_t len)
+{
+  if (SSL_write(c->ssl, data, (int)len) <= 0) {
+    c->st.out_dropped++;
+    return -2;
+  }
+  return tls_flush(c);
+}
+
+// Why the TLS handshake failed, for the log: the certificate check's own words when it was that.
+static void tls_error(fh_conn *c, char *why, size_t cap)
+{
+  long vr = SSL_get_verify_result(c->ssl);
+  if (vr != X509_V_OK) {
+    snprintf(why, cap, "TLS: server certificate not accepted: %s",
+             X509_verify_cert_error_string(vr));
+    return;
+  }
+  unsigned long e = ERR_get_error();
+  char buf[200];
+  ERR_error_string_n(e, buf, sizeof buf);
+  snprintf(why, cap, "TLS handshake failed: %s", e ? buf : "connection closed");
+}
+
+// Encrypted bytes in: finish the handshake (then send the upgrade request), decrypt the rest.
+static int tls_rx(fh_loop *lp, fh_conn *c, struct lws *wsi, const uint8_t *in, size_t len)
+{
+  BIO_write(SSL_get_rbio(c->ssl), in, (int)len);
+  if (!c->tls_done) {
+    int r = SSL_do_handshake(c->ssl);
+    if (r != 1) {
+      int e = SSL_get_error(c->ssl, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        return tls_flush(c) == 0 ? 0 : -1;
+      }
+      char why[300];
+      tls_error(c, why, sizeof why);
+      ERR_clear_error();
+      c->gone = 1;
+      c->wsi = NULL;
+      lws_set_opaque_user_data(wsi, NULL);
+      push_event(lp, FH_EV_ERROR, c->id, 0, why, strlen(why));
+      return -1;
+    }
+    c->tls_done = 1;
+    if (tls_send(c, c->hs_req, c->hs_req_len) != 0) {
+      return -1;
+    }
+  }
+  uint8_t buf[65536];
+  for (;;) {
+    int n = SSL_read(c->ssl, buf, sizeof buf);
+    if (n > 0) {
+      if (raw_rx(lp, c, wsi, buf, (size_t)n) < 0) {
+        return -1;
+      }
+      if (c->gone) {
+        return -1;
+      }
+      continue;
+    }
+    int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_READ) {
+      break;
+    }
+    ERR_clear_error();
+    if (e == SSL_ERROR_ZERO_RETURN) {  // close_notify
+      return -1;
+    }
+    return protocol_error(c, "TLS read failed");
+  }
+  return tls_flush(c) == 0 ? 0 : -1;
+}
+
 static int append_headers(fh_conn *c, struct lws *wsi, unsigned char **p, unsigned char *end)
 {
   if (!c->headers) {
@@ -623,12 +817,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     if (c) {
       c->connected = 1;
       c->wsi = wsi;
-      lws_callback_on_writable(wsi);  // the upgrade request waits first in the queue
+      if (c->ssl) {  // TLS first: the ClientHello
+        SSL_do_handshake(c->ssl);
+        if (tls_flush(c) != 0) {
+          return -1;
+        }
+      }
+      lws_callback_on_writable(wsi);  // the upgrade request (or the ClientHello) waits first
     }
     break;
   case LWS_CALLBACK_RAW_RX:
     if (c) {
-      return raw_rx(lp, c, wsi, in, len);
+      return c->ssl ? tls_rx(lp, c, wsi, in, len) : raw_rx(lp, c, wsi, in, len);
     }
     break;
   case LWS_CALLBACK_RAW_WRITEABLE:
@@ -805,6 +1005,11 @@ void fh_loop_free(fh_loop *lp)
     conn_free(lp->conns[i]);
   }
   free(lp->conns);
+  for (int i = 0; i < lp->ntls; i++) {
+    SSL_CTX_free(lp->tls[i].ctx);
+    free(lp->tls[i].ca_file);
+  }
+  free(lp->tls);
   for (int i = 0; i < lp->ncvh; i++) {
     free(lp->cvh[i].ca_file);
   }
@@ -870,9 +1075,10 @@ int fh_loop_connect(fh_loop *lp, const fh_connect_opts *o, char *err)
   c->headers = o->headers && *o->headers ? strdup(o->headers) : NULL;
   // Without deflate the WebSocket protocol is done here (frames parsed a header at a time);
   // with it, by libwebsockets (which inflates, but parses every byte through a call).
-  // (lws 4.1.6 fails a raw client connection with TLS at once: "lws_tls_client_connect: n -1,
-  // m 5, errno 9 ... tls start fail", seen with FH_LWS_LOG=15; so wss:// stays with lws.)
-  c->raw = !o->deflate && !o->tls;
+  // wss:// on this path does its TLS with OpenSSL over the raw connection: lws 4.1.6 fails a
+  // raw client connection with its own TLS at once ("lws_tls_client_connect: n -1, m 5,
+  // errno 9 ... tls start fail", seen with FH_LWS_LOG=15).
+  c->raw = !o->deflate;
   if (c->raw) {
     uint8_t rnd[16];
     if (RAND_bytes(rnd, sizeof rnd) != 1) {
@@ -884,8 +1090,25 @@ int fh_loop_connect(fh_loop *lp, const fh_connect_opts *o, char *err)
     char req[8192];
     size_t n = fh_ws_request(req, sizeof req, o->host, o->port, o->tls, o->path, c->key,
                              o->headers);
-    if (!n || queue_bytes(c, OUT_RAW, req, n, n) != 0) {
+    if (!n) {
       snprintf(err, 256, "handshake request too long");
+      c->gone = 1;
+      return -1;
+    }
+    if (o->tls) {
+      c->ssl = tls_new(lp, o, err);
+      c->hs_req = malloc(n);
+      if (!c->ssl || !c->hs_req) {
+        if (c->ssl && !c->hs_req) {
+          snprintf(err, 256, "out of memory");
+        }
+        c->gone = 1;
+        return -1;
+      }
+      memcpy(c->hs_req, req, n);
+      c->hs_req_len = n;
+    } else if (queue_bytes(c, OUT_RAW, req, n, n) != 0) {
+      snprintf(err, 256, "out of memory");
       c->gone = 1;
       return -1;
     }
@@ -904,7 +1127,7 @@ int fh_loop_connect(fh_loop *lp, const fh_connect_opts *o, char *err)
   if (c->raw) {
     ci.method = "RAW";
   }
-  if (o->tls) {
+  if (o->tls && !c->raw) {
     ci.ssl_connection = LCCSCF_USE_SSL;
     if (!o->verify) {
       ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |

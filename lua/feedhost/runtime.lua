@@ -569,9 +569,10 @@ function Socket:on_error(id, status, why)
   local msg
   if status and status > 0 then
     msg = string.format("handshake refused: HTTP %d (%s)", status, why)
+  elseif why:find("certificate not accepted", 1, true) then
+    msg = why .. " (--ca-file F or backend.options.ca_file trusts a CA; --insecure skips the check)"
   elseif why:find("SSL") or why:find("TLS") or why:find("tls") then
-    msg = "TLS handshake failed (server certificate not trusted? --ca-file F or"
-      .. " backend.options.ca_file trusts a CA; --insecure skips the check): " .. why
+    msg = why:find("^TLS") and why or ("TLS handshake failed: " .. why)
   else
     msg = "connect failed: " .. why
   end

@@ -351,16 +351,18 @@ end
 
 -- TLS ---------------------------------------------------------------------------------------
 
---- a CA and a server certificate for 127.0.0.1 signed by it, made with the openssl CLI in dir;
+--- a CA and a server certificate for 127.0.0.1 (and localhost) signed by it, made with the
+--- openssl CLI in dir; `san` replaces the certificate's subjectAltName (e.g. "DNS:other.example");
 --- returns { ca = pem, cert = pem, key = pem }
-function M.make_ca(dir, name)
+function M.make_ca(dir, name, san)
   name = name or "ca"
+  san = san or "IP:127.0.0.1,DNS:localhost"
   local d = dir .. "/" .. name
   local script = table.concat({
     "set -e",
     "mkdir -p " .. shq(d),
     "cd " .. shq(d),
-    "printf 'basicConstraints=CA:FALSE\\nsubjectAltName=IP:127.0.0.1,DNS:localhost\\n"
+    "printf 'basicConstraints=CA:FALSE\\nsubjectAltName=" .. san .. "\\n"
       .. "keyUsage=digitalSignature,keyEncipherment\\nextendedKeyUsage=serverAuth\\n' > ext.cnf",
     "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2"
       .. " -subj '/CN=feedhost test " .. name .. "'",

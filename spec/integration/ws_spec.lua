@@ -439,6 +439,9 @@ describe("feedhost over WebSocket", function()
     local function tls_run(t, creds, pki, extra)
       local srv = it_.server(t, { "--tls", pki.cert, pki.key, "--key", KEY, "--secret", SECRET }, { tls = true })
       assert.is_truthy(srv:url():match("^wss://"))
+      if type(extra) == "function" then  -- options that need the server's address
+        extra = extra(srv)
+      end
       return srv, run(t, "first_message.lua", srv, creds, extra)
     end
 
@@ -451,11 +454,10 @@ describe("feedhost over WebSocket", function()
       assert_no_secret(fh)
     end)
 
-    local function refused(extra_of)
+    local function refused(extra_of, why, san)
       local t, creds = setup()
-      local pki = it_.make_ca(t, "ca")
-      local extra = extra_of(t)
-      local srv, fh = tls_run(t, creds, pki, extra)
+      local pki = it_.make_ca(t, "ca", san)
+      local srv, fh = tls_run(t, creds, pki, function(server) return extra_of(t, pki, server) end)
       -- an error per attempt; wait for two (the host retries, with backoff)
       it_.wait_for(function()
         local n = 0
@@ -472,6 +474,8 @@ describe("feedhost over WebSocket", function()
         end
       end
       assert(#errs >= 1, "no certificate error logged:\n" .. fh:stderr())
+      assert(fh:stderr():find("server certificate not accepted: " .. why, 1, true),
+        "the log does not say why:\n" .. fh:stderr())
       -- no handshake reached the server's HTTP layer, nothing was sent, no records
       assert.are.equal(0, #connects(srv))
       assert.are.equal(0, #srv:received())
@@ -481,11 +485,18 @@ describe("feedhost over WebSocket", function()
     end
 
     it("without --ca-file the self-made certificate is refused", function()
-      refused(function() return {} end)
+      refused(function() return {} end, "unable to get local issuer certificate")
     end)
 
     it("with a different CA the certificate is refused", function()
-      refused(function(t) return { "--ca-file", it_.make_ca(t, "other").ca } end)
+      refused(function(t) return { "--ca-file", it_.make_ca(t, "other").ca } end,
+        "unable to get local issuer certificate")
+    end)
+
+    it("a certificate for another host is refused, even from the trusted CA", function()
+      -- the certificate names only feed.example; the host connects to 127.0.0.1
+      refused(function(_, pki) return { "--ca-file", pki.ca } end, "IP address mismatch",
+        "DNS:feed.example")
     end)
 
     it("--insecure connects anyway", function()
