@@ -356,7 +356,7 @@ function Socket:connect()
   local ok, url = pcall(def.c.url, base)
   if not ok then
     self.log:error("cannot build the URL: %s", tostring(url))
-    return self:lost(0, "bad url")
+    return self:lost(0, "bad url", true)
   end
   local u, uerr = M.parse_url(url)
   if not u then
@@ -367,7 +367,7 @@ function Socket:connect()
   local hok, headers = pcall(def.c.headers)
   if not hok then
     self.log:error("cannot build the handshake headers: %s", tostring(headers))
-    return self:lost(0, "bad headers")
+    return self:lost(0, "bad headers", true)
   end
   local hl = {}
   for _, h in ipairs(headers) do
@@ -388,7 +388,7 @@ function Socket:connect()
     max_frame = def.limits.max_frame_bytes, deflate = def.deflate }, self)
   if not id then
     self.log:error("cannot connect: %s", tostring(err))
-    return self:lost(0, tostring(err))
+    return self:lost(0, tostring(err), true)
   end
   self.id = id
 end
@@ -466,15 +466,12 @@ end
 -- Every current asset, per channel; paced by limits.subscribe_rate.
 function Socket:subscribe_all()
   self.state = "subscribing"
-  local frames = {}
-  if #self.assets > 0 or not self.def.spec.subscribe then
-    local ok, res = pcall(self.def.c.subscribe, self.assets)
-    if not ok then
-      self.errors = self.errors + 1
-      self.log:error("cannot build the subscribe messages: %s", tostring(res))
-      res = {}
-    end
-    frames = res
+  -- rendered even without assets: a stream like Alpaca's trade_updates subscribes to none
+  local ok, frames = pcall(self.def.c.subscribe, self.assets)
+  if not ok then
+    self.errors = self.errors + 1
+    self.log:error("cannot build the subscribe messages: %s", tostring(frames))
+    frames = {}
   end
   for _, a in ipairs(self.assets) do
     self.subscribed[a.symbol or a] = true
