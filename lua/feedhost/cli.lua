@@ -311,10 +311,9 @@ function M.check(args)
       for _, fr in ipairs(c.auth_frames()) do
         lines[#lines + 1] = "  > auth: " .. frame_text(fr)
       end
-      if #list > 0 then
-        for _, fr in ipairs(c.subscribe(list)) do
-          lines[#lines + 1] = "  > subscribe " .. fr.channel .. ": " .. frame_text(fr)
-        end
+      -- what `run` sends, assets or not (trade_updates needs none)
+      for _, fr in ipairs(c.subscribe(list)) do
+        lines[#lines + 1] = "  > subscribe " .. fr.channel .. ": " .. frame_text(fr)
       end
       return lines
     end)
@@ -326,7 +325,7 @@ function M.check(args)
       out[#out + 1] = l
     end
     if #list == 0 and conn.subscribe then
-      out[#out + 1] = "  (give --assets to see the subscribe frames)"
+      out[#out + 1] = "  (no --assets: these are the frames for an empty asset list)"
     end
   end
   io.stdout:write(table.concat(out, "\n"), "\n")
