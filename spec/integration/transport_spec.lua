@@ -101,4 +101,61 @@ describe("websocket transport", function()
     end
     assert.is_true(timed_out)
   end)
+
+  it("turns a live binary feed (Kite) into the same records as replaying its capture", function()
+    local capture = "specs/captures/kite.ndjson"
+    local outfile = os.tmpname()
+    local p = assert(io.popen(PY .. " spec/integration/servers/capture_server.py " .. capture
+      .. " >" .. outfile .. " & echo PID $!", "r"))
+    local pid = tonumber(p:read("*l"):match("PID (%d+)"))
+    local function server_lines()
+      local f = io.open(outfile)
+      local t = {}
+      for l in f:lines() do
+        t[#t + 1] = l
+      end
+      f:close()
+      return t
+    end
+    local deadline = reactor.now() + 5
+    while reactor.now() < deadline and not (server_lines()[1] or ""):match("^PORT") do
+      os.execute("sleep 0.05")
+    end
+    local port = tonumber(server_lines()[1]:match("PORT (%d+)"))
+    local record = require("feedhost.record")
+    local function strip(line)  -- LTP records are stamped with the receive time
+      return (line:gsub('"timestamp":%d+', '"timestamp":_'))
+    end
+    -- the capture's "in" frames, replayed
+    local src = assert(io.open(capture)):read("*a")
+    local replayed = {}
+    local specmod = require("feedhost.spec")
+    local loaded = assert(specmod.load("specs/kite.lua"))
+    local compiled = assert(specmod.compile(loaded, { credentials = { api_key = "kk", access_token = "tt" },
+      emit = function(r) replayed[#replayed + 1] = strip(record.ndjson(r, r.channel, r.connection)) end }))
+    require("feedhost.replay").run(compiled, src, { connection = "market_data" })
+    -- the same frames live
+    local live = {}
+    local host = assert(feedhost.new({ spec = "specs/kite.lua", connections = { "market_data" },
+      credentials = { api_key = "kk", access_token = "tt" },
+      assets = { "INFY", "RELIANCE", "NIFTY 50", "NIFTY BANK", "USDINR24DECFUT" },
+      urls = { market_data = "ws://127.0.0.1:" .. port .. "/" },
+      log = logmod.new({ level = "none" }),
+      on_record = function(r) live[#live + 1] = strip(record.ndjson(r, r.channel, r.connection)) end }))
+    deadline = reactor.now() + 10
+    while reactor.now() < deadline and #live < #replayed do
+      host:step(50)
+    end
+    host:close()
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    p:close()
+    local lines = server_lines()
+    os.remove(outfile)
+    assert.is_true(#replayed > 5)
+    assert.same(replayed, live)
+    -- url auth: the query carries both credentials; then the capture's subscribe and mode frames
+    assert.equal("PATH /?access_token=tt&api_key=kk", lines[2])
+    assert.matches('^GOT {"a":"subscribe","v":%[', lines[3])
+    assert.matches('^GOT {"a":"mode","v":%["full",%[', lines[4])
+  end)
 end)
