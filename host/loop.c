@@ -592,12 +592,17 @@ static int raw_rx(fh_loop *lp, fh_conn *c, struct lws *wsi, const uint8_t *in, s
 
 // ---- TLS for the raw path (OpenSSL over memory BIOs) ---------------------------------------------
 
+// Two optional CA file paths name the same trust (both absent, or equal).
+static int same_file(const char *a, const char *b)
+{
+  return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
 static SSL_CTX *tls_ctx_for(fh_loop *lp, const char *ca_file, int verify, char *err)
 {
   for (int i = 0; i < lp->ntls; i++) {
     tls_ctx *t = &lp->tls[i];
-    if (t->verify == verify &&
-        ((!ca_file && !t->ca_file) || (ca_file && t->ca_file && !strcmp(ca_file, t->ca_file)))) {
+    if (t->verify == verify && same_file(ca_file, t->ca_file)) {
       return t->ctx;
     }
   }
@@ -1027,8 +1032,7 @@ static struct lws_vhost *client_vhost_for(fh_loop *lp, const char *ca_file, int 
 {
   for (int i = 0; i < lp->ncvh; i++) {
     client_vhost *v = &lp->cvh[i];
-    if (v->deflate == deflate &&
-        ((!ca_file && !v->ca_file) || (ca_file && v->ca_file && !strcmp(ca_file, v->ca_file)))) {
+    if (v->deflate == deflate && same_file(ca_file, v->ca_file)) {
       return v->vh;
     }
   }

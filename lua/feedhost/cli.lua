@@ -440,6 +440,27 @@ function M.replay(args)
   return 0
 end
 
+-- The benchmarks' record sink, as ../shared/bench/lua/convert.lua counts: records kept in a ring
+-- of 1024 so they escape, and size_sum, the sum of data.volume. acc.nrec, acc.size_sum.
+local function bench_sink()
+  local band = require("bit").band
+  local acc = { nrec = 0, size_sum = 0, flush = function() end }
+  local ring = {}
+  function acc.emit(r)
+    local n = acc.nrec + 1
+    acc.nrec = n
+    ring[band(n, 1023) + 1] = r
+    local d = r.data
+    if d then
+      local v = d.volume
+      if v then
+        acc.size_sum = acc.size_sum + v
+      end
+    end
+  end
+  return acc
+end
+
 function M.bench(args)
   local opts, pos = command_args("bench", args, { assets = "value", connection = "value", batch = "value" },
     { min = 2 })
@@ -457,19 +478,8 @@ function M.bench(args)
     return 2
   end
   local n = tonumber(pos[3] or "1000000")
-  local ring, nrec, size_sum = {}, 0, 0
-  local band = require("bit").band
-  local function emit(r)
-    nrec = nrec + 1
-    ring[band(nrec, 1023) + 1] = r
-    local d = r.data
-    if d then
-      local v = d.volume
-      if v then
-        size_sum = size_sum + v
-      end
-    end
-  end
+  local acc = bench_sink()
+  local emit = acc.emit
   local creds = credentials_for(loaded, opts, true)
   local compiled = compile(loaded, opts, { credentials = creds, emit = emit, open_assets = split_list(opts.assets) })
   if not compiled then
@@ -523,8 +533,8 @@ function M.bench(args)
   local dt = os.clock() - t0
   local errs = c.pipeline.stats.errors
   io.stdout:write(string.format('{"impl":"feedhost-replay","case":"feedhost pipeline (%s)","msgs":%d,"records":%d,'
-    .. '"size_sum":%d,"errors":%d,"secs":%.3f,"msg_per_s":%.0f,"mb_per_s":%.1f}\n', loaded.spec.name, n, nrec,
-    size_sum, errs, dt, n / dt, bytes / dt / 1e6))
+    .. '"size_sum":%d,"errors":%d,"secs":%.3f,"msg_per_s":%.0f,"mb_per_s":%.1f}\n', loaded.spec.name, n, acc.nrec,
+    acc.size_sum, errs, dt, n / dt, bytes / dt / 1e6))
   return 0
 end
 
@@ -726,24 +736,11 @@ M["bench-client"] = function(args)
     return 2
   end
   local name = opts.connection or "market_data"
-  local nrec, size_sum, ring = 0, 0, {}
-  local band = require("bit").band
-  local sink = { flush = function() end }
-  function sink.emit(r)
-    nrec = nrec + 1
-    ring[band(nrec, 1023) + 1] = r
-    local d = r.data
-    if d then
-      local v = d.volume
-      if v then
-        size_sum = size_sum + v
-      end
-    end
-  end
+  local acc = bench_sink()
   local log = require("feedhost.log").new({ level = "warning" })
   opts.connection = name
   local url = string.format("ws://%s:%s%s", opts.host or "127.0.0.1", opts.port, opts.path or "/")
-  local host, rc = live_host(opts, "bench-client", log, sink, { spec = opts.spec or "specs/alpaca.lua",
+  local host, rc = live_host(opts, "bench-client", log, acc, { spec = opts.spec or "specs/alpaca.lua",
     urls = { [name] = url }, once = true, lenient_credentials = true,
     -- the generator streams on connect: no auth, no subscribe, no credentials
     adjust = function(spec)
@@ -767,12 +764,12 @@ M["bench-client"] = function(args)
     bytes = bytes + tonumber(batch.used)
     return on_frames(s, id, batch)
   end
-  drive(host, { log = log, sink = sink })
+  drive(host, { log = log, sink = acc })
   local secs = require("feedhost.reactor").now() - (t0 or 0)
   local msgs = socket.frames
   io.stdout:write(string.format('{"role":"client","impl":"feedhost","msgs":%d,"payload_bytes":%d,"records":%d,'
     .. '"size_sum":%d,"errors":%d,"secs":%.3f,"msg_per_s":%.0f,"mb_per_s":%.1f,"cpu_secs":%.3f}\n',
-    msgs, bytes or 0, nrec, size_sum, socket.errors, secs, msgs / secs, (bytes or 0) / secs / 1e6,
+    msgs, bytes or 0, acc.nrec, acc.size_sum, socket.errors, secs, msgs / secs, (bytes or 0) / secs / 1e6,
     os.clock() - (c0 or 0)))
   host:close()
   return 0
