@@ -11,9 +11,9 @@
 -- All state hangs off the host object: several hosts may live in one process.
 local specmod = require("feedhost.spec")
 local runtime = require("feedhost.runtime")
-local reactor = require("feedhost.reactor")
-local storemod = require("feedhost.store")
-local logmod = require("feedhost.log")
+local reactor = require("feedhost.runtime.reactor")
+local storemod = require("feedhost.data.store")
+local logmod = require("feedhost.util.log")
 
 local M = {}
 
@@ -32,11 +32,11 @@ end
 --   on_record    function(rec) for every record (after the store has it)
 --   urls         {connection = url} overriding the spec's URLs
 --   connections  list of connection names to run (default: all)
---   log          a feedhost.log logger, or log_level ("info")
+--   log          a feedhost.util.log logger, or log_level ("info")
 --   once         no reconnects; host:run() returns when every connection has closed
 --   record       path of a capture file to write (every frame in and out)
 --   tls          {ca_file = path, insecure = bool}
---   reactor      share an existing feedhost.reactor (default: a new one)
+--   reactor      share an existing feedhost.runtime.reactor (default: a new one)
 --   lenient_credentials  missing credentials are not an error
 --   adjust       function(spec_table) called after loading, before compiling (tools, tests)
 -- @return host, or nil, message, exit code

@@ -2,8 +2,8 @@
 -- frames are reassembled; a large message arrives whole, with and without permessage-deflate.
 require("feedhost.core")
 local feedhost = require("feedhost")
-local reactor = require("feedhost.reactor")
-local logmod = require("feedhost.log")
+local reactor = require("feedhost.runtime.reactor")
+local logmod = require("feedhost.util.log")
 
 local PY = "/usr/bin/python3"
 local SERVER = "spec/integration/servers/frames_server.py"
@@ -122,7 +122,7 @@ describe("websocket transport", function()
       os.execute("sleep 0.05")
     end
     local port = tonumber(server_lines()[1]:match("PORT (%d+)"))
-    local record = require("feedhost.record")
+    local record = require("feedhost.data.record")
     local function strip(line)  -- LTP records are stamped with the receive time
       return (line:gsub('"timestamp":%d+', '"timestamp":_'))
     end
@@ -133,7 +133,7 @@ describe("websocket transport", function()
     local loaded = assert(specmod.load("specs/kite.lua"))
     local compiled = assert(specmod.compile(loaded, { credentials = { api_key = "kk", access_token = "tt" },
       emit = function(r) replayed[#replayed + 1] = strip(record.ndjson(r, r.channel, r.connection)) end }))
-    require("feedhost.replay").run(compiled, src, { connection = "market_data" })
+    require("feedhost.runtime.replay").run(compiled, src, { connection = "market_data" })
     -- the same frames live
     local live = {}
     local host = assert(feedhost.new({ spec = "specs/kite.lua", connections = { "market_data" },

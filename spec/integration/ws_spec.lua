@@ -521,7 +521,7 @@ describe("feedhost over WebSocket", function()
         credentials = { api_key = KEY, api_secret = SECRET },
         assets = { "AAPL", "MSFT" },
         urls = { market_data = srv:url("/v2/iex") },
-        log = require("feedhost.log").new({ level = "info", sink = function(l) lines[#lines + 1] = l end }),
+        log = require("feedhost.util.log").new({ level = "info", sink = function(l) lines[#lines + 1] = l end }),
         on_record = function(r) recs[#recs + 1] = r end,
       })
       assert(host, err)

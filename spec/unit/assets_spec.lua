@@ -1,4 +1,4 @@
-local assets = require "feedhost.assets"
+local assets = require "feedhost.data.assets"
 
 local FIX = "spec/fixtures/master"
 
@@ -22,7 +22,7 @@ local function kite_universe(extra)
   return assets.universe(opts)
 end
 
-describe("feedhost.assets", function()
+describe("feedhost.data.assets", function()
   describe("new_asset", function()
     it("defaults broker_symbol, keeps security_id a string, converts numbers", function()
       local a = assets.new_asset { symbol = "AAPL", security_id = 265598, tick_size = "0.01",

@@ -1,7 +1,7 @@
 -- The `feedhost` binary: check, replay, help and exit codes, run as a child process.
 -- FEEDHOST_BIN names the binary (default build/feedhost); `--lua-dev=<cwd>` makes it load the
 -- Lua engine from this source tree rather than the copy embedded at build time.
-local json = require("feedhost.json")
+local json = require("feedhost.util.json")
 local bit = require("bit")
 
 local BIN = os.getenv("FEEDHOST_BIN") or "build/feedhost"

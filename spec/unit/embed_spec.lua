@@ -2,9 +2,9 @@
 -- the simulator on the same reactor.
 require("feedhost.core")
 local feedhost = require("feedhost")
-local reactor = require("feedhost.reactor")
-local simulator = require("feedhost.simulator")
-local logmod = require("feedhost.log")
+local reactor = require("feedhost.runtime.reactor")
+local simulator = require("feedhost.sim.alpaca")
+local logmod = require("feedhost.util.log")
 
 local function wait(host, cond, secs)
   local deadline = reactor.now() + (secs or 5)
@@ -82,7 +82,7 @@ describe("feedhost.new", function()
     local path = os.tmpname()
     local live = {}
     host = assert(new_host({ assets = { "AAPL", "MSFT" }, record = path,
-      on_record = function(r) live[#live + 1] = require("feedhost.record").ndjson(r, r.channel, r.connection) end }))
+      on_record = function(r) live[#live + 1] = require("feedhost.data.record").ndjson(r, r.channel, r.connection) end }))
     assert.is_true(wait(host, function() return #live >= 20 end))
     host:close()
     host = nil
@@ -98,8 +98,8 @@ describe("feedhost.new", function()
     local loaded = assert(require("feedhost.spec").load("specs/alpaca.lua"))
     local compiled = assert(require("feedhost.spec").compile(loaded, {
       credentials = {}, open_assets = { "AAPL", "MSFT" },
-      emit = function(r) replayed[#replayed + 1] = require("feedhost.record").ndjson(r, r.channel, r.connection) end }))
-    require("feedhost.replay").run(compiled, src, { connection = "market_data" })
+      emit = function(r) replayed[#replayed + 1] = require("feedhost.data.record").ndjson(r, r.channel, r.connection) end }))
+    require("feedhost.runtime.replay").run(compiled, src, { connection = "market_data" })
     assert.same(live, replayed)
   end)
 

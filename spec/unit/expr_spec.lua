@@ -1,5 +1,5 @@
--- feedhost.expr: checking expression strings, the tape rewrite, selections and string lambdas.
-local expr = require("feedhost.expr")
+-- feedhost.spec.expr: checking expression strings, the tape rewrite, selections and string lambdas.
+local expr = require("feedhost.spec.expr")
 
 local DATA = expr.allowed("data", { "my_decoder" })
 
@@ -158,9 +158,9 @@ end)
 describe("expr.rewrite_tape", function()
   local rw = expr.rewrite_tape
   local ffi = require("ffi")
-  local tape = require("feedhost.tape")
-  local json = require("feedhost.json")
-  local helpers = require("feedhost.helpers")
+  local tape = require("feedhost.spec.tape")
+  local json = require("feedhost.util.json")
+  local helpers = require("feedhost.spec.helpers")
 
   local function env_with(data)
     return setmetatable({ data = data, num = helpers.num, ts = helpers.ts }, { __index = _G })

@@ -1,9 +1,9 @@
 -- Every spec in specs/ against its fixture (specs/fixtures/<name>.lua): the URL, the handshake
 -- headers and the exact frames it sends, then the frames in -> the exact NDJSON records out and
 -- the error counts per kind.
-local cffi = require("feedhost.cffi")
+local cffi = require("feedhost.sys.ffi")
 local specmod = require("feedhost.spec")
-local record = require("feedhost.record")
+local record = require("feedhost.data.record")
 local bytes = require("feedhost.bytes")
 
 local function run_fixture(name)
@@ -24,7 +24,7 @@ end
 local function feed(compiled, conn, frames)
   local b = cffi.batch(4096, 8)
   for _, f in ipairs(frames) do
-    local ts = f.received_at and specmod and require("feedhost.replay").parse_int64(tostring(f.received_at))
+    local ts = f.received_at and specmod and require("feedhost.runtime.replay").parse_int64(tostring(f.received_at))
       or 1700000000000000000LL
     if f.hex then
       local bin = bytes.hex(f.hex)

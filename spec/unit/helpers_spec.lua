@@ -1,6 +1,6 @@
 local ffi = require("ffi")
-local helpers = require("feedhost.helpers")
-local json = require("feedhost.json")
+local helpers = require("feedhost.spec.helpers")
+local json = require("feedhost.util.json")
 
 local ts = helpers.ts
 
@@ -15,7 +15,7 @@ local function err_of(fn, ...)
   return tostring(err)
 end
 
-describe("feedhost.helpers", function()
+describe("feedhost.spec.helpers", function()
   describe("ts", function()
     local iso = {
       { "2021-02-22T15:51:45.335689322Z", 1614009105335689322LL },

@@ -1,7 +1,7 @@
-local json = require("feedhost.json")
+local json = require("feedhost.util.json")
 local cjson = require("cjson")
 
-describe("feedhost.json", function()
+describe("feedhost.util.json", function()
   describe("encode_number", function()
     local cases = {
       { 0, "0" },

@@ -1,4 +1,4 @@
-local log = require("feedhost.log")
+local log = require("feedhost.util.log")
 
 -- A logger writing into `lines`, with a settable fake clock.
 local function make(opts)
@@ -10,7 +10,7 @@ local function make(opts)
   return log.new(opts), lines, clock
 end
 
-describe("feedhost.log", function()
+describe("feedhost.util.log", function()
   it("formats lines with a UTC timestamp, level and prefix", function()
     local lg, lines = make()
     lg:info("hello")

@@ -1,4 +1,4 @@
-local mappings = require "feedhost.mappings"
+local mappings = require "feedhost.data.mappings"
 
 local function compile_ok(spec)
   local m, errs = mappings.compile(spec)
@@ -19,7 +19,7 @@ local ORDER_STATUS = {
   side = { map = { buy = { "B", "BUY", 1 }, sell = { "S", "SELL", 2 } } },
 }
 
-describe("feedhost.mappings", function()
+describe("feedhost.data.mappings", function()
   local m
   before_each(function() m = compile_ok(ORDER_STATUS) end)
 

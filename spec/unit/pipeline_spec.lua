@@ -1,12 +1,12 @@
--- feedhost.pipeline (through feedhost.spec.compile): small inline specs, frames in, records and
+-- feedhost.spec.pipeline (through feedhost.spec.compile): small inline specs, frames in, records and
 -- counters out.
 local ffi = require("ffi")
-local cffi = require("feedhost.cffi")
-local schema = require("feedhost.schema")
+local cffi = require("feedhost.sys.ffi")
+local schema = require("feedhost.spec.schema")
 local specmod = require("feedhost.spec")
-local record = require("feedhost.record")
-local json = require("feedhost.json")
-local logmod = require("feedhost.log")
+local record = require("feedhost.data.record")
+local json = require("feedhost.util.json")
+local logmod = require("feedhost.util.log")
 
 local TS0 = 1700000000000000000LL
 

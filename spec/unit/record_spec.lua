@@ -1,11 +1,11 @@
-local record = require("feedhost.record")
-local json = require("feedhost.json")
+local record = require("feedhost.data.record")
+local json = require("feedhost.util.json")
 
 local function asset(symbol)
   return setmetatable({ symbol = symbol, broker_symbol = symbol .. ".O", exchange = "NASDAQ" }, { __name = "Asset" })
 end
 
-describe("feedhost.record", function()
+describe("feedhost.data.record", function()
   it("writes channel, connection, then the fields sorted by key", function()
     local line = record.ndjson({
       timestamp = 1614009105335689322LL,

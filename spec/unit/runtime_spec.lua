@@ -2,13 +2,13 @@
 -- test runs on the same reactor (127.0.0.1, ephemeral port), scripted per test.
 require("feedhost.core")
 local ffi = require("ffi")
-local json = require("feedhost.json")
-local schema = require("feedhost.schema")
+local json = require("feedhost.util.json")
+local schema = require("feedhost.spec.schema")
 local specmod = require("feedhost.spec")
-local reactor = require("feedhost.reactor")
+local reactor = require("feedhost.runtime.reactor")
 local runtime = require("feedhost.runtime")
-local logmod = require("feedhost.log")
-local assets = require("feedhost.assets")
+local logmod = require("feedhost.util.log")
+local assets = require("feedhost.data.assets")
 
 -- A scripted server: every accepted connection is a table {id, got = {texts}}; `on_text(c, text)`
 -- answers.

@@ -1,4 +1,4 @@
-local schema = require "feedhost.schema"
+local schema = require "feedhost.spec.schema"
 
 local function noop() end
 
@@ -190,7 +190,7 @@ end
 local MD = "streaming.connections.market_data"
 local TR = "streaming.connections.trading"
 
-describe("feedhost.schema", function()
+describe("feedhost.spec.schema", function()
   describe("valid specs", function()
     it("a full spec with two connections and every key family has no errors", function()
       local errors = schema.validate(full_spec(), "t.lua")

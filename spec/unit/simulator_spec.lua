@@ -1,10 +1,10 @@
--- feedhost.simulator: a real WebSocket server on 127.0.0.1 driven by reactor clients in the same
+-- feedhost.sim.alpaca: a real WebSocket server on 127.0.0.1 driven by reactor clients in the same
 -- loop. Every wait is a deadline loop over R:step until a condition holds.
 require("feedhost.core")
 local ffi = require("ffi")
-local json = require("feedhost.json")
-local reactor = require("feedhost.reactor")
-local simulator = require("feedhost.simulator")
+local json = require("feedhost.util.json")
+local reactor = require("feedhost.runtime.reactor")
+local simulator = require("feedhost.sim.alpaca")
 
 local AUTH = '{"action":"auth","key":"demo-key","secret":"demo-secret"}'
 
@@ -469,7 +469,7 @@ describe("simulator.cli", function()
     assert(os.execute("mkdir " .. dir) == 0)
     local lua = "package.cpath='" .. (os.getenv("FEEDHOST_BUILD") or "build")
       .. "/lua/?.so;'..package.cpath; package.path='lua/?.lua;lua/?/init.lua;'..package.path;"
-      .. " require('feedhost.core'); os.exit(require('feedhost.simulator').cli("
+      .. " require('feedhost.core'); os.exit(require('feedhost.sim.alpaca').cli("
       .. "{'--port','0','--rate','5','--log-level','error'}))"
     local script = "(luajit -e \"" .. lua .. "\" > " .. dir .. "/out & echo $! > " .. dir
       .. "/pid; wait $!; echo $? > " .. dir .. "/rc) >/dev/null 2>&1 &"

@@ -1,7 +1,7 @@
--- feedhost.tape: the reader over the C JSON tape (lookups by key slot, string compares, ts).
+-- feedhost.spec.tape: the reader over the C JSON tape (lookups by key slot, string compares, ts).
 local ffi = require("ffi")
-local tape = require("feedhost.tape")
-local helpers = require("feedhost.helpers")
+local tape = require("feedhost.spec.tape")
+local helpers = require("feedhost.spec.helpers")
 
 -- parses `s` with reader `R`; keeps the string alive in `keep` while its tape is read
 local keep = {}

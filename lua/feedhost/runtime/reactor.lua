@@ -1,4 +1,4 @@
---- feedhost.reactor: the event loop as Lua sees it. Owns one C loop (feedhost.core.loop), hands
+--- feedhost.runtime.reactor: the event loop as Lua sees it. Owns one C loop (feedhost.core.loop), hands
 -- each event to the object that owns the connection (or listener), and runs timers.
 --
 --   local R = reactor.new()
@@ -11,7 +11,7 @@
 --   R:step(max_wait_ms)                      -- one poll and its dispatch
 --   R.on_signal = function(signum) end
 local core = require("feedhost.core")
-local cffi = require("feedhost.cffi")
+local cffi = require("feedhost.sys.ffi")
 local ffi = require("ffi")
 
 local M = {}

@@ -4,7 +4,7 @@
 --- to `map` / `filter` are compiled in `env`). Helpers raise with `error(msg, 2)`, so the error
 --- names the line of the expression that called them.
 local ffi = require("ffi")
-local json = require("feedhost.json")
+local json = require("feedhost.util.json")
 
 local M = {}
 

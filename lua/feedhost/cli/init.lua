@@ -204,7 +204,7 @@ local function load_spec(path)
 end
 
 local function make_log(opts)
-  local log = require("feedhost.log")
+  local log = require("feedhost.util.log")
   return log.new({ level = opts["log-level"] or "warning" })
 end
 
@@ -259,7 +259,7 @@ local function frame_text(fr)
     local h = fr.http
     return head .. h.method .. " " .. h.url .. (h.body and (" " .. h.body) or "")
   elseif fr.topics then
-    return head .. "topics " .. require("feedhost.json").encode(fr.topics)
+    return head .. "topics " .. require("feedhost.util.json").encode(fr.topics)
   end
   return head .. "(empty)"
 end
@@ -409,7 +409,7 @@ function M.replay(args)
     stderr("feedhost replay: %s", cerr)
     return 2
   end
-  local record = require("feedhost.record")
+  local record = require("feedhost.data.record")
   local out, n = {}, 0
   local function emit(r)
     if output == "ndjson" then
@@ -430,7 +430,7 @@ function M.replay(args)
     stderr("feedhost replay: --connection %s: the spec has %s", opts.connection, table.concat(compiled.order, ", "))
     return 2
   end
-  local replay = require("feedhost.replay")
+  local replay = require("feedhost.runtime.replay")
   local rsum = replay.run(compiled, src, { connection = opts.connection })
   if n > 0 then
     io.stdout:write(table.concat(out, "\n", 1, n), "\n")
@@ -491,7 +491,7 @@ function M.bench(args)
     stderr("feedhost bench: no connection %s", name)
     return 2
   end
-  local cffi = require("feedhost.cffi")
+  local cffi = require("feedhost.sys.ffi")
   local per = tonumber(opts.batch or "256")
   local lines = {}
   for line in src:gmatch("[^\n]+") do
@@ -555,7 +555,7 @@ end
 
 -- NDJSON writer for records: buffered, flushed after each loop step
 local function ndjson_sink(output)
-  local record = require("feedhost.record")
+  local record = require("feedhost.data.record")
   local out, n = {}, 0
   local sink = {}
   function sink.emit(r)
@@ -591,7 +591,7 @@ local function drive(host, opts)
     if not rt.stopping then
       log:info("signal %d: closing", sig)
       rt:stop()
-      stop_at = require("feedhost.reactor").now() + 3
+      stop_at = require("feedhost.runtime.reactor").now() + 3
     end
   end
   R:catch_signals()
@@ -606,7 +606,7 @@ local function drive(host, opts)
     R:after(opts.duration, function() R.on_signal(15) end)
   end
   host:start()
-  local now = require("feedhost.reactor").now
+  local now = require("feedhost.runtime.reactor").now
   while true do
     R:step(250)
     opts.sink.flush()
@@ -670,7 +670,7 @@ function M.run(args)
     stderr("feedhost run: --stats-interval wants a number of seconds")
     return 2
   end
-  local log = require("feedhost.log").new({ level = opts["log-level"] or "info" })
+  local log = require("feedhost.util.log").new({ level = opts["log-level"] or "info" })
   local sink = ndjson_sink(output)
   local host, rc = live_host(opts, "run", log, sink, { spec = pos[1] })
   if not host then
@@ -682,7 +682,7 @@ function M.run(args)
 end
 
 function M.simulate(args)
-  return require("feedhost.simulator").cli(args)
+  return require("feedhost.sim.alpaca").cli(args)
 end
 
 function M.demo(args)
@@ -692,18 +692,18 @@ function M.demo(args)
     return pos
   end
   local output = opts.output
-  local log = require("feedhost.log").new({ level = opts["log-level"] or "info" })
+  local log = require("feedhost.util.log").new({ level = opts["log-level"] or "info" })
   local sink = ndjson_sink(output)
   local key, secret = "demo-key", "demo-secret"
   opts.assets = opts.assets or "AAPL,MSFT,TSLA"
   opts.connection = "market_data"
   -- the simulator runs on the host's own reactor, beside the feed
-  local R, rerr = require("feedhost.reactor").new()
+  local R, rerr = require("feedhost.runtime.reactor").new()
   if not R then
     stderr("feedhost demo: %s", tostring(rerr))
     return 1
   end
-  local sim = require("feedhost.simulator").new(R, { key = key, secret = secret,
+  local sim = require("feedhost.sim.alpaca").new(R, { key = key, secret = secret,
     rate = tonumber(opts.rate or "5"), log = log:child("simulator") })
   sim:start()
   local host, rc = live_host(opts, "demo", log, sink, { spec = "specs/alpaca.lua",
@@ -737,7 +737,7 @@ M["bench-client"] = function(args)
   end
   local name = opts.connection or "market_data"
   local acc = bench_sink()
-  local log = require("feedhost.log").new({ level = "warning" })
+  local log = require("feedhost.util.log").new({ level = "warning" })
   opts.connection = name
   local url = string.format("ws://%s:%s%s", opts.host or "127.0.0.1", opts.port, opts.path or "/")
   local host, rc = live_host(opts, "bench-client", log, acc, { spec = opts.spec or "specs/alpaca.lua",
@@ -758,14 +758,14 @@ M["bench-client"] = function(args)
   local on_frames = socket.on_frames
   function socket.on_frames(s, id, batch)
     if not t0 then
-      t0, c0 = require("feedhost.reactor").now(), os.clock()
+      t0, c0 = require("feedhost.runtime.reactor").now(), os.clock()
       bytes = 0
     end
     bytes = bytes + tonumber(batch.used)
     return on_frames(s, id, batch)
   end
   drive(host, { log = log, sink = acc })
-  local secs = require("feedhost.reactor").now() - (t0 or 0)
+  local secs = require("feedhost.runtime.reactor").now() - (t0 or 0)
   local msgs = socket.frames
   io.stdout:write(string.format('{"role":"client","impl":"feedhost","msgs":%d,"payload_bytes":%d,"records":%d,'
     .. '"size_sum":%d,"errors":%d,"secs":%.3f,"msg_per_s":%.0f,"mb_per_s":%.1f,"cpu_secs":%.3f}\n',

@@ -5,14 +5,14 @@
 -- credentials, builds the asset universe and compiles every connection: its pipeline, its URL
 -- and handshake headers, and its outbound messages. Every error of every stage is collected and
 -- reported together, each with the file and key path.
-local schema = require("feedhost.schema")
-local assets = require("feedhost.assets")
-local mappings_mod = require("feedhost.mappings")
-local messages = require("feedhost.messages")
-local pipeline = require("feedhost.pipeline")
-local helpers_mod = require("feedhost.helpers")
-local json = require("feedhost.json")
-local expr = require("feedhost.expr")
+local schema = require("feedhost.spec.schema")
+local assets = require("feedhost.data.assets")
+local mappings_mod = require("feedhost.data.mappings")
+local messages = require("feedhost.spec.messages")
+local pipeline = require("feedhost.spec.pipeline")
+local helpers_mod = require("feedhost.spec.helpers")
+local json = require("feedhost.util.json")
+local expr = require("feedhost.spec.expr")
 
 local M = {}
 

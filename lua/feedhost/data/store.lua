@@ -1,4 +1,4 @@
---- feedhost.store: the in-memory store of the latest records.
+--- feedhost.data.store: the in-memory store of the latest records.
 -- Latest trade/bar and quote per asset symbol, orders by order_id, positions by asset, the
 -- latest account record, and the last few news/info records.
 local M = {}

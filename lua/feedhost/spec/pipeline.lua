@@ -1,4 +1,4 @@
---- feedhost.pipeline: compiles one connection of a spec into one Lua function over a batch.
+--- feedhost.spec.pipeline: compiles one connection of a spec into one Lua function over a batch.
 --
 -- The whole inbound path of a connection (on_message hook, parser, auth ack/reject, payload_path,
 -- frame split, router, converters) becomes one generated Lua chunk, expressions inlined as Lua
@@ -12,10 +12,10 @@
 -- one xpcall that resumes after a failing element; frames that go through hooks, preprocess or
 -- decode run each under xpcall, and each of their elements too.
 local ffi = require("ffi")
-local codegen = require("feedhost.codegen")
-local expr = require("feedhost.expr")
-local tape = require("feedhost.tape")
-local json = require("feedhost.json")
+local codegen = require("feedhost.spec.codegen")
+local expr = require("feedhost.spec.expr")
+local tape = require("feedhost.spec.tape")
+local json = require("feedhost.util.json")
 
 local M = {}
 
@@ -354,8 +354,8 @@ end]], nil)
 end
 
 --- Compiles connection `conn` (a validated spec table) named `name`.
--- env: { registry, broker, credentials, mappings, helpers (feedhost.helpers table), emit(rec),
---        log (feedhost.log logger), auth = {ack = fn, reject = fn(data)}, hooks = {...} }
+-- env: { registry, broker, credentials, mappings, helpers (feedhost.spec.helpers table), emit(rec),
+--        log (feedhost.util.log logger), auth = {ack = fn, reject = fn(data)}, hooks = {...} }
 -- @return pipeline { run = function(batch), stats, source, name, auth = {waiting = bool} }
 --         or nil, errors (list of {path, msg}, paths relative to the connection)
 function M.compile(conn, name, env)

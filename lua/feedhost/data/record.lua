@@ -1,8 +1,8 @@
 --- NDJSON record lines: `{"channel":...,"connection":...,<record fields sorted by key>}`.
---- Values follow `feedhost.json` encoding (an Asset as its symbol, int64 as a bare integer,
+--- Values follow `feedhost.util.json` encoding (an Asset as its symbol, int64 as a bare integer,
 --- shortest round-trip numbers, nested tables sorted).
 local buffer = require("string.buffer")
-local json = require("feedhost.json")
+local json = require("feedhost.util.json")
 
 local M = {}
 

@@ -15,7 +15,7 @@
 ---   depends{on, default, cases, otherwise}  node chosen by a sibling key (backend.options)
 ---   regname                         a registry function name (checked against spec.registry)
 ---   value                           the value grammar (leaf, nested table or list of values)
----@class feedhost.schema
+---@class feedhost.spec.schema
 local M = {}
 
 M.CHANNELS = { "data", "quote", "order", "position", "account", "news", "trade", "heartbeat",
@@ -733,7 +733,7 @@ walk = function(node, v, segs, ctx, parent)
       walk(node.item, v, segs, ctx, parent)
     end
   else
-    error("feedhost.schema: unknown node kind " .. tostring(kind))
+    error("feedhost.spec.schema: unknown node kind " .. tostring(kind))
   end
 end
 

@@ -1,4 +1,4 @@
---- feedhost.cffi: the C leaf functions (host/fh_api.h) seen through LuaJIT's FFI.
+--- feedhost.sys.ffi: the C leaf functions (host/fh_api.h) seen through LuaJIT's FFI.
 -- The cdef below mirrors host/fh_api.h and host/codec/*.h; sizes are checked against the C
 -- side at load time, so a mismatch fails loudly instead of corrupting memory.
 local ffi = require("ffi")
@@ -49,7 +49,7 @@ typedef struct fh_api {
 
 for name, size in pairs(core.sizes) do
   assert(ffi.sizeof(name) == size,
-    "feedhost.cffi: " .. name .. " is " .. size .. " bytes in C but " .. ffi.sizeof(name) .. " in the cdef")
+    "feedhost.sys.ffi: " .. name .. " is " .. size .. " bytes in C but " .. ffi.sizeof(name) .. " in the cdef")
 end
 
 local M = {

@@ -2,7 +2,7 @@
 ---
 --- Line format: `2026-11-27T02:11:14.123Z WARN [prefix] message`. Every line written (children
 --- included) is scanned for registered secrets, which are replaced by `***`.
-local helpers = require("feedhost.helpers")
+local helpers = require("feedhost.spec.helpers")
 
 local M = {}
 

@@ -1,4 +1,4 @@
---- feedhost.assets: Asset objects, master data loading and the asset universe.
+--- feedhost.data.assets: Asset objects, master data loading and the asset universe.
 --
 -- API
 --   M.Asset                    metatable of assets (__name "Asset", __tostring and __json -> symbol)

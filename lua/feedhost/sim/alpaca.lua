@@ -1,4 +1,4 @@
---- feedhost.simulator: an embedded exchange speaking Alpaca market data v2 (PROTOCOLS.md 2.1)
+--- feedhost.sim.alpaca: an embedded exchange speaking Alpaca market data v2 (PROTOCOLS.md 2.1)
 -- over a real WebSocket listener of the reactor. Used by `feedhost demo`, `feedhost simulate`,
 -- integration and soak tests, and benchmarks.
 --
@@ -11,9 +11,9 @@
 -- second (arrays of 1..3 trade/quote items of its subscribed symbols) and one array of bars every
 -- `bars_every` seconds for its bars symbols. One timer per simulator drives all of it.
 local ffi = require("ffi")
-local reactor = require("feedhost.reactor")
-local json = require("feedhost.json")
-local cffi = require("feedhost.cffi")
+local reactor = require("feedhost.runtime.reactor")
+local json = require("feedhost.util.json")
+local cffi = require("feedhost.sys.ffi")
 local buffer = require("string.buffer")
 
 local M = {}
@@ -638,7 +638,7 @@ end
 -- rate (20 data messages a second per client), seed (1), symbols (M.DEFAULT_SYMBOLS; what "*"
 -- means), bars_every (1 second), auth_timeout (10 seconds), max_symbols (nil: no limit; counts
 -- the distinct trades+quotes symbols), max_connections (nil: no limit; authenticated clients),
--- feed ("iex"; the URL path), log (a feedhost.log logger or nil).
+-- feed ("iex"; the URL path), log (a feedhost.util.log logger or nil).
 function M.new(R, opts)
   opts = opts or {}
   local rate = tonumber(opts.rate or 20)
@@ -859,7 +859,7 @@ function M.cli(args)
       symbols[#symbols + 1] = s
     end
   end
-  local logger = require("feedhost.log")
+  local logger = require("feedhost.util.log")
   local ok, log = pcall(logger.new, { level = opts["log-level"] or "info" })
   if not ok then
     io.stderr:write("feedhost simulate: ", tostring(log), "\n")

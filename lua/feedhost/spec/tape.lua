@@ -1,4 +1,4 @@
---- feedhost.tape: reading JSON frames through the C tape (host/codec/json_tape.h).
+--- feedhost.spec.tape: reading JSON frames through the C tape (host/codec/json_tape.h).
 --
 -- A reader owns one tape. `parse` tokenizes a frame in C; the accessors then read just the
 -- members an expression names, straight from the frame's bytes, so the common path builds no
@@ -6,7 +6,7 @@
 -- value of a whole subtree (what lua-cjson would have returned) for the rare expression that
 -- needs `data` itself.
 local ffi = require("ffi")
-local cffi = require("feedhost.cffi")
+local cffi = require("feedhost.sys.ffi")
 
 local api = cffi.api
 local ffi_string = ffi.string
@@ -22,7 +22,7 @@ local ERRORS = { [-1] = "invalid JSON", [-2] = "too many tokens", [-3] = "nestin
 
 local json_mod
 local function json()
-  json_mod = json_mod or require("feedhost.json")
+  json_mod = json_mod or require("feedhost.util.json")
   return json_mod
 end
 

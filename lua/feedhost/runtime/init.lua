@@ -10,10 +10,10 @@
 --   local rt = runtime.new{ compiled = spec.compile(...), reactor = R, log = log,
 --                           urls = {market_data = "ws://..."}, once = false, recorder = fn }
 --   rt:set_assets(list_of_assets); rt:start(); ... R:step(...) ...; rt:stop()
-local json = require("feedhost.json")
-local messages = require("feedhost.messages")
-local reactor_mod = require("feedhost.reactor")
-local cffi = require("feedhost.cffi")
+local json = require("feedhost.util.json")
+local messages = require("feedhost.spec.messages")
+local reactor_mod = require("feedhost.runtime.reactor")
+local cffi = require("feedhost.sys.ffi")
 local ffi = require("ffi")
 
 local M = {}

@@ -1,9 +1,9 @@
---- feedhost.replay: feeding captured frames (DESIGN.md section 5 capture format) to pipelines.
+--- feedhost.runtime.replay: feeding captured frames (DESIGN.md section 5 capture format) to pipelines.
 -- Capture lines are read through the C tape too: the `text` member is unescaped straight into
 -- the batch, `binary` base64-decoded there, so a frame is copied once.
 local ffi = require("ffi")
-local cffi = require("feedhost.cffi")
-local tape = require("feedhost.tape")
+local cffi = require("feedhost.sys.ffi")
+local tape = require("feedhost.spec.tape")
 
 local api = cffi.api
 local M = {}

@@ -1,4 +1,4 @@
---- feedhost.codegen: generating Lua source for spec values, with a line -> key path map.
+--- feedhost.spec.codegen: generating Lua source for spec values, with a line -> key path map.
 --
 -- One generator (`Gen`) collects the lines of a chunk, the constants it references and, for
 -- every line, the spec key path that produced it, so a runtime error in generated code is
@@ -6,7 +6,7 @@
 --
 -- Values (DESIGN.md section 2): `{source = "expr" | fn}`, `{value = const}`, `{custom = name}`,
 -- with `condition` and `default`; tables of values nest; arrays of values make lists.
-local expr = require("feedhost.expr")
+local expr = require("feedhost.spec.expr")
 
 local M = {}
 

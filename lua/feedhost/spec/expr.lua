@@ -1,4 +1,4 @@
---- feedhost.expr: compiling spec expressions.
+--- feedhost.spec.expr: compiling spec expressions.
 --
 -- An expression is a Lua expression string from a spec (`"num(data.p)"`). At load time it is
 -- checked once: syntax, and every free name it reads must exist at its location (context names,
@@ -17,7 +17,7 @@ M.STDLIB = {
   "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring", "type",
   "unpack", "rawequal", "rawget", "string", "math", "table", "bit",
 }
--- Helpers (feedhost.helpers).
+-- Helpers (feedhost.spec.helpers).
 M.HELPERS = { "ts", "now", "num", "int", "str", "map", "filter", "split", "json" }
 -- Names that exist in Lua but not in expressions, with the reason given to the user.
 local FORBIDDEN = {
@@ -166,7 +166,7 @@ end
 local suggest_fn
 local function suggest(word, candidates)
   if not suggest_fn then
-    local ok, schema = pcall(require, "feedhost.schema")
+    local ok, schema = pcall(require, "feedhost.spec.schema")
     suggest_fn = ok and schema.suggest or function() return nil end
   end
   return suggest_fn(word, candidates)

@@ -1,4 +1,4 @@
---- feedhost.mappings: broker value(s) -> canonical value.
+--- feedhost.data.mappings: broker value(s) -> canonical value.
 --
 -- Spec (DESIGN.md section 2):
 --   mappings = {

@@ -1,11 +1,11 @@
---- feedhost.messages: outbound messages (auth first message, subscribe, unsubscribe, heartbeat).
+--- feedhost.spec.messages: outbound messages (auth first message, subscribe, unsubscribe, heartbeat).
 --
 -- Each message of a spec is compiled once into a function of a context table; rendering it
 -- gives a list of frames: `{ text = "..." }`, `{ binary = "..." }` or `{ http = {...} }`,
 -- carrying `event`/`namespace` for Socket.IO and `topics` for MQTT/ZeroMQ.
-local codegen = require("feedhost.codegen")
-local expr = require("feedhost.expr")
-local json = require("feedhost.json")
+local codegen = require("feedhost.spec.codegen")
+local expr = require("feedhost.spec.expr")
+local json = require("feedhost.util.json")
 
 local M = {}
 
