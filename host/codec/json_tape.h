@@ -46,7 +46,7 @@ enum {
   FH_JSON_EDEPTH = -3,   // nesting deeper than FH_JSON_MAX_DEPTH
   FH_JSON_ETOOBIG = -4,  // input longer than 4 GiB
 };
-#define FH_JSON_MAX_DEPTH 512
+enum { FH_JSON_MAX_DEPTH = 512 };
 
 /// Tokenizes `len` bytes of `buf` (one JSON text, surrounding white space allowed).
 /// @return the number of tokens written (root is token 0), or an FH_JSON_E* code; on
