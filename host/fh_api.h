@@ -1,9 +1,14 @@
-// fh_api.h: the table of C leaf functions the Lua engine calls through LuaJIT's FFI.
+// fh_api.h: the one table of C functions the Lua engine calls, through LuaJIT's FFI.
 //
-// Lua receives a pointer to one const fh_api (see l_core.c) and casts it with the matching
-// cdef in lua/feedhost/core.lua. Going through a table of pointers, rather than ffi.C, works
-// the same in the feedhost executable and when the core is loaded as a module into someone
-// else's LuaJIT. Every function is a leaf: it never calls Lua, never blocks, never raises.
+// Lua receives a pointer to the one const fh_api (lua/l_core.c) and casts it once, with the
+// declarations the build extracted from the FFI sections of the C headers (host/gen_cdef.lua:
+// codec/batch.h, codec/json_tape.h, core/loop.h and this file), so every type and constant Lua
+// uses is C's own. A table of pointers rather than ffi.C works the same in the feedhost
+// executable and when the core is a module loaded into another application's LuaJIT.
+//
+// The codec functions are leaves: they never call Lua, never block, never raise, and are safe in
+// JIT-compiled code. The loop functions never call Lua or raise either; loop_poll waits (at most
+// its timeout) for the network.
 #ifndef FH_API_H
 #define FH_API_H
 
@@ -12,13 +17,25 @@
 
 #include "codec/batch.h"
 #include "codec/json_tape.h"
-#include "codec/ts.h"
+#include "core/loop.h"
 
+// FFI:BEGIN
 typedef struct fh_api {
+  // the JSON tape (codec/json_tape.h)
   int (*json_parse)(const char *buf, size_t len, fh_jtok *tape, int cap, int *err_off);
   int (*json_find)(const fh_jtok *tape, const char *buf, int obj, const char *key, size_t klen);
   int (*json_index)(const fh_jtok *tape, int arr, int i);
   int (*json_unescape)(const char *src, size_t len, char *dst);
+  int (*json_eq)(const fh_jtok *tape, const char *buf, int obj, const char *key, size_t klen,
+                 const char *lit, size_t litlen);
+  int (*json_str_eq)(const fh_jtok *tape, const char *buf, int tok, const char *lit,
+                     size_t litlen);
+  int (*keyset_add)(fh_keyset *ks, const char *key, size_t klen);
+  void (*json_keys)(const fh_jtok *tape, const char *buf, int obj, const fh_keyset *ks,
+                    int32_t *slots);
+  int (*json_ts)(const fh_jtok *tape, const char *buf, int tok, fh_ts_cache *cache,
+                 int64_t *out);
+  // batches (codec/batch.h)
   fh_batch *(*batch_new)(size_t bytes, uint32_t frames);
   void (*batch_free)(fh_batch *b);
   void (*batch_clear)(fh_batch *b);
@@ -28,20 +45,34 @@ typedef struct fh_api {
                                 const char *src, size_t len);
   int (*batch_push_base64)(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts,
                            const char *src, size_t len);
+  // text
   size_t (*base64_encode)(const uint8_t *src, size_t len, char *dst);
   int (*fmt_double)(double v, char *dst);
-  int64_t (*clock_realtime_ns)(void);
-  int64_t (*clock_monotonic_ns)(void);
   int (*ts_iso)(const char *s, size_t len, int64_t *out);
-  int (*json_eq)(const fh_jtok *tape, const char *buf, int obj, const char *key, size_t klen, const char *lit, size_t litlen);
-  int (*json_str_eq)(const fh_jtok *tape, const char *buf, int tok, const char *lit, size_t litlen);
-  int (*keyset_add)(fh_keyset *ks, const char *key, size_t klen);
-  void (*json_keys)(const fh_jtok *tape, const char *buf, int obj, const fh_keyset *ks,
-                    int32_t *slots);
-  int (*json_ts)(const fh_jtok *tape, const char *buf, int tok, fh_ts_cache *cache, int64_t *out);
+  // the one clock (FH_CLOCK_REALTIME: epoch ns; FH_CLOCK_MONOTONIC)
+  int64_t (*clock_ns)(int which);
+  // the event loop (core/loop.h)
+  fh_loop *(*loop_new)(char *err);
+  void (*loop_free)(fh_loop *lp);
+  int (*loop_open)(fh_loop *lp, const char *transport, const fh_kv *opts, int nopts, char *err);
+  int (*loop_listen)(fh_loop *lp, const char *transport, const fh_kv *opts, int nopts,
+                     int *port, char *err);
+  int (*loop_send)(fh_loop *lp, int id, int kind, const char *data, size_t len);
+  int (*loop_ping)(fh_loop *lp, int id);
+  int (*loop_close)(fh_loop *lp, int id, int code, const char *reason);
+  int (*loop_poll)(fh_loop *lp, int timeout_ms, const fh_event **events);
+  fh_batch *(*loop_batch)(fh_loop *lp, int id);
+  int (*loop_stats)(fh_loop *lp, int id, fh_conn_stats *out);
+  int (*loop_signals)(fh_loop *lp, int on);
+  void (*loop_wake)(fh_loop *lp);
+  // files embedded at build time (lua/, specs/, registry/): NULL when absent
+  const char *(*resource)(const char *name, size_t *len);
 } fh_api;
+// FFI:END
 
 /// The process-wide API table (immutable, shared by every host object).
 const fh_api *fh_api_get(void);
+/// The FFI declarations of the headers above, as one text for ffi.cdef (generated at build).
+extern const char fh_cdef[];
 
 #endif

@@ -21,16 +21,6 @@ const char *fh_vm_resource(const char *name, size_t *len)
   return NULL;
 }
 
-const char *fh_vm_resource_name(int i)
-{
-  for (int k = 0; fh_embedded_files[k].name; k++) {
-    if (k == i) {
-      return fh_embedded_files[k].name;
-    }
-  }
-  return NULL;
-}
-
 bool fh_vm_has_embedded(void)
 {
   return fh_embedded_files[0].name != NULL;
@@ -67,6 +57,14 @@ bool fh_pcall(lua_State *L, int nargs, int nres, const char *what)
 // Module searcher, in Lua: dev tree first (when given), then the embedded sources.
 static const char bootstrap[] =
   "local core, dev = ...\n"
+  "local ffi = require('ffi')\n"
+  "ffi.cdef(core.cdef)\n"
+  "local api = ffi.cast('const fh_api *', core.api)\n"
+  "local len = ffi.new('size_t[1]')\n"
+  "local function resource(name)\n"
+  "  local p = api.resource(name, len)\n"
+  "  return p ~= nil and ffi.string(p, len[0]) or nil\n"
+  "end\n"
   "local function candidates(name)\n"
   "  local p = name:gsub('%.', '/')\n"
   "  return { 'lua/' .. p .. '.lua', 'lua/' .. p .. '/init.lua', p .. '.lua' }\n"
@@ -85,7 +83,7 @@ static const char bootstrap[] =
   "      end\n"
   "      tried[#tried + 1] = '\\n\\tno file ' .. path\n"
   "    end\n"
-  "    local src = core.resource(rel)\n"
+  "    local src = resource(rel)\n"
   "    if src then\n"
   "      local fn, err = loadstring(src, '@' .. rel)\n"
   "      if not fn then error(err, 0) end\n"

@@ -27,13 +27,10 @@ bool fh_pcall(lua_State *L, int nargs, int nres, const char *what);
 
 /// An embedded file by name, or NULL.
 const char *fh_vm_resource(const char *name, size_t *len);
-/// The name of embedded file `i`, or NULL past the end.
-const char *fh_vm_resource_name(int i);
 /// Whether this binary carries embedded sources.
 bool fh_vm_has_embedded(void);
 
+/// Opens `feedhost.core` (lua/l_core.c).
 int luaopen_feedhost_core(lua_State *L);
-/// Opens `feedhost.core.loop` (l_loop.c): the event loop.
-int luaopen_feedhost_core_loop(lua_State *L);
 
 #endif

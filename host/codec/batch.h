@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// FFI:BEGIN
 enum { FH_FRAME_TEXT = 1, FH_FRAME_BINARY = 2 };
 
 typedef struct fh_frame {
@@ -29,6 +30,7 @@ typedef struct fh_batch {
   size_t used;     // bytes of buf in use
   size_t cap;      // bytes of buf allocated
 } fh_batch;
+// FFI:END
 
 /// A new empty batch. @return NULL when out of memory.
 fh_batch *fh_batch_new(size_t bytes, uint32_t frames);

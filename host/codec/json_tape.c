@@ -199,6 +199,20 @@ static inline size_t parse_string(const char *s, size_t end, size_t i, fh_jtok *
 // One pass, no recursion: `value` reads a value, `key` a member name and its colon, `after` what
 // follows a value (a comma or the close of the innermost open container). The innermost open
 // container (its token, child count and kind) lives in locals; outer ones on a small stack.
+// The string token whose opening quote is at s[i], into t (its subtree ends at token `next`).
+// @return the index just past its closing quote, or (size_t)-1 with *bad set.
+static inline size_t string_token(const char *s, size_t end, size_t i, fh_jtok *t, uint32_t next,
+                                  size_t *bad)
+{
+  size_t j = parse_string(s, end, i + 1, t, bad);
+  if (j == (size_t)-1) {
+    return j;
+  }
+  t->num = 0;
+  t->next = next;
+  return j + 1;
+}
+
 int fh_json_parse(const char *buf, size_t len, fh_jtok *tape, int cap, int *err_off)
 {
   if (len > 0xFFFFFFF0u) {
@@ -248,13 +262,10 @@ value:
   NEW_TOKEN();
   count++;  // one more member or element (meaningless at depth 0)
   if (c == '"') {
-    size_t j = parse_string(s, end, i + 1, t, &bad);
-    if (j == (size_t)-1) {
+    i = string_token(s, end, i, t, (uint32_t)(++ntok), &bad);
+    if (i == (size_t)-1) {
       FAIL(bad);
     }
-    t->num = 0;
-    t->next = (uint32_t)(++ntok);
-    i = j + 1;
     goto after;
   }
   if (c == '-' || is_digit(c)) {
@@ -318,14 +329,9 @@ key:
     FAIL(i);
   }
   NEW_TOKEN();
-  {
-    size_t j = parse_string(s, end, i + 1, t, &bad);
-    if (j == (size_t)-1) {
-      FAIL(bad);
-    }
-    t->num = 0;
-    t->next = (uint32_t)(++ntok);
-    i = j + 1;
+  i = string_token(s, end, i, t, (uint32_t)(++ntok), &bad);
+  if (i == (size_t)-1) {
+    FAIL(bad);
   }
   SKIP_WS();
   if (i >= end || s[i] != ':') {

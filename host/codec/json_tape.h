@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// FFI:BEGIN
 enum {
   FH_J_OBJ = 1,
   FH_J_ARR = 2,
@@ -47,6 +48,7 @@ enum {
   FH_JSON_ETOOBIG = -4,  // input longer than 4 GiB
 };
 enum { FH_JSON_MAX_DEPTH = 512 };
+// FFI:END
 
 /// Tokenizes `len` bytes of `buf` (one JSON text, surrounding white space allowed).
 /// @return the number of tokens written (root is token 0), or an FH_JSON_E* code; on
@@ -70,6 +72,7 @@ int fh_json_str_eq(const fh_jtok *tape, const char *buf, int tok, const char *li
 // one pass and writes the value token of each name of the set into its slot. The compiled
 // pipeline reads all the members of a message it needs through one call instead of one search
 // per member.
+// FFI:BEGIN
 enum {
   FH_KEYSET_MAX = 64,      // names
   FH_KEYSET_BUCKETS = 256, // hash buckets (a power of two, well above FH_KEYSET_MAX)
@@ -86,6 +89,7 @@ typedef struct fh_keyset {
   uint8_t len[FH_KEYSET_MAX];
   char pool[FH_KEYSET_POOL];
 } fh_keyset;
+// FFI:END
 
 /// Adds `key` to the set (zeroed memory is an empty set). @return its slot (an existing one if
 /// present), or -1 when the set is full or the name too long (look it up with fh_json_find).
@@ -98,12 +102,14 @@ void fh_json_keys(const fh_jtok *tape, const char *buf, int obj, const fh_keyset
 
 // The date of the last ISO timestamp read through fh_json_ts, so the next one of the same day
 // only parses its time of day (zeroed memory is an empty cache).
+// FFI:BEGIN
 typedef struct fh_ts_cache {
   int64_t midnight;  // epoch ns of the date's midnight (UTC)
   char date[10];     // YYYY-MM-DD
   uint8_t valid;
   uint8_t pad[5];
 } fh_ts_cache;
+// FFI:END
 
 /// fh_ts_iso of string token `tok` (no escapes), straight from the frame. @return 0 and *out,
 /// or -1 when the token is not such a string or fh_ts_iso declines it. Same results as fh_ts_iso;

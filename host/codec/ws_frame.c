@@ -74,22 +74,29 @@ void fh_ws_unmask(uint8_t *p, size_t len, const uint8_t mask[4], size_t at)
   }
 }
 
-size_t fh_ws_frame(uint8_t *dst, int opcode, const void *payload, size_t len, uint32_t mask)
+// A final frame's header; `mask_bit` 0x80 for a masked (client) frame. @return bytes written.
+static size_t put_header(uint8_t *dst, int opcode, size_t len, uint8_t mask_bit)
 {
   size_t i = 0;
   dst[i++] = (uint8_t)(0x80 | (opcode & 0x0F));
   if (len < 126) {
-    dst[i++] = (uint8_t)(0x80 | len);
+    dst[i++] = (uint8_t)(mask_bit | len);
   } else if (len <= 0xFFFF) {
-    dst[i++] = 0x80 | 126;
+    dst[i++] = mask_bit | 126;
     dst[i++] = (uint8_t)(len >> 8);
     dst[i++] = (uint8_t)len;
   } else {
-    dst[i++] = 0x80 | 127;
+    dst[i++] = mask_bit | 127;
     for (int k = 7; k >= 0; k--) {
       dst[i++] = (uint8_t)((uint64_t)len >> (8 * k));
     }
   }
+  return i;
+}
+
+size_t fh_ws_frame(uint8_t *dst, int opcode, const void *payload, size_t len, uint32_t mask)
+{
+  size_t i = put_header(dst, opcode, len, 0x80);
   uint8_t m[4] = { (uint8_t)(mask >> 24), (uint8_t)(mask >> 16), (uint8_t)(mask >> 8),
                    (uint8_t)mask };
   memcpy(dst + i, m, 4);
@@ -150,6 +157,21 @@ size_t fh_ws_request(char *dst, size_t cap, const char *host, int port, int tls,
   return used;
 }
 
+size_t fh_ws_accept(const char *key, size_t klen, char out[FH_WS_ACCEPT_LEN + 1])
+{
+  // Sec-WebSocket-Accept = base64(SHA1(key + GUID))
+  static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  unsigned char src[128 + sizeof guid];
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  klen = klen > 128 ? 128 : klen;
+  memcpy(src, key, klen);
+  memcpy(src + klen, guid, sizeof guid - 1);
+  SHA1(src, klen + sizeof guid - 1, digest);
+  size_t n = fh_base64_encode(digest, SHA_DIGEST_LENGTH, out);
+  out[n] = 0;
+  return n;
+}
+
 // The three-digit status code at p, or 0.
 static int atoi_status(const char *p)
 {
@@ -191,20 +213,25 @@ static const char *header_value(const char *head, size_t len, const char *name, 
   return NULL;
 }
 
-int fh_ws_response(const char *buf, size_t len, const char *key, int *status, size_t *consumed)
+// The end of an HTTP head (just past its blank line) in buf[0..len), or NULL.
+static const char *head_end(const char *buf, size_t len)
 {
-  const char *end = NULL;
   for (size_t i = 3; i < len; i++) {
     if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' && buf[i - 3] == '\r') {
-      end = buf + i + 1;
-      break;
+      return buf + i + 1;
     }
   }
+  return NULL;
+}
+
+int fh_ws_response(const char *buf, size_t len, const char *key, int *status, size_t *consumed)
+{
+  const char *end = head_end(buf, len);
   if (len >= 5 && strncmp(buf, "HTTP/", 5) != 0) {
     return -1;
   }
   if (!end) {
-    return len > 16384 ? -1 : 0;
+    return len > FH_WS_MAX_HEAD ? -2 : 0;
   }
   *consumed = (size_t)(end - buf);
   const char *sp = memchr(buf, ' ', *consumed);
@@ -215,14 +242,8 @@ int fh_ws_response(const char *buf, size_t len, const char *key, int *status, si
   if (*status != 101) {
     return 1;
   }
-  // Sec-WebSocket-Accept = base64(SHA1(key + GUID))
-  static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-  char src[64];
-  snprintf(src, sizeof src, "%s%s", key, guid);
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1((const unsigned char *)src, strlen(src), digest);
-  char want[32];
-  size_t wn = fh_base64_encode(digest, SHA_DIGEST_LENGTH, want);
+  char want[FH_WS_ACCEPT_LEN + 1];
+  size_t wn = fh_ws_accept(key, strlen(key), want);
   size_t vlen = 0;
   const char *v = header_value(buf, *consumed, "Sec-WebSocket-Accept", &vlen);
   size_t ulen = 0;
@@ -232,4 +253,40 @@ int fh_ws_response(const char *buf, size_t len, const char *key, int *status, si
     *status = -1;
   }
   return 1;
+}
+
+int fh_ws_upgrade(const char *buf, size_t len, char accept[FH_WS_ACCEPT_LEN + 1], char *path,
+                  size_t path_cap, size_t *consumed)
+{
+  if (len >= 4 && strncmp(buf, "GET ", 4) != 0) {
+    return -1;
+  }
+  const char *end = head_end(buf, len);
+  if (!end) {
+    return len > FH_WS_MAX_HEAD ? -1 : 0;
+  }
+  *consumed = (size_t)(end - buf);
+  const char *p = buf + 4, *sp = memchr(p, ' ', *consumed - 4);
+  if (!sp || (size_t)(sp - p) >= path_cap) {
+    return -1;
+  }
+  memcpy(path, p, (size_t)(sp - p));
+  path[sp - p] = 0;
+  size_t klen = 0, ulen = 0;
+  const char *key = header_value(buf, *consumed, "Sec-WebSocket-Key", &klen);
+  const char *up = header_value(buf, *consumed, "Upgrade", &ulen);
+  if (!key || klen == 0 || klen > 64 || !up || ulen != 9 || strncasecmp(up, "websocket", 9) != 0) {
+    return -1;
+  }
+  fh_ws_accept(key, klen, accept);
+  return 1;
+}
+
+size_t fh_ws_frame_plain(uint8_t *dst, int opcode, const void *payload, size_t len)
+{
+  size_t i = put_header(dst, opcode, len, 0);
+  if (len) {
+    memcpy(dst + i, payload, len);
+  }
+  return i + len;
 }

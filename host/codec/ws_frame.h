@@ -1,4 +1,5 @@
-// ws_frame.h: the client side of RFC 6455 (handshake and framing) as pure functions.
+// ws_frame.h: RFC 6455 handshakes and framing as pure functions (the client's side, and what a
+// test or simulator server needs).
 //
 // The loop's fast path reads a connection as raw bytes through libwebsockets (TCP or TLS) and
 // parses WebSocket frames here, a header at a time, instead of byte by byte: frame payloads go
@@ -17,6 +18,8 @@ enum {
   FH_WS_PING = 0x9,
   FH_WS_PONG = 0xA,
   FH_WS_MAX_HEADER = 14,
+  FH_WS_MAX_HEAD = 16384,   // longest HTTP head of a handshake
+  FH_WS_ACCEPT_LEN = 28,    // Sec-WebSocket-Accept
 };
 
 typedef struct fh_ws_header {
@@ -49,7 +52,19 @@ size_t fh_ws_request(char *dst, size_t cap, const char *host, int port, int tls,
 
 /// Reads the server's handshake response from buf[0..len). @return 0 incomplete, 1 complete
 /// (*status = HTTP status, *consumed = header bytes; for 101 the upgrade and accept key are
-/// checked: a wrong one gives *status = -1), -1 not HTTP.
+/// checked: a wrong one gives *status = -1), -1 not HTTP, -2 a head over FH_WS_MAX_HEAD bytes.
 int fh_ws_response(const char *buf, size_t len, const char *key, int *status, size_t *consumed);
+
+/// The Sec-WebSocket-Accept value for a key (NUL-terminated). @return its length (28).
+size_t fh_ws_accept(const char *key, size_t klen, char out[FH_WS_ACCEPT_LEN + 1]);
+
+/// Reads a client's upgrade request from buf[0..len) (server side). @return 0 incomplete, 1 a
+/// valid upgrade (the accept value, the request path, *consumed = head bytes), -1 not one.
+int fh_ws_upgrade(const char *buf, size_t len, char accept[FH_WS_ACCEPT_LEN + 1], char *path,
+                  size_t path_cap, size_t *consumed);
+
+/// Writes one final, unmasked frame (a server's) to `dst` (room: len + FH_WS_MAX_HEADER).
+/// @return bytes written.
+size_t fh_ws_frame_plain(uint8_t *dst, int opcode, const void *payload, size_t len);
 
 #endif

@@ -8,44 +8,38 @@
 --   print(host.store:quote("AAPL").bid, host:stats().market_data.frames)
 --   host:close()
 --
+--   local spec = assert(feedhost.load{ spec = "specs/alpaca.lua" })   -- no connection
+--   spec:outbound("market_data", assets)   -- url, headers and the frames it would send
+--   spec:replay(capture_text, { on_record = fn })
+--
 -- All state hangs off the host object: several hosts may live in one process.
+-- Errors: misuse raises; a failure of the world (a missing file, a bad spec, no network) returns
+-- nil, message, exit code (2: spec or usage, 1: runtime).
 local specmod = require("feedhost.spec")
+local credmod = require("feedhost.spec.credentials")
 local runtime = require("feedhost.runtime")
 local reactor = require("feedhost.runtime.reactor")
+local recorder = require("feedhost.runtime.recorder")
 local storemod = require("feedhost.data.store")
 local logmod = require("feedhost.util.log")
 
 local M = {}
 
-local Host = {}
-Host.__index = Host
-
--- nil, message, exit code (2: spec or usage, 1: runtime)
 local function fail(msg, code)
   return nil, msg, code or 2
 end
 
---- Builds a host. opts:
---   spec         path of a spec file (or an embedded one, e.g. "specs/alpaca.lua")
---   credentials  table, or path of a Lua/JSON file; the environment fills what is missing
---   assets       list of symbols to subscribe from the start (host:subscribe adds more)
---   on_record    function(rec) for every record (after the store has it)
---   urls         {connection = url} overriding the spec's URLs
---   connections  list of connection names to run (default: all)
---   log          a feedhost.util.log logger, or log_level ("info")
---   once         no reconnects; host:run() returns when every connection has closed
---   record       path of a capture file to write (every frame in and out)
---   tls          {ca_file = path, insecure = bool}
---   reactor      share an existing feedhost.runtime.reactor (default: a new one)
---   lenient_credentials  missing credentials are not an error
---   adjust       function(spec_table) called after loading, before compiling (tools, tests)
--- @return host, or nil, message, exit code
-function M.new(opts)
-  local log = opts.log or logmod.new({ level = opts.log_level or "info" })
+local function spec_errors(errs, file)
+  return specmod.format_errors(errs, file) .. "\n" .. string.format("feedhost: %s: %d error%s",
+    file, #errs, #errs == 1 and "" or "s")
+end
+
+-- Loads, validates and compiles a spec with its credentials (see M.load for opts).
+-- @return loaded, compiled; or nil, message, code
+local function prepare(opts, log, emit)
   local loaded, errs, file = specmod.load(opts.spec)
   if not loaded then
-    return fail(specmod.format_errors(errs, file) .. "\n" .. string.format("feedhost: %s: %d error%s",
-      file, #errs, #errs == 1 and "" or "s"))
+    return fail(spec_errors(errs, file))
   end
   if opts.adjust then
     opts.adjust(loaded.spec)
@@ -53,12 +47,12 @@ function M.new(opts)
   local given = opts.credentials
   if type(given) == "string" then
     local cerr
-    given, cerr = specmod.read_credentials(given)
+    given, cerr = credmod.read(given)
     if not given then
       return fail(cerr)
     end
   end
-  local creds, cerr = specmod.credentials(loaded.spec, given)
+  local creds, cerr = credmod.resolve(loaded.spec, given)
   if not creds then
     if not opts.lenient_credentials then
       return fail(loaded.file .. ": " .. cerr .. " (give --credentials FILE or set the environment variable)")
@@ -70,22 +64,128 @@ function M.new(opts)
       log:add_secret(v)
     end
   end
-  local host = setmetatable({ log = log, store = storemod.new(), on_record = opts.on_record,
-    file = loaded.file }, Host)
-  local store, user = host.store, opts.on_record
-  local emit = opts.emit or function(r)
-    store:put(r)
+  local compiled, cerrs = specmod.compile(loaded, { credentials = creds, emit = emit, log = log,
+    open_assets = opts.assets })
+  if not compiled then
+    return fail(spec_errors(cerrs, loaded.file))
+  end
+  return loaded, compiled
+end
+
+-- ---- a spec, compiled, without connections ---------------------------------------------------
+local Spec = {}
+Spec.__index = Spec
+
+--- Loads, validates and compiles a spec. opts:
+--   spec         path of a spec file (or an embedded one, e.g. "specs/alpaca.lua")
+--   credentials  table, or path of a Lua/JSON file; the environment fills what is missing
+--   lenient_credentials  missing credentials are not an error
+--   assets       symbols for an open universe (no master data)
+--   on_record    function(rec) for replayed records
+--   log          a feedhost.util.log logger, or log_level
+--   adjust       function(spec_table) called after loading, before compiling (tools, tests)
+-- @return spec, or nil, message, exit code
+function M.load(opts)
+  local log = opts.log or logmod.new({ level = opts.log_level or "warning" })
+  local self = setmetatable({ log = log }, Spec)
+  local user = opts.on_record
+  local loaded, compiled, code = prepare(opts, log, user and function(r) user(r) end)
+  if not loaded then
+    return nil, compiled, code
+  end
+  self.loaded, self.compiled = loaded, compiled
+  self.file, self.name, self.order = loaded.file, compiled.name, compiled.order
+  return self
+end
+
+--- The Assets of a list of symbols (closed master data: unknown ones fail).
+-- @return list, or nil, message
+function Spec:resolve(symbols)
+  local ok, list = pcall(function() return self.compiled.universe:resolve(symbols) end)
+  if not ok then
+    return nil, tostring(type(list) == "table" and list.msg or list)
+  end
+  return list
+end
+
+--- What connection `name` would do: { backend, auth_mode, url, streams, headers = {{k, v}},
+-- auth = frames, subscribe = frames (for `assets`) }. @return table, or nil, message
+function Spec:outbound(name, assets)
+  local c = self.compiled.connections[name]
+  if not c then
+    return nil, "no connection " .. tostring(name)
+  end
+  local ok, out = pcall(function()
+    return { backend = c.backend, auth_mode = c.auth_mode or "none", url = c.url(),
+      streams = c.spec.streams or {}, headers = c.headers(), auth = c.auth_frames(),
+      subscribe = c.subscribe(assets or {}), has_subscribe = c.spec.subscribe ~= nil }
+  end)
+  if not ok then
+    return nil, tostring(out)
+  end
+  return out
+end
+
+--- The compiled pipeline of connection `name` (run(batch), stats), for benchmarks and tools.
+function Spec:pipeline(name)
+  local c = self.compiled.connections[name]
+  return c and c.pipeline
+end
+
+--- Runs the "in" frames of a capture (its text) through the pipelines; records go to the
+-- on_record given to load. opts: { connection = name }
+-- @return summary { frames, unknown_connections, bad_lines, bad_samples, ..., stats = {name =
+--         pipeline stats} }
+function Spec:replay(capture, opts)
+  local summary = require("feedhost.runtime.replay").run(self.compiled, capture, opts or {})
+  summary.stats = {}
+  for _, name in ipairs(self.order) do
+    summary.stats[name] = self.compiled.connections[name].pipeline.stats
+  end
+  return summary
+end
+
+-- ---- a live host ------------------------------------------------------------------------------
+local Host = {}
+Host.__index = Host
+
+--- Builds a host. opts (besides those of M.load):
+--   on_record    function(rec) for every record (after the store has it); one that raises is
+--                counted as an application error (stats app_errors) and the records go on
+--   output       { write = function(rec), flush = function() }: an output for every record,
+--                flushed after every step (the CLI's NDJSON)
+--   store        false: no store (default: host.store keeps what the records say)
+--   urls         {connection = url} overriding the spec's URLs
+--   connections  list of connection names to run (default: all)
+--   once         no reconnects; host:run() returns when every connection has closed
+--   record       path of a capture file to write (every frame in and out)
+--   tls          {ca_file = path, insecure = bool}
+--   reactor      share an existing feedhost.runtime.reactor (default: a new one)
+--   signals      true: SIGINT and SIGTERM stop the host (SIGHUP is logged)
+-- @return host, or nil, message, exit code
+function M.new(opts)
+  local log = opts.log or logmod.new({ level = opts.log_level or "info" })
+  local host = setmetatable({ log = log, on_record = opts.on_record, output = opts.output }, Host)
+  if opts.store ~= false then
+    host.store = storemod.new()
+  end
+  local store, user, output = host.store, opts.on_record, opts.output
+  local write = output and output.write
+  local loaded, compiled, code = prepare(opts, log, function(r)
+    if store then
+      store:put(r)
+    end
+    if write then
+      write(r)
+    end
     if user then
       user(r)
     end
+  end)
+  if not loaded then
+    return fail(compiled, code)
   end
-  local compiled, cerrs = specmod.compile(loaded, { credentials = creds, emit = emit, log = log,
-    open_assets = opts.assets, auth = runtime.auth_hooks(function() return host.rt end) })
-  if not compiled then
-    return fail(specmod.format_errors(cerrs, loaded.file) .. "\n" .. string.format(
-      "feedhost: %s: %d error%s", loaded.file, #cerrs, #cerrs == 1 and "" or "s"))
-  end
-  host.compiled = compiled
+  host.file, host.compiled = loaded.file, compiled
   for name in pairs(opts.urls or {}) do
     if not compiled.connections[name] then
       return fail(string.format("--url %s: the spec has %s", name, table.concat(compiled.order, ", ")))
@@ -99,14 +199,14 @@ function M.new(opts)
   local R = opts.reactor
   if not R then
     local rerr
-    R, rerr = reactor.new()
+    R, rerr = reactor.new({ log = log })
     if not R then
       return fail(tostring(rerr), 1)
     end
     host.own_reactor = true
   end
   host.R = R
-  local recorder
+  local rec
   if opts.record then
     local f, ferr = io.open(opts.record, "w")
     if not f then
@@ -114,15 +214,21 @@ function M.new(opts)
     end
     f:setvbuf("line")
     host.record_file = f
-    recorder = runtime.recorder(f)
+    rec = recorder.new(f)
   end
   local ok, rt = pcall(runtime.new, { compiled = compiled, reactor = R, log = log, urls = opts.urls,
-    once = opts.once, recorder = recorder, connections = opts.connections, tls = opts.tls })
+    once = opts.once, recorder = rec, connections = opts.connections, tls = opts.tls })
   if not ok then
     return fail(loaded.file .. ": " .. tostring(rt))
   end
   host.rt = rt
   host.symbols = {}
+  if opts.signals then
+    local sok, serr = R:catch_signals(function(sig) host:on_signal(sig) end)
+    if not sok then
+      return fail(serr, 1)
+    end
+  end
   if opts.assets and #opts.assets > 0 then
     local sok, serr = host:subscribe(opts.assets)
     if not sok then
@@ -184,25 +290,72 @@ function Host:start()
   end
 end
 
---- One turn of the loop: waits at most timeout_ms for frames, timers or signals.
+--- One turn of the loop: waits at most timeout_ms for frames, timers or signals; the output is
+-- flushed after it.
 function Host:step(timeout_ms)
   self:start()
-  return self.R:step(timeout_ms or 0)
+  local n = self.R:step(timeout_ms or 0)
+  if self.output and self.output.flush then
+    self.output.flush()
+  end
+  return n
 end
 
---- Runs until host:stop() (or, with `once`, until every connection has closed).
-function Host:run()
-  self:start()
-  while not ((self.rt.stopping or self.rt.once) and self.rt:done()) do
-    self.R:step(250)
+-- SIGINT / SIGTERM: close the connections (run returns when they are closed, or after 3 s).
+function Host:on_signal(sig)
+  if sig == 1 then   -- SIGHUP
+    self.log:info("SIGHUP: reload is not part of this version; still running")
+    return
+  end
+  if not self.rt.stopping then
+    self.log:info("signal %d: closing", sig)
+    self:stop()
   end
 end
 
---- Closes every connection; run() returns once they are closed.
+--- Whether run() would return now: stopped (or `once`) and every connection closed.
+function Host:finished()
+  return (self.rt.stopping or self.rt.once) and self.rt:done()
+end
+
+--- Runs until host:stop() (or, with `once`, until every connection has closed). opts:
+--   stats_interval  seconds between calls of on_stats(lines) (one line per connection)
+--   on_stats        function(lines)
+--   duration        stop after this many seconds
+function Host:run(opts)
+  opts = opts or {}
+  self:start()
+  local timers = {}
+  if opts.stats_interval and opts.stats_interval > 0 and opts.on_stats then
+    timers[#timers + 1] = self.R:every(opts.stats_interval, function()
+      opts.on_stats(self.rt:stats_lines())
+    end)
+  end
+  if opts.duration then
+    timers[#timers + 1] = self.R:after(opts.duration, function() self:stop() end)
+  end
+  while not self:finished() do
+    self:step(250)
+    if self.stop_deadline and reactor.now() > self.stop_deadline then
+      self.log:warning("connections did not close in time; exiting")
+      break
+    end
+  end
+  for _, t in ipairs(timers) do
+    t:cancel()
+  end
+end
+
+--- Closes every connection; run() returns once they are closed (or 3 s later).
 function Host:stop()
+  if not self.stop_deadline then
+    self.stop_deadline = reactor.now() + 3
+  end
   self.rt:stop()
 end
 
+--- Per connection: state, frames, records, errors, app_errors, reconnects, assets, bytes,
+-- first_frame_at and last_frame_at (monotonic seconds), pipeline stats.
 function Host:stats()
   return self.rt:stats()
 end
@@ -223,6 +376,9 @@ function Host:close()
     while not self.rt:done() and reactor.now() < deadline do
       self.R:step(50)
     end
+  end
+  if self.output and self.output.flush then
+    self.output.flush()
   end
   if self.record_file then
     self.record_file:close()

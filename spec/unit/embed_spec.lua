@@ -47,6 +47,30 @@ describe("feedhost.new", function()
     return feedhost.new(opts)
   end
 
+  it("an on_record that raises is counted as an application error; records and the store go on", function()
+    local n, good = 0, 0
+    host = assert(new_host({ on_record = function(r)
+      n = n + 1
+      if n % 2 == 0 then
+        error("the application's bug #" .. n)
+      end
+      good = good + 1
+    end }))
+    assert.is_true(host:subscribe({ "AAPL", "MSFT" }))
+    assert.is_true(wait(host, function() return n >= 40 end))
+    local st = host:stats().market_data
+    assert.is_true(st.app_errors >= 20, "app_errors " .. st.app_errors)
+    assert.are.equal(0, st.errors)                 -- no spec error, no reconnect
+    assert.are.equal(0, st.reconnects)
+    assert.are.equal("live", st.state)
+    assert.is_true(good >= 20)
+    assert.is_true(st.records >= n)                -- every record made, the raising ones too
+    assert.is_not_nil(host.store:quote("AAPL"))   -- the store got them all
+    local logged = table.concat(lines, "\n")
+    assert.matches("record callback failed", logged)
+    assert.matches("the application's bug", logged)
+  end)
+
   it("streams records into the store and on_record, with stats per connection", function()
     local got = {}
     host = assert(new_host({ on_record = function(r) got[#got + 1] = r end }))

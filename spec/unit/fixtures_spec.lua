@@ -11,7 +11,7 @@ local function run_fixture(name)
   local loaded, errs = specmod.load("specs/" .. name .. ".lua")
   assert(loaded, errs and specmod.format_errors(errs, name))
   local out = {}
-  local creds = assert(specmod.credentials(loaded.spec, fx.credentials, function() return nil end))
+  local creds = assert(require("feedhost.spec.credentials").resolve(loaded.spec, fx.credentials, function() return nil end))
   local compiled, cerrs = specmod.compile(loaded, {
     credentials = creds,
     emit = function(r) out[#out + 1] = record.ndjson(r, r.channel, r.connection) end,
@@ -28,11 +28,11 @@ local function feed(compiled, conn, frames)
       or 1700000000000000000LL
     if f.hex then
       local bin = bytes.hex(f.hex)
-      cffi.api.batch_push(b, 1, 2, ts, bin, #bin)
+      cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_BINARY, ts, bin, #bin)
     elseif f.binary then
-      cffi.api.batch_push(b, 1, 2, ts, f.binary, #f.binary)
+      cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_BINARY, ts, f.binary, #f.binary)
     else
-      cffi.api.batch_push(b, 1, 1, ts, f.text, #f.text)
+      cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_TEXT, ts, f.text, #f.text)
     end
   end
   compiled.connections[conn].pipeline.run(b)

@@ -29,24 +29,24 @@ local function build(conn, top, opts)
     credentials = opts.credentials or {},
     emit = function(r) out[#out + 1] = r end,
     log = opts.log,
-    auth = opts.auth,
   })
   assert(compiled, cerrs and specmod.format_errors(cerrs, "t.lua"))
   local p = compiled.connections.c.pipeline
   local h = { out = out, stats = p.stats, pipeline = p, compiled = compiled }
+  -- h.auth: the connection's auth state handed to run (see feed)
   function h.feed(...)
     local frames = { ... }
     local b = cffi.batch(65536, #frames + 1)
     for _, f in ipairs(frames) do
-      local kind, s, ts = cffi.FRAME_TEXT, f, TS0
+      local kind, s, ts = cffi.C.FH_FRAME_TEXT, f, TS0
       if type(f) == "table" then
         s = f.text or f.binary
-        kind = f.binary and cffi.FRAME_BINARY or cffi.FRAME_TEXT
+        kind = f.binary and cffi.C.FH_FRAME_BINARY or cffi.C.FH_FRAME_TEXT
         ts = f.ts or TS0
       end
       assert(cffi.api.batch_push(b, 1, kind, ts, s, #s) == 0)
     end
-    p.run(b)
+    p.run(b, h.auth)
     return out
   end
   function h.lines()
@@ -767,27 +767,37 @@ describe("pipeline records", function()
 end)
 
 describe("pipeline auth ack / reject", function()
-  it("calls ack or reject while waiting, then stops checking", function()
-    local calls = {}
+  it("reports ack or reject while waiting, then stops checking", function()
     local h = build(simple({ p = { source = "data.p" } }, { auth = {
       mode = "first_message",
       first_message = { format = "json", json = { fields = { k = { source = "credentials.api_key" } } } },
       ack = "data.status == 'ok'",
       reject = "data.status == 'denied'",
-    } }), nil, { credentials = { api_key = "K" }, auth = function()
-      return { ack = function() calls[#calls + 1] = "ack" end,
-        reject = function(d) calls[#calls + 1] = "reject:" .. tostring(d.status) end }
-    end })
-    local p = h.pipeline
-    p.auth.waiting = true
+    } }), nil, { credentials = { api_key = "K" } })
+    h.auth = { waiting = true }
     h.feed('{"status":"ok"}')
-    assert.are.same({ "ack" }, calls)
-    assert.is_false(p.auth.waiting)
-    h.feed('{"status":"denied"}')
-    assert.are.same({ "ack" }, calls)
-    p.auth.waiting = true
-    h.feed('{"status":"denied"}')
-    assert.are.same({ "ack", "reject:denied" }, calls)
+    assert.is_true(h.auth.acked)
+    assert.is_nil(h.auth.rejected)
+    assert.is_false(h.auth.waiting)
+    h.feed('{"status":"denied"}')   -- no longer waiting: not checked
+    assert.is_nil(h.auth.acked)
+    assert.is_nil(h.auth.rejected)
+    h.auth = { waiting = true }
+    h.feed('{"status":"denied"}', '{"status":"ok"}')   -- the first that holds ends the wait
+    assert.are.equal("denied", h.auth.rejected.status)
+    assert.is_nil(h.auth.acked)
+    assert.is_false(h.auth.waiting)
+  end)
+
+  it("without a connection's state nothing is checked", function()
+    local h = build(simple({ p = { source = "data.p" } }, { auth = {
+      mode = "first_message",
+      first_message = { format = "json", json = { fields = { k = { value = 1 } } } },
+      ack = "data.status == 'ok'",
+    } }))
+    h.feed('{"status":"ok","p":1}')
+    assert.are.equal(1, h.out[1].p)
+    assert.is_nil(h.auth)
   end)
 
   it("an ack expression that errors is counted at auth.ack and the frame still converts", function()
@@ -795,12 +805,41 @@ describe("pipeline auth ack / reject", function()
       mode = "first_message",
       first_message = { format = "json", json = { fields = { k = { value = 1 } } } },
       ack = "data.data.status == 'ok'",
-    } }), nil, { auth = function() return { ack = function() end, reject = function() end } end })
-    h.pipeline.auth.waiting = true
+    } }))
+    h.auth = { waiting = true }
     assert.has_no.errors(function() h.feed('{"p":1}', '{"p":2}') end)
     assert.are.same({ 1, 2 }, { h.out[1].p, h.out[2].p })
     assert.are.equal(2, h.stats.error_paths["auth.ack"])
-    assert.is_true(h.pipeline.auth.waiting)
+    assert.is_true(h.auth.waiting)
+  end)
+end)
+
+describe("pipeline record delivery", function()
+  it("a raising record callback is counted as an application error; the records keep flowing", function()
+    local loaded = { file = "t.lua", dir = ".", spec = { name = "t", streaming = { connections = { c = {
+      url = "wss://feed.example/ws",
+      streams = { "data" }, frame = "array",
+      converters = { data = { { fields = { p = { source = "data.p" } } } } },
+    } } } } }
+    local got, lines = {}, {}
+    local log = require("feedhost.util.log").new({ level = "debug", sink = function(l) lines[#lines + 1] = l end })
+    local compiled = assert(specmod.compile(loaded, { log = log, emit = function(r)
+      if r.p == 2 then
+        error("application bug")
+      end
+      got[#got + 1] = r.p
+    end }))
+    local p = compiled.connections.c.pipeline
+    local b = cffi.batch(4096, 4)
+    local s = '[{"p":1},{"p":2},{"p":3}]'
+    cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_TEXT, TS0, s, #s)
+    cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_TEXT, TS0, '[{"p":4}]', 9)
+    p.run(b)
+    assert.are.same({ 1, 3, 4 }, got)
+    assert.are.equal(1, p.stats.app_errors)
+    assert.are.equal(0, p.stats.errors)       -- not a spec error
+    assert.are.equal(4, p.stats.records)
+    assert.matches("application bug", table.concat(lines, "\n"))
   end)
 end)
 
@@ -848,7 +887,7 @@ describe("pipeline under the JIT", function()
     local b = cffi.batch(1048576, 256)
     for r = 1, rounds do
       for _, f in ipairs(frames) do
-        cffi.api.batch_push(b, 1, cffi.FRAME_TEXT, TS0, f, #f)
+        cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_TEXT, TS0, f, #f)
       end
       if b.n >= 200 or r == rounds then
         h.pipeline.run(b)

@@ -7,6 +7,7 @@ local schema = require("feedhost.spec.schema")
 local specmod = require("feedhost.spec")
 local reactor = require("feedhost.runtime.reactor")
 local runtime = require("feedhost.runtime")
+local ws = require("feedhost.transport.websocket")
 local logmod = require("feedhost.util.log")
 local assets = require("feedhost.data.assets")
 
@@ -38,7 +39,7 @@ local function server(R, on_text, on_accept)
     end
     return h
   end
-  local _, port = R:listen("127.0.0.1", 0, acceptor)
+  local _, port = R:listen("ws-server", { host = "127.0.0.1", port = 0 }, acceptor)
   srv.port = port
   function srv.send(c, text)
     R:send(c.id, text)
@@ -96,7 +97,6 @@ local function start(R, conn, port, symbols)
   local compiled = assert(specmod.compile({ file = "t.lua", dir = ".", spec = spec }, {
     credentials = { key = "sekrit-123" }, log = log, open_assets = symbols,
     emit = function(r) env.records[#env.records + 1] = r end,
-    auth = runtime.auth_hooks(function() return rt end),
   }))
   rt = runtime.new({ compiled = compiled, reactor = R, log = log,
     urls = { feed = "ws://127.0.0.1:" .. port .. "/feed" } })
@@ -136,13 +136,42 @@ describe("runtime", function()
   end)
 
   it("parses WebSocket URLs", function()
-    local u = runtime.parse_url("wss://stream.example.com/v2/iex?x=1")
+    local u = ws.parse_url("wss://stream.example.com/v2/iex?x=1")
     assert.same({ scheme = "wss", host = "stream.example.com", port = 443, path = "/v2/iex?x=1", tls = true }, u)
-    u = runtime.parse_url("ws://127.0.0.1:9000")
+    u = ws.parse_url("ws://127.0.0.1:9000")
     assert.same({ scheme = "ws", host = "127.0.0.1", port = 9000, path = "/", tls = false }, u)
-    local bad, err = runtime.parse_url("http://x/")
+    local bad, err = ws.parse_url("http://x/")
     assert.is_nil(bad)
     assert.matches("ws://", err)
+  end)
+
+  it("a timer that raises leaves the connection, its liveness ticks and its data running", function()
+    local srv
+    srv = server(R, function(c, text)
+      local reply = alpaca_like(c, text)
+      if reply then
+        srv.send(c, reply)
+      end
+    end, function(c) srv.send(c, '[{"T":"success","msg":"connected"}]') end)
+    local env = start(R, conn_spec({ heartbeat = { idle_timeout = 0.6 } }), srv.port, { "AAPL" })
+    local raised = 0
+    R:every(0.02, function()
+      raised = raised + 1
+      error("an application timer's bug")
+    end)
+    local seq = 0
+    R:every(0.05, function()   -- the server streams while the broken timer keeps raising
+      if srv.conns[1] and srv.conns[1].open then
+        seq = seq + 1
+        srv.send(srv.conns[1], '[{"T":"t","S":"AAPL","p":' .. seq .. ',"s":1,"t":"2021-02-22T15:51:44Z"}]')
+      end
+    end)
+    assert.is_true(wait(R, function() return #env.records >= 20 end, 5))
+    assert.is_true(raised >= 20)
+    local s = env.rt.sockets[1]
+    assert.equal("live", s.state)
+    assert.equal(0, s.reconnects)   -- the liveness tick saw the data: no idle reconnect
+    assert.equal(1, srv.accepted)
   end)
 
   it("authenticates, subscribes only after the ack, and converts data", function()

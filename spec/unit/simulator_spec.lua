@@ -49,10 +49,10 @@ local function client(port)
   function handler.on_close(_, _, code, reason)
     c.closed = { code = code, reason = reason }
   end
-  function handler.on_error(_, _, status, why)
+  function handler.on_error(_, _, code, status, why)
     c.closed = { code = -1, status = status, reason = why }
   end
-  c.id = assert(R:connect({ host = "127.0.0.1", port = port or sim.port, path = "/v2/iex" },
+  c.id = assert(R:open("ws", { host = "127.0.0.1", port = port or sim.port, path = "/v2/iex" },
     handler))
   function c.send(text)
     assert(R:send(c.id, text))
@@ -417,6 +417,9 @@ describe("simulator faults", function()
       return refused.closed ~= nil
     end)
     assert.is_nil(refused.find(is_msg("connected")))
+    -- the listener is closed, not just deaf: the TCP connection itself is refused
+    assert.are.equal(-1, refused.closed.code)
+    assert.matches("connect", refused.closed.reason)
     assert.are.equal(port, sim:restart())
     assert.are.equal(port, sim.port)
     local c = connected_client(port)
@@ -448,7 +451,7 @@ describe("simulator faults", function()
   end)
 end)
 
-describe("simulator.cli", function()
+describe("feedhost simulate", function()
   it("rejects unknown options with exit 2", function()
     local saved = io.stderr
     local lines = {}
@@ -457,7 +460,7 @@ describe("simulator.cli", function()
         lines[#lines + 1] = s
       end
     end }
-    local rc = simulator.cli({ "--bogus" })
+    local rc = require("feedhost.cli").main({ "simulate", "--bogus" })
     io.stderr = saved
     assert.are.equal(2, rc)
     assert.is_truthy(table.concat(lines):find("unknown option --bogus", 1, true))
@@ -469,8 +472,8 @@ describe("simulator.cli", function()
     assert(os.execute("mkdir " .. dir) == 0)
     local lua = "package.cpath='" .. (os.getenv("FEEDHOST_BUILD") or "build")
       .. "/lua/?.so;'..package.cpath; package.path='lua/?.lua;lua/?/init.lua;'..package.path;"
-      .. " require('feedhost.core'); os.exit(require('feedhost.sim.alpaca').cli("
-      .. "{'--port','0','--rate','5','--log-level','error'}))"
+      .. " require('feedhost.core'); os.exit(require('feedhost.cli').main("
+      .. "{'simulate','--port','0','--rate','5','--log-level','error'}))"
     local script = "(luajit -e \"" .. lua .. "\" > " .. dir .. "/out & echo $! > " .. dir
       .. "/pid; wait $!; echo $? > " .. dir .. "/rc) >/dev/null 2>&1 &"
     assert(os.execute("sh -c '" .. script:gsub("'", "'\\''") .. "'") == 0)

@@ -2,10 +2,10 @@
 -- Capture lines are read through the C tape too: the `text` member is unescaped straight into
 -- the batch, `binary` base64-decoded there, so a frame is copied once.
 local ffi = require("ffi")
-local cffi = require("feedhost.sys.ffi")
+local sys = require("feedhost.sys.ffi")
 local tape = require("feedhost.spec.tape")
 
-local api = cffi.api
+local api, C = sys.api, sys.C
 local M = {}
 
 local BATCH_FRAMES = 256
@@ -17,7 +17,7 @@ local BATCH_FRAMES = 256
 function M.run(compiled, src, opts)
   opts = opts or {}
   local reader = tape.new()
-  local batch = cffi.batch(1048576, BATCH_FRAMES)
+  local batch = sys.batch(1048576, BATCH_FRAMES)
   local slots, by_slot = {}, {}
   for i, name in ipairs(compiled.order) do
     slots[name] = i
@@ -81,10 +81,10 @@ function M.run(compiled, src, opts)
             local btok = reader.tok(root, "binary")
             local rc
             local T = reader.tape()
-            if ttok and reader.type(ttok) == 3 then
-              rc = api.batch_push_json_string(batch, slot, 1, ts, p + T[ttok].start, T[ttok].len)
-            elseif btok and reader.type(btok) == 3 then
-              rc = api.batch_push_base64(batch, slot, 2, ts, p + T[btok].start, T[btok].len)
+            if ttok and reader.type(ttok) == tape.J_STR then
+              rc = api.batch_push_json_string(batch, slot, C.FH_FRAME_TEXT, ts, p + T[ttok].start, T[ttok].len)
+            elseif btok and reader.type(btok) == tape.J_STR then
+              rc = api.batch_push_base64(batch, slot, C.FH_FRAME_BINARY, ts, p + T[btok].start, T[btok].len)
             else
               bad(line, "no \"text\" or \"binary\" member")
             end

@@ -13,7 +13,7 @@
 local ffi = require("ffi")
 local reactor = require("feedhost.runtime.reactor")
 local json = require("feedhost.util.json")
-local cffi = require("feedhost.sys.ffi")
+local clock = require("feedhost.sys.clock")
 local buffer = require("string.buffer")
 
 local M = {}
@@ -142,7 +142,7 @@ local function put_trade(sim, buf, sym)
   sim.trade_id = sim.trade_id + 1
   buf:put('{"T":"t","S":', sym_json(sim, sym), ',"i":', encode_number(sim.trade_id), ',"x":"',
     EXCHANGES[rng:int(1, #EXCHANGES)], '","p":', encode_number(p), ',"s":',
-    encode_number(rng:int(1, 300)), ',"t":"', rfc3339_ns(cffi.now_ns()),
+    encode_number(rng:int(1, 300)), ',"t":"', rfc3339_ns(clock.now_ns()),
     '","c":["@"],"z":"C"}')
 end
 
@@ -155,7 +155,7 @@ local function put_quote(sim, buf, sym)
   buf:put('{"T":"q","S":', sym_json(sim, sym), ',"bx":"', EXCHANGES[rng:int(1, #EXCHANGES)],
     '","bp":', encode_number(bp), ',"bs":', encode_number(rng:int(1, 10)), ',"ax":"',
     EXCHANGES[rng:int(1, #EXCHANGES)], '","ap":', encode_number(ap), ',"as":',
-    encode_number(rng:int(1, 10)), ',"t":"', rfc3339_ns(cffi.now_ns()), '","c":["R"],"z":"C"}')
+    encode_number(rng:int(1, 10)), ',"t":"', rfc3339_ns(clock.now_ns()), '","c":["R"],"z":"C"}')
 end
 
 -- The bar of `sym` for the period stamped `t`, made once and shared by the clients that asked
@@ -479,15 +479,8 @@ function Client:on_close(_, code, reason)
 end
 Client.on_error = Client.on_close
 
--- a connection that reached a stopped simulator (its listener cannot be closed): refused
-local Refused = {}
-
 --- Called by the reactor for each accepted connection.
 function Sim:on_accept(id)
-  if not self.listening then
-    self.R:close(id, 1001, "simulator stopped")
-    return Refused
-  end
   local c = setmetatable({
     sim = self, id = id, authenticated = false, connected_at = reactor.now(),
     subs = { trades = new_set(), quotes = new_set(), bars = new_set() },
@@ -601,7 +594,7 @@ local function tick(sim)
     end
     -- the bar of the period that just ended (as Alpaca stamps a minute bar with its start);
     -- never the same period twice, even when the timer runs a little early
-    local wall = tonumber(cffi.now_ns()) / 1e9
+    local wall = tonumber(clock.now_ns()) / 1e9
     local index = floor(wall / sim.bars_every) - 1
     if sim.bar_index and index <= sim.bar_index then
       index = sim.bar_index + 1
@@ -691,13 +684,11 @@ function Sim:start()
   if self.listening then
     return self.port
   end
-  if not self.lid then
-    local lid, port = self.R:listen(self.host, self.port, self)
-    if not lid then
-      return nil, port
-    end
-    self.lid, self.port = lid, port
+  local lid, port = self.R:listen("ws-server", { host = self.host, port = self.port }, self)
+  if not lid then
+    return nil, port
   end
+  self.lid, self.port = lid, port
   self.listening = true
   self.next_bar = reactor.now() + self.bars_every
   self.timer = self.R:every(TICK, function()
@@ -726,9 +717,7 @@ function Sim:drop_all(code, reason)
   return n
 end
 
---- Stops serving: drops every client and stops accepting. The reactor has no way to close a
--- listener yet (unless it offers `R:unlisten(lid)`), so until then the port stays bound and a
--- client reaching it is closed right after the handshake with 1001 "simulator stopped".
+--- Stops serving: drops every client and stops listening (the port is free when it returns).
 function Sim:stop(code, reason)
   if self.timer then
     self.timer:cancel()
@@ -736,8 +725,8 @@ function Sim:stop(code, reason)
   end
   self.listening = false
   self:drop_all(code or 1001, reason or "simulator stopped")
-  if self.lid and self.R.unlisten then
-    self.R:unlisten(self.lid)
+  if self.lid then
+    self.R:close(self.lid)
     self.lid = nil
   end
 end
@@ -791,116 +780,6 @@ function Sim:events()
     out[i] = e
   end
   return out
-end
-
--- ---- feedhost simulate --------------------------------------------------------------------------
-local USAGE = [[
-usage: feedhost simulate [--port N] [--host H] [--rate R] [--key K] [--secret S] [--seed N]
-                         [--symbols A,B] [--bars-every SECS] [--log-level LEVEL]
-
-Runs the embedded Alpaca market data v2 simulator until SIGINT / SIGTERM. Clients connect to
-the printed URL, authenticate with the key and secret (default demo-key / demo-secret) and
-subscribe as on Alpaca; each gets R data messages a second (default 20) of its symbols.
-]]
-
-local OPTIONS = { port = true, host = true, rate = true, key = true, secret = true, seed = true,
-  symbols = true, ["bars-every"] = true, ["log-level"] = true }
-
-local function parse(args)
-  local opts = {}
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    if a == "--help" or a == "-h" then
-      opts.help = true
-    else
-      local k, v = a:match("^%-%-([%w%-]+)=(.*)$")
-      k = k or a:match("^%-%-([%w%-]+)$")
-      if not k then
-        return nil, "unexpected argument " .. a
-      end
-      if not OPTIONS[k] then
-        return nil, "unknown option --" .. k
-      end
-      if not v then
-        i = i + 1
-        v = args[i]
-        if v == nil then
-          return nil, "option --" .. k .. " needs a value"
-        end
-      end
-      opts[k] = v
-    end
-    i = i + 1
-  end
-  for _, k in ipairs({ "port", "rate", "seed", "bars-every" }) do
-    if opts[k] and not tonumber(opts[k]) then
-      return nil, "option --" .. k .. " needs a number"
-    end
-  end
-  return opts
-end
-
---- `feedhost simulate ...`: serves until a signal. @return exit code (0, 1 failure, 2 usage)
-function M.cli(args)
-  local opts, err = parse(args or {})
-  if not opts then
-    io.stderr:write("feedhost simulate: ", err, "\n", USAGE)
-    return 2
-  end
-  if opts.help then
-    io.stdout:write(USAGE)
-    return 0
-  end
-  local symbols
-  if opts.symbols then
-    symbols = {}
-    for s in opts.symbols:gmatch("[^,%s]+") do
-      symbols[#symbols + 1] = s
-    end
-  end
-  local logger = require("feedhost.util.log")
-  local ok, log = pcall(logger.new, { level = opts["log-level"] or "info" })
-  if not ok then
-    io.stderr:write("feedhost simulate: ", tostring(log), "\n")
-    return 2
-  end
-  local R, rerr = reactor.new()
-  if not R then
-    io.stderr:write("feedhost simulate: ", tostring(rerr), "\n")
-    return 1
-  end
-  local sim = M.new(R, {
-    host = opts.host, port = tonumber(opts.port), rate = tonumber(opts.rate),
-    key = opts.key, secret = opts.secret, seed = tonumber(opts.seed), symbols = symbols,
-    bars_every = tonumber(opts["bars-every"]), log = log:child("simulator"),
-  })
-  local port, lerr = sim:start()
-  if not port then
-    io.stderr:write("feedhost simulate: ", tostring(lerr), "\n")
-    R:free()
-    return 1
-  end
-  local running = true
-  R:catch_signals()
-  R.on_signal = function()
-    running = false
-  end
-  io.stdout:write("simulator listening on ", sim:url(), "\n")
-  io.stdout:flush()
-  while running do
-    R:step(1000)
-  end
-  sim:stop(1001, "simulator shutting down")
-  -- let the close frames go out
-  local deadline = reactor.now() + 0.5
-  while reactor.now() < deadline and R:step(50) > 0 do
-  end
-  local st = sim:stats()
-  log:info("simulator stopped: %d connections, %d messages sent, %d received", st.connections,
-    st.sent, st.received)
-  R:free()
-  return 0
 end
 
 return M

@@ -433,30 +433,9 @@ end
 -- now
 ------------------------------------------------------------------------------------------------
 
-if not pcall(ffi.typeof, "fh_helpers_timespec") then
-  ffi.cdef([[
-    typedef struct { long tv_sec; long tv_nsec; } fh_helpers_timespec;
-    int fh_helpers_clock_gettime(int clk_id, fh_helpers_timespec *tp) __asm__("clock_gettime");
-  ]])
-end
-local C = ffi.C
-local tspec = ffi.new("fh_helpers_timespec")
-local CLOCK_REALTIME, CLOCK_MONOTONIC = 0, 1
-
---- The current time as int64_t epoch nanoseconds (CLOCK_REALTIME).
+--- The current time as int64_t epoch nanoseconds (the one clock, feedhost.sys.clock).
 ---@return ffi.cdata* int64_t
-function M.now()
-  C.fh_helpers_clock_gettime(CLOCK_REALTIME, tspec)
-  return tspec.tv_sec * NS + tspec.tv_nsec
-end
-
---- The current time as float seconds: CLOCK_REALTIME, or CLOCK_MONOTONIC when `monotonic`.
----@param monotonic boolean|nil
----@return number
-function M.clock(monotonic)
-  C.fh_helpers_clock_gettime(monotonic and CLOCK_MONOTONIC or CLOCK_REALTIME, tspec)
-  return tonumber(tspec.tv_sec) + tonumber(tspec.tv_nsec) * 1e-9
-end
+M.now = require("feedhost.sys.clock").now_ns
 
 ------------------------------------------------------------------------------------------------
 -- num, int, str

@@ -11,7 +11,6 @@ local mappings_mod = require("feedhost.data.mappings")
 local messages = require("feedhost.spec.messages")
 local pipeline = require("feedhost.spec.pipeline")
 local helpers_mod = require("feedhost.spec.helpers")
-local json = require("feedhost.util.json")
 local expr = require("feedhost.spec.expr")
 
 local M = {}
@@ -23,13 +22,9 @@ local function read_file(path)
     f:close()
     return s
   end
-  local ok, core = pcall(require, "feedhost.core")
-  if ok and core.resource then
-    local rel = path:gsub("^%./", "")
-    local s = core.resource(rel)
-    if s then
-      return s, true
-    end
+  local s = require("feedhost.sys.ffi").resource((path:gsub("^%./", "")))
+  if s then
+    return s, true
   end
   return nil
 end
@@ -111,70 +106,6 @@ function M.load(path)
     return nil, errs, path
   end
   return { file = path, dir = dir, spec = spec, embedded = embedded }
-end
-
---- Credentials for `spec`: from `given` (a table), else the environment (`ALPACA_API_KEY`).
--- @return table, or nil and a message naming every missing field
-function M.credentials(spec, given, getenv)
-  getenv = getenv or os.getenv
-  local out = {}
-  local cred = spec.credentials or {}
-  local prefix = (spec.name or "feed"):upper():gsub("[^%w]", "_")
-  local missing = {}
-  local optional = {}
-  for _, f in ipairs(cred.optional or {}) do
-    optional[f] = true
-  end
-  local fields = {}
-  for _, f in ipairs(cred.fields or {}) do
-    fields[#fields + 1] = f
-  end
-  for _, f in ipairs(cred.optional or {}) do
-    fields[#fields + 1] = f
-  end
-  for _, f in ipairs(fields) do
-    local v = given and given[f]
-    if v == nil then
-      v = getenv(prefix .. "_" .. f:upper():gsub("[^%w]", "_"))
-    end
-    if v == nil and not optional[f] then
-      missing[#missing + 1] = f .. " (or $" .. prefix .. "_" .. f:upper():gsub("[^%w]", "_") .. ")"
-    end
-    out[f] = v
-  end
-  for k, v in pairs(given or {}) do
-    if out[k] == nil then
-      out[k] = v
-    end
-  end
-  if #missing > 0 then
-    return nil, "missing credential" .. (#missing > 1 and "s " or " ") .. table.concat(missing, ", ")
-  end
-  return out
-end
-
---- Reads a credentials file: a Lua chunk returning a table, or a JSON object.
-function M.read_credentials(path)
-  local src = read_file(path)
-  if not src then
-    return nil, "cannot read credentials file " .. path
-  end
-  if src:match("^%s*{") then
-    local ok, t = pcall(json.decode, src)
-    if ok and type(t) == "table" then
-      return t
-    end
-  end
-  local fn, err = loadstring(src, "@" .. path)
-  if not fn then
-    return nil, path .. ": " .. tostring(err)
-  end
-  setfenv(fn, {})
-  local ok, t = pcall(fn)
-  if not ok or type(t) ~= "table" then
-    return nil, path .. ": expected a Lua table or a JSON object"
-  end
-  return t
 end
 
 local function prefix_errors(errs, prefix, out)
@@ -272,7 +203,7 @@ function M.compile(loaded, opts)
     local p, perrs = pipeline.compile(conn, name, {
       registry = registry, broker = broker, credentials = credentials, mappings = maps,
       helpers = helpers, emit = opts.emit and function(r) return opts.emit(r) end, log = log,
-      reader = opts.reader, auth = opts.auth and opts.auth(name) or nil,
+      reader = opts.reader,
     })
     if not p then
       prefix_errors(perrs, base, errs)

@@ -6,19 +6,21 @@
 -- value of a whole subtree (what lua-cjson would have returned) for the rare expression that
 -- needs `data` itself.
 local ffi = require("ffi")
-local cffi = require("feedhost.sys.ffi")
+local sys = require("feedhost.sys.ffi")
 
-local api = cffi.api
+local api, C = sys.api, sys.C
 local ffi_string = ffi.string
-local J_OBJ, J_ARR, J_STR, J_NUM, J_TRUE, J_FALSE = 1, 2, 3, 4, 5, 6
-local JF_ESC = cffi.JF_ESC
+local J_OBJ, J_ARR, J_STR, J_NUM, J_TRUE, J_FALSE, J_NULL = C.FH_J_OBJ, C.FH_J_ARR, C.FH_J_STR, C.FH_J_NUM,
+  C.FH_J_TRUE, C.FH_J_FALSE, C.FH_J_NULL
+local JF_ESC = C.FH_JF_ESC
 local type, error, byte = type, error, string.byte
-local KEYSET_MAX = cffi.KEYSET_MAX
+local KEYSET_MAX = C.FH_KEYSET_MAX
 
 local M = {}
 
-local ERRORS = { [-1] = "invalid JSON", [-2] = "too many tokens", [-3] = "nesting too deep",
-  [-4] = "frame too large" }
+local ERRORS = { [C.FH_JSON_ESYNTAX] = "invalid JSON", [C.FH_JSON_ENOSPACE] = "too many tokens",
+  [C.FH_JSON_EDEPTH] = "nesting too deep", [C.FH_JSON_ETOOBIG] = "frame too large" }
+local ENOSPACE, ESYNTAX = C.FH_JSON_ENOSPACE, C.FH_JSON_ESYNTAX
 
 local json_mod
 local function json()
@@ -46,7 +48,7 @@ function M.new(max_tokens)
 
   --- Tokenizes `len` bytes at `ptr`. @return 0 (the root token), or nil, message, byte offset
   local function grow_and_parse(ptr, len, n)
-    while n == -2 and cap < max_tokens do
+    while n == ENOSPACE and cap < max_tokens do
       cap = math.min(cap * 4, max_tokens)
       T = ffi.new("fh_jtok[?]", cap)
       n = api.json_parse(ptr, len, T, cap, err_off)
@@ -54,7 +56,7 @@ function M.new(max_tokens)
     if n > 0 then
       return 0
     end
-    return nil, ERRORS[n] or "invalid JSON", n == -1 and err_off[0] or nil
+    return nil, ERRORS[n] or "invalid JSON", n == ESYNTAX and err_off[0] or nil
   end
 
   function R.parse(ptr, len)
@@ -179,7 +181,7 @@ function M.new(max_tokens)
   --- Token of member or element `k` of container `e`, or nil.
   function R.tok(e, k)
     local r = find(e, k, 2)
-    if r < 0 or T[r].type == 7 then -- JSON null reads as nil
+    if r < 0 or T[r].type == J_NULL then -- JSON null reads as nil
       return nil
     end
     return r
@@ -245,5 +247,5 @@ function M.new(max_tokens)
   return R
 end
 
-M.J_OBJ, M.J_ARR = J_OBJ, J_ARR
+M.J_OBJ, M.J_ARR, M.J_STR = J_OBJ, J_ARR, J_STR
 return M

@@ -2,7 +2,7 @@
 ---
 --- Line format: `2026-11-27T02:11:14.123Z WARN [prefix] message`. Every line written (children
 --- included) is scanned for registered secrets, which are replaced by `***`.
-local helpers = require("feedhost.spec.helpers")
+local clock = require("feedhost.sys.clock")
 
 local M = {}
 
@@ -105,12 +105,10 @@ local function default_sink(line)
 end
 
 local function realtime()
-  return helpers.clock(false)
+  return tonumber(clock.now_ns()) / 1e9
 end
 
-local function monotonic()
-  return helpers.clock(true)
-end
+local monotonic = clock.mono
 
 local Logger = {}
 Logger.__index = Logger

@@ -1,0 +1,117 @@
+// conn.h: what the loop core offers a transport adapter, and what an adapter offers the core.
+//
+// A transport is one adapter file under host/net/ that fills an fh_transport and is listed in
+// net/transports.c; the core knows nothing else of it. The core keeps the connection table,
+// the batches, events and counters (fh_conn); the adapter keeps its protocol state in `impl`
+// and tells the core what happened through the fh_conn_* calls below. Adapters that read a
+// socket through libwebsockets put an fh_io first in the state they hang on the wsi: the core's
+// one lws callback hands every callback to it.
+#ifndef FH_CONN_H
+#define FH_CONN_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/loop.h"
+
+struct lws;
+struct lws_context;
+struct lws_vhost;
+
+typedef struct fh_conn fh_conn;
+
+// Options of an open or listen call, as given (key/value strings).
+typedef struct fh_opts {
+  const fh_kv *kv;
+  int n;
+} fh_opts;
+
+typedef struct fh_transport {
+  const char *name;
+  /// Starts a client connection (or, for a listener transport, binds). Events follow; on a
+  /// failure to even start, returns -1 with `err` (room 256) and leaves nothing behind.
+  int (*open)(fh_conn *c, const fh_opts *o, char *err);
+  /// Queues a message. @return 0, -1 not connected or closing, -2 queue full (counted).
+  int (*send)(fh_conn *c, int kind, const char *data, size_t len);
+  /// Queues a ping; NULL when the protocol has none.
+  int (*ping)(fh_conn *c);
+  /// Closes after the queued messages (listener: stops listening now). @return 0 or -1.
+  int (*close)(fh_conn *c, int code, const char *reason);
+  /// Frees the adapter's state; called once, when the core frees the connection.
+  void (*destroy)(fh_conn *c);
+  /// The bound port of a listener; NULL for clients.
+  int (*port)(fh_conn *c);
+} fh_transport;
+
+struct fh_conn {
+  int id;
+  fh_loop *lp;
+  const fh_transport *t;
+  void *impl;               // the adapter's state
+  fh_batch *batch;
+  size_t max_frame;         // longest message accepted (0 in options: the default, 16 MiB)
+  int listener;             // for an accepted connection: the listener's id
+  int ready;                // the batch holds frames not yet reported
+  int reported;             // the batch was reported by the last poll: clear it on the next
+  int gone;                 // the adapter is done with it: freed on the next poll
+  const unsigned *queued;   // the adapter's count of outbound messages waiting (for stats)
+  fh_conn_stats st;
+  _Atomic uint64_t posted_dropped;   // fh_conn_post calls refused (any thread)
+  uint64_t dropped_reported;
+};
+
+// The state an adapter hangs on a libwebsockets wsi (lws_set_opaque_user_data) starts with this.
+typedef struct fh_io {
+  int (*on)(struct fh_io *io, struct lws *wsi, int reason, void *in, size_t len);
+} fh_io;
+
+enum { FH_DEFAULT_MAX_FRAME = 16 << 20, FH_ERR_LEN = 256 };
+
+// ---- options ------------------------------------------------------------------------------------
+/// The value of option `key`, or NULL.
+const char *fh_opt_str(const fh_opts *o, const char *key);
+/// An integer option (decimal), or `dflt` when absent or not a number.
+long long fh_opt_int(const fh_opts *o, const char *key, long long dflt);
+/// A boolean option ("1"/"true" or "0"/"false"), or `dflt`.
+int fh_opt_bool(const fh_opts *o, const char *key, int dflt);
+/// A required option (not empty), or NULL with `err` (room FH_ERR_LEN) set: "no <key>".
+const char *fh_opt_need(const fh_opts *o, const char *key, char *err);
+/// The adapter's state: `size` zeroed bytes hung on c->impl. @return it, or NULL with `err` set.
+void *fh_conn_state(fh_conn *c, size_t size, char *err);
+
+// ---- services of the core -------------------------------------------------------------------------
+/// The loop's libwebsockets context, and its default vhost (no TLS, no extensions).
+struct lws_context *fh_loop_lws(fh_loop *lp);
+struct lws_vhost *fh_loop_vhost(fh_loop *lp);
+/// The name of the lws protocol whose callback dispatches to fh_io (for client connects and
+/// adoptions).
+extern const char fh_lws_protocol[];
+/// A per-loop attachment an adapter shares between its connections (a TLS context cache, its
+/// vhosts): `free_fn` runs when the loop is freed. @return the existing one for `key`, or NULL.
+void *fh_loop_attached(fh_loop *lp, const char *key);
+int fh_loop_attach(fh_loop *lp, const char *key, void *ptr, void (*free_fn)(void *));
+/// Starts a libwebsockets client connection for `c` whose callbacks go to `io`: a raw socket
+/// (`method` "RAW") or lws's own WebSocket client (`method` NULL), on `vh` (NULL: the loop's
+/// default vhost), with lws's LCCSCF_* TLS flags. @return the wsi; NULL when it could not even
+/// start (FH_EV_ERROR reported). Otherwise one FH_EV_OPEN or FH_EV_ERROR follows.
+struct lws *fh_conn_connect(fh_conn *c, fh_io *io, struct lws_vhost *vh, const char *host,
+                            int port, const char *path, const char *method, int ssl_flags);
+/// A new connection of transport `t` that the adapter accepted (a listener's), in the table
+/// with an id; the adapter sets `impl`. @return NULL when out of memory.
+fh_conn *fh_conn_new(fh_loop *lp, const fh_transport *t);
+/// Appends one received message to the connection's batch (counted; FH_EV_FRAMES when first).
+void fh_conn_frame(fh_conn *c, int kind, const void *data, size_t len);
+/// The same with the receive time given (epoch ns).
+void fh_conn_frame_at(fh_conn *c, int kind, int64_t ts, const void *data, size_t len);
+/// Queues an event of the connection (text copied; may be NULL).
+void fh_conn_event(fh_conn *c, int kind, int code, int aux, const char *text);
+/// The adapter is done with the connection: reports FH_EV_CLOSE or FH_EV_ERROR with `code`,
+/// `aux`, `text`; the core frees it (destroy) on a later poll. Idempotent.
+void fh_conn_gone(fh_conn *c, int kind, int code, int aux, const char *text);
+/// A message from another thread (a library's callback): queued in the loop's bounded inbox,
+/// appended to the batch on the loop's thread. Thread-safe. @return 0, or -1 when the inbox is
+/// full (counted; FH_EV_DROPPED tells the loop's thread).
+int fh_conn_post(fh_conn *c, int kind, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,579 @@
+// loop.c: the loop core (see loop.h and conn.h): the connection table, events, batches, the
+// wait and its wake-ups, signals and the inbox. Protocols live in the adapters (host/net/).
+#include "core/loop.h"
+
+#include <errno.h>
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/conn.h"
+#include "core/inbox.h"
+#include "core/signals.h"
+#include "core/table.h"
+#include "net/transports.h"
+
+enum {
+  POLL_FRAMES_MAX = 4096,          // frames gathered before poll returns
+  POLL_BYTES_MAX = 4 << 20,
+  INBOX_MSGS = 65536,              // messages other threads may have waiting
+  INBOX_BYTES = 64 << 20,
+};
+
+typedef struct attachment {
+  char *key;
+  void *ptr;
+  void (*free_fn)(void *);
+  struct attachment *next;
+} attachment;
+
+// One of the loop's own descriptors in the lws poll set (the timer, the wake-up).
+typedef struct own_fd {
+  fh_io io;
+  fh_loop *lp;
+  int fd;
+} own_fd;
+
+struct fh_loop {
+  struct lws_context *ctx;
+  struct lws_vhost *vhost;
+  fh_table conns;
+  int next_id;
+  fh_event *ev;
+  int nev;
+  int capev;
+  int nev_reported;         // events handed out by the last poll (later ones are still new)
+  char **texts;             // event texts owned until the next poll
+  own_fd timer;             // ends a poll's wait
+  own_fd wake;              // eventfd: signals, other threads, fh_loop_wake
+  int woke;
+  int sig_slot;             // -1: not catching signals
+  fh_inbox *inbox;
+  attachment *attached;
+  uint32_t frames;          // gathered by this poll
+  uint32_t bytes;
+};
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len);
+
+const char fh_lws_protocol[] = "feedhost";
+
+static const struct lws_protocols protocols[] = {
+  { fh_lws_protocol, callback, 0, 65536, 0, NULL, 0 },
+  { NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+const struct lws_protocols *fh_loop_protocols(void)
+{
+  return protocols;
+}
+
+// Every lws callback goes to the state its wsi carries (an adapter's, or one of the loop's fds).
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+  fh_io *io = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+  return io ? io->on(io, wsi, (int)reason, in, len) : 0;
+}
+
+int64_t fh_clock_ns(int which)
+{
+  struct timespec ts;
+  clock_gettime(which == FH_CLOCK_MONOTONIC ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+fh_conn *fh_conn_new(fh_loop *lp, const fh_transport *t)
+{
+  fh_conn *c = calloc(1, sizeof *c);
+  if (!c) {
+    return NULL;
+  }
+  c->batch = fh_batch_new(1 << 16, 256);
+  if (!c->batch) {
+    free(c);
+    return NULL;
+  }
+  c->lp = lp;
+  c->t = t;
+  c->max_frame = FH_DEFAULT_MAX_FRAME;
+  do {  // ids stay positive int and are never 0
+    lp->next_id = lp->next_id == INT32_MAX ? 1 : lp->next_id + 1;
+  } while (fh_table_find(&lp->conns, lp->next_id));
+  c->id = lp->next_id;
+  if (fh_table_add(&lp->conns, c) != 0) {
+    fh_batch_free(c->batch);
+    free(c);
+    return NULL;
+  }
+  return c;
+}
+
+static void conn_free(fh_conn *c)
+{
+  if (c->t->destroy) {
+    c->t->destroy(c);
+  }
+  fh_batch_free(c->batch);
+  free(c);
+}
+
+struct lws *fh_conn_connect(fh_conn *c, fh_io *io, struct lws_vhost *vh, const char *host,
+                            int port, const char *path, const char *method, int ssl_flags)
+{
+  struct lws_client_connect_info ci;
+  memset(&ci, 0, sizeof ci);
+  ci.context = c->lp->ctx;
+  ci.vhost = vh ? vh : c->lp->vhost;
+  ci.address = host;
+  ci.port = port;
+  ci.path = path && *path ? path : "/";
+  ci.host = host;
+  ci.origin = host;
+  ci.method = method;
+  ci.ssl_connection = ssl_flags;
+  ci.local_protocol_name = fh_lws_protocol;
+  ci.opaque_user_data = io;
+  struct lws *wsi = NULL;
+  ci.pwsi = &wsi;
+  // A failure inside lws_client_connect_via_info is also reported through
+  // CLIENT_CONNECTION_ERROR, so the caller always sees one ERROR or OPEN event for this id.
+  lws_client_connect_via_info(&ci);
+  if (!wsi && !c->gone) {
+    fh_conn_gone(c, FH_EV_ERROR, FH_ERR_CONNECT, 0, "cannot start the connection");
+  }
+  return wsi;
+}
+
+// ---- events -------------------------------------------------------------------------------------
+static void push_event(fh_loop *lp, int kind, int id, int code, int aux, const char *text)
+{
+  if (lp->nev == lp->capev) {
+    int cap = lp->capev ? lp->capev * 2 : 16;
+    fh_event *ev = realloc(lp->ev, (size_t)cap * sizeof *ev);
+    char **tx = realloc(lp->texts, (size_t)cap * sizeof *tx);
+    if (ev) {
+      lp->ev = ev;
+    }
+    if (tx) {
+      lp->texts = tx;
+    }
+    if (!ev || !tx) {
+      return;
+    }
+    lp->capev = cap;
+  }
+  int i = lp->nev++;
+  lp->texts[i] = text ? strdup(text) : NULL;
+  lp->ev[i] = (fh_event){ .kind = kind, .id = id, .code = code, .aux = aux, .text = lp->texts[i] };
+}
+
+void fh_conn_event(fh_conn *c, int kind, int code, int aux, const char *text)
+{
+  push_event(c->lp, kind, c->id, code, aux, text);
+}
+
+void fh_conn_gone(fh_conn *c, int kind, int code, int aux, const char *text)
+{
+  if (c->gone) {
+    return;
+  }
+  c->gone = 1;
+  push_event(c->lp, kind, c->id, code, aux, text);
+}
+
+void fh_conn_frame_at(fh_conn *c, int kind, int64_t ts, const void *data, size_t len)
+{
+  if (fh_batch_push(c->batch, 0, (uint8_t)kind, ts, data, len) != 0) {
+    c->st.oversize++;  // out of memory: counted with the dropped messages
+    return;
+  }
+  c->st.frames_in++;
+  c->st.bytes_in += len;
+  c->lp->frames++;
+  c->lp->bytes += (uint32_t)len;
+  if (!c->ready) {
+    c->ready = 1;
+    push_event(c->lp, FH_EV_FRAMES, c->id, 0, 0, NULL);
+  }
+}
+
+void fh_conn_frame(fh_conn *c, int kind, const void *data, size_t len)
+{
+  fh_conn_frame_at(c, kind, fh_clock_ns(FH_CLOCK_REALTIME), data, len);
+}
+
+void *fh_conn_state(fh_conn *c, size_t size, char *err)
+{
+  c->impl = calloc(1, size);
+  if (!c->impl) {
+    snprintf(err, FH_ERR_LEN, "out of memory");
+  }
+  return c->impl;
+}
+
+// ---- the loop's own descriptors -------------------------------------------------------------------
+static int own_fd_on(fh_io *io, struct lws *wsi, int reason, void *in, size_t len)
+{
+  own_fd *f = (own_fd *)io;
+  if (reason == LWS_CALLBACK_RAW_RX_FILE) {
+    uint64_t n;
+    if (read(f->fd, &n, sizeof n) < 0 && errno != EAGAIN) {
+      return -1;
+    }
+    f->lp->woke = 1;
+  }
+  return 0;
+}
+
+static int adopt_own(fh_loop *lp, own_fd *f, int fd)
+{
+  f->io.on = own_fd_on;
+  f->lp = lp;
+  f->fd = fd;
+  if (fd < 0) {
+    return -1;
+  }
+  lws_adopt_desc_t ad;
+  memset(&ad, 0, sizeof ad);
+  ad.vh = lp->vhost;
+  ad.type = LWS_ADOPT_RAW_FILE_DESC;
+  ad.fd.filefd = fd;
+  ad.vh_prot_name = fh_lws_protocol;
+  ad.opaque = &f->io;
+  return lws_adopt_descriptor_vhost_via_info(&ad) ? 0 : -1;
+}
+
+void fh_loop_wake(fh_loop *lp)
+{
+  uint64_t one = 1;
+  ssize_t w = write(lp->wake.fd, &one, sizeof one);
+  (void)w;  // EAGAIN: the counter is full, the loop is awake anyway
+}
+
+// ---- public -------------------------------------------------------------------------------------
+fh_loop *fh_loop_new(char *err)
+{
+  fh_loop *lp = calloc(1, sizeof *lp);
+  if (!lp) {
+    snprintf(err, FH_ERR_LEN, "out of memory");
+    return NULL;
+  }
+  lp->sig_slot = -1;
+  lp->timer.fd = lp->wake.fd = -1;
+  // libwebsockets logs nothing unless FH_LWS_LOG gives its level mask (e.g. 15: errors to info)
+  const char *lws_log = getenv("FH_LWS_LOG");
+  lws_set_log_level(lws_log ? atoi(lws_log) : 0, NULL);
+  struct lws_context_creation_info info;
+  memset(&info, 0, sizeof info);
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+  info.pt_serv_buf_size = 256 * 1024;   // bytes read per recv (default 4096)
+  info.user = lp;
+  lp->ctx = lws_create_context(&info);
+  lp->inbox = fh_inbox_new(INBOX_MSGS, INBOX_BYTES);
+  if (!lp->ctx || !lp->inbox) {
+    snprintf(err, FH_ERR_LEN, "cannot create the event loop (libwebsockets context)");
+    fh_loop_free(lp);
+    return NULL;
+  }
+  memset(&info, 0, sizeof info);
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = protocols;
+  info.vhost_name = "default";
+  lp->vhost = lws_create_vhost(lp->ctx, &info);
+  if (!lp->vhost ||
+      adopt_own(lp, &lp->timer, timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) ||
+      adopt_own(lp, &lp->wake, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))) {
+    snprintf(err, FH_ERR_LEN, "cannot set up the event loop: %s", strerror(errno));
+    fh_loop_free(lp);
+    return NULL;
+  }
+  return lp;
+}
+
+void fh_loop_free(fh_loop *lp)
+{
+  if (!lp) {
+    return;
+  }
+  fh_loop_signals(lp, 0);
+  if (lp->ctx) {
+    lws_context_destroy(lp->ctx);   // closes every wsi (and the adopted fds); adapters report
+  }
+  for (int i = 0; i < lp->conns.n; i++) {
+    conn_free(lp->conns.all[i]);
+  }
+  fh_table_free(&lp->conns);
+  while (lp->attached) {
+    attachment *a = lp->attached;
+    lp->attached = a->next;
+    if (a->free_fn) {
+      a->free_fn(a->ptr);
+    }
+    free(a->key);
+    free(a);
+  }
+  for (int i = 0; i < lp->nev; i++) {
+    free(lp->texts[i]);
+  }
+  free(lp->ev);
+  free(lp->texts);
+  fh_inbox_free(lp->inbox);
+  free(lp);
+}
+
+struct lws_context *fh_loop_lws(fh_loop *lp)
+{
+  return lp->ctx;
+}
+
+struct lws_vhost *fh_loop_vhost(fh_loop *lp)
+{
+  return lp->vhost;
+}
+
+void *fh_loop_attached(fh_loop *lp, const char *key)
+{
+  for (attachment *a = lp->attached; a; a = a->next) {
+    if (strcmp(a->key, key) == 0) {
+      return a->ptr;
+    }
+  }
+  return NULL;
+}
+
+int fh_loop_attach(fh_loop *lp, const char *key, void *ptr, void (*free_fn)(void *))
+{
+  attachment *a = calloc(1, sizeof *a);
+  if (!a || !(a->key = strdup(key))) {
+    free(a);
+    return -1;
+  }
+  a->ptr = ptr;
+  a->free_fn = free_fn;
+  a->next = lp->attached;
+  lp->attached = a;
+  return 0;
+}
+
+static int start(fh_loop *lp, const char *name, const fh_kv *kv, int nopts, char *err,
+                 fh_conn **out)
+{
+  const fh_transport *t = fh_transport_find(name);
+  if (!t) {
+    snprintf(err, FH_ERR_LEN, "no transport '%s'", name ? name : "(null)");
+    return -1;
+  }
+  fh_conn *c = fh_conn_new(lp, t);
+  if (!c) {
+    snprintf(err, FH_ERR_LEN, "out of memory");
+    return -1;
+  }
+  fh_opts o = { kv, nopts };
+  long long mf = fh_opt_int(&o, "max_frame", 0);
+  if (mf > 0) {
+    c->max_frame = (size_t)mf;
+  }
+  if (t->open(c, &o, err) != 0) {
+    c->gone = 1;   // freed on the next poll, without an event: the caller has the error
+    return -1;
+  }
+  *out = c;
+  return c->id;
+}
+
+int fh_loop_open(fh_loop *lp, const char *name, const fh_kv *opts, int nopts, char *err)
+{
+  fh_conn *c;
+  return start(lp, name, opts, nopts, err, &c);
+}
+
+int fh_loop_listen(fh_loop *lp, const char *name, const fh_kv *opts, int nopts, int *port,
+                   char *err)
+{
+  fh_conn *c;
+  int id = start(lp, name, opts, nopts, err, &c);
+  if (id > 0) {
+    *port = c->t->port ? c->t->port(c) : 0;
+  }
+  return id;
+}
+
+// The connection an id names, if it can still take messages.
+static fh_conn *live(fh_loop *lp, int id)
+{
+  fh_conn *c = fh_table_find(&lp->conns, id);
+  return c && !c->gone ? c : NULL;
+}
+
+int fh_loop_send(fh_loop *lp, int id, int kind, const char *data, size_t len)
+{
+  fh_conn *c = live(lp, id);
+  return c && c->t->send ? c->t->send(c, kind, data, len) : -1;
+}
+
+int fh_loop_ping(fh_loop *lp, int id)
+{
+  fh_conn *c = live(lp, id);
+  return c && c->t->ping ? c->t->ping(c) : -1;
+}
+
+int fh_loop_close(fh_loop *lp, int id, int code, const char *reason)
+{
+  fh_conn *c = live(lp, id);
+  if (!c) {
+    return -1;
+  }
+  return c->t->close(c, code ? code : FH_CLOSE_NORMAL, reason ? reason : "");
+}
+
+// Forgets what the previous poll reported: event texts, cleared batches, freed connections.
+static void reset_reported(fh_loop *lp)
+{
+  // events queued since (by open or send, between polls) stay for this poll
+  int done = lp->nev_reported;
+  for (int i = 0; i < done; i++) {
+    free(lp->texts[i]);
+  }
+  if (done) {
+    int rest = lp->nev - done;
+    memmove(lp->ev, lp->ev + done, (size_t)rest * sizeof *lp->ev);
+    memmove(lp->texts, lp->texts + done, (size_t)rest * sizeof *lp->texts);
+    lp->nev = rest;
+  }
+  lp->nev_reported = 0;
+  for (int i = 0; i < lp->conns.n;) {
+    fh_conn *c = lp->conns.all[i];
+    if (c->reported) {
+      fh_batch_clear(c->batch);
+      c->reported = 0;
+    }
+    if (c->gone && !c->ready) {
+      fh_table_remove_at(&lp->conns, i);
+      conn_free(c);
+      continue;
+    }
+    i++;
+  }
+  lp->frames = lp->bytes = 0;
+}
+
+static void inbox_msg(void *ud, const fh_inbox_msg *m)
+{
+  fh_conn *c = fh_table_find(&((fh_loop *)ud)->conns, m->id);
+  if (c && !c->gone) {
+    fh_conn_frame_at(c, m->kind, m->ts, m->data, m->len);
+  }
+}
+
+int fh_conn_post(fh_conn *c, int kind, const void *data, size_t len)
+{
+  if (len > c->max_frame ||
+      fh_inbox_push(c->lp->inbox, c->id, kind, fh_clock_ns(FH_CLOCK_REALTIME), data, len) != 0) {
+    atomic_fetch_add(&c->posted_dropped, 1);
+    fh_loop_wake(c->lp);
+    return -1;
+  }
+  fh_loop_wake(c->lp);
+  return 0;
+}
+
+// What other threads posted since the last poll: messages into batches, refusals as events.
+static void take_posted(fh_loop *lp)
+{
+  fh_inbox_drain(lp->inbox, inbox_msg, lp);
+  for (int i = 0; i < lp->conns.n; i++) {
+    fh_conn *c = lp->conns.all[i];
+    uint64_t d = atomic_load(&c->posted_dropped);
+    if (d != c->dropped_reported) {
+      uint64_t n = d - c->dropped_reported;
+      c->dropped_reported = d;
+      c->st.in_dropped += n;
+      push_event(lp, FH_EV_DROPPED, c->id, n > INT32_MAX ? INT32_MAX : (int)n, 0, NULL);
+    }
+  }
+}
+
+int fh_loop_poll(fh_loop *lp, int timeout_ms, const fh_event **events)
+{
+  reset_reported(lp);
+  if (timeout_ms > 0) {
+    // lws 4.1.6 waits for its own timers only (an lws_sul of ours bounded the wait in some runs
+    // and not in others, and its callback never ran): a timerfd in the loop ends the wait.
+    int64_t deadline = fh_clock_ns(FH_CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000000;
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = timeout_ms / 1000;
+    its.it_value.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+    timerfd_settime(lp->timer.fd, 0, &its, NULL);
+    lp->woke = 0;
+    while (!lp->nev && !lp->woke && fh_clock_ns(FH_CLOCK_MONOTONIC) < deadline) {
+      if (lws_service(lp->ctx, 0) < 0) {
+        break;
+      }
+    }
+  }
+  // gather what else is ready without waiting, up to the batch limits
+  for (int spins = 0; spins < 64 && lp->frames < POLL_FRAMES_MAX && lp->bytes < POLL_BYTES_MAX;
+       spins++) {
+    uint32_t before = lp->frames;
+    int nev = lp->nev;
+    if (lws_service(lp->ctx, -1) < 0) {
+      break;
+    }
+    if (lp->frames == before && lp->nev == nev) {
+      break;
+    }
+  }
+  take_posted(lp);
+  for (int sig; (sig = fh_signals_take(lp->sig_slot)) != 0;) {
+    push_event(lp, FH_EV_SIGNAL, 0, sig, 0, NULL);
+  }
+  for (int i = 0; i < lp->conns.n; i++) {
+    fh_conn *c = lp->conns.all[i];
+    if (c->ready) {
+      c->ready = 0;
+      c->reported = 1;
+    }
+  }
+  *events = lp->ev;
+  lp->nev_reported = lp->nev;
+  return lp->nev;
+}
+
+fh_batch *fh_loop_batch(fh_loop *lp, int id)
+{
+  fh_conn *c = fh_table_find(&lp->conns, id);
+  return c ? c->batch : NULL;
+}
+
+int fh_loop_stats(fh_loop *lp, int id, fh_conn_stats *out)
+{
+  fh_conn *c = fh_table_find(&lp->conns, id);
+  if (!c) {
+    return -1;
+  }
+  *out = c->st;
+  out->out_queued = c->queued ? *c->queued : 0;
+  return 0;
+}
+
+int fh_loop_signals(fh_loop *lp, int on)
+{
+  if (on && lp->sig_slot < 0) {
+    lp->sig_slot = fh_signals_add(lp->wake.fd);
+    return lp->sig_slot < 0 ? -1 : 0;
+  }
+  if (!on && lp->sig_slot >= 0) {
+    fh_signals_remove(lp->sig_slot);
+    lp->sig_slot = -1;
+  }
+  return 0;
+}

@@ -1,0 +1,119 @@
+// signals.c: see signals.h.
+#include "core/signals.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+static const int caught[] = { SIGINT, SIGTERM, SIGHUP };
+enum { NCAUGHT = sizeof caught / sizeof caught[0] };
+
+typedef struct slot {
+  atomic_int fd;                        // -1: free
+  volatile sig_atomic_t mark[NCAUGHT];  // set by the handler, cleared by fh_signals_take
+} slot;
+
+static slot slots[FH_SIG_SLOTS] = { [0 ... FH_SIG_SLOTS - 1] = { .fd = -1 } };
+static int nslots;                      // slots in use (changed on the loops' threads only)
+static struct sigaction saved[NCAUGHT];
+static struct sigaction saved_pipe;
+
+static void on_signal(int sig)
+{
+  int saved_errno = errno;
+  for (int k = 0; k < NCAUGHT; k++) {
+    if (caught[k] != sig) {
+      continue;
+    }
+    for (int i = 0; i < FH_SIG_SLOTS; i++) {
+      int fd = atomic_load(&slots[i].fd);
+      if (fd >= 0) {
+        slots[i].mark[k] = 1;
+        uint64_t one = 1;
+        ssize_t w = write(fd, &one, sizeof one);   // async-signal-safe; EAGAIN: already awake
+        (void)w;
+      }
+    }
+  }
+  errno = saved_errno;
+}
+
+// Blocks the caught signals while the table changes, so the handler never sees half a change.
+static void block(sigset_t *old)
+{
+  sigset_t set;
+  sigemptyset(&set);
+  for (int k = 0; k < NCAUGHT; k++) {
+    sigaddset(&set, caught[k]);
+  }
+  pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+int fh_signals_add(int wake_fd)
+{
+  sigset_t old;
+  block(&old);
+  int found = -1;
+  for (int i = 0; i < FH_SIG_SLOTS && found < 0; i++) {
+    if (atomic_load(&slots[i].fd) < 0) {
+      found = i;
+    }
+  }
+  if (found >= 0) {
+    memset((void *)slots[found].mark, 0, sizeof slots[found].mark);
+    atomic_store(&slots[found].fd, wake_fd);
+    if (nslots++ == 0) {
+      struct sigaction sa;
+      memset(&sa, 0, sizeof sa);
+      sa.sa_handler = on_signal;
+      sigemptyset(&sa.sa_mask);
+      sa.sa_flags = SA_RESTART;
+      for (int k = 0; k < NCAUGHT; k++) {
+        sigaction(caught[k], &sa, &saved[k]);
+      }
+      struct sigaction ign;
+      memset(&ign, 0, sizeof ign);
+      ign.sa_handler = SIG_IGN;
+      sigaction(SIGPIPE, &ign, &saved_pipe);
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return found;
+}
+
+void fh_signals_remove(int slot_index)
+{
+  if (slot_index < 0 || slot_index >= FH_SIG_SLOTS) {
+    return;
+  }
+  sigset_t old;
+  block(&old);
+  if (atomic_load(&slots[slot_index].fd) >= 0) {
+    atomic_store(&slots[slot_index].fd, -1);
+    if (--nslots == 0) {
+      for (int k = 0; k < NCAUGHT; k++) {
+        sigaction(caught[k], &saved[k], NULL);
+      }
+      sigaction(SIGPIPE, &saved_pipe, NULL);
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+int fh_signals_take(int slot_index)
+{
+  if (slot_index < 0 || slot_index >= FH_SIG_SLOTS) {
+    return 0;
+  }
+  for (int k = 0; k < NCAUGHT; k++) {
+    if (slots[slot_index].mark[k]) {
+      slots[slot_index].mark[k] = 0;
+      return caught[k];
+    }
+  }
+  return 0;
+}

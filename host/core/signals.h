@@ -1,0 +1,20 @@
+// signals.h: SIGINT, SIGTERM and SIGHUP for every loop that asks.
+//
+// A signal is a process-wide thing, so one table (the only static state of the host) lists the
+// loops that catch them; the handler marks the signal in every listed slot and writes to each
+// slot's wake-up descriptor. Each loop then reports it as its own event: two hosts in one
+// process both see a SIGTERM.
+#ifndef FH_SIGNALS_H
+#define FH_SIGNALS_H
+
+enum { FH_SIG_SLOTS = 32 };
+
+/// Adds a slot whose wake-up descriptor is `wake_fd` (written one 8-byte 1 per signal).
+/// Installs the handlers when the first slot is added. @return the slot, or -1 when full.
+int fh_signals_add(int wake_fd);
+/// Removes a slot; the last one removed restores the previous handlers.
+void fh_signals_remove(int slot);
+/// The next signal marked for `slot` (clearing its mark), or 0.
+int fh_signals_take(int slot);
+
+#endif

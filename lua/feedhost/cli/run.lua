@@ -1,0 +1,82 @@
+--- feedhost run: every connection of a spec live, records as NDJSON on stdout.
+local args = require("feedhost.cli.args")
+
+local M = { name = "run", npos = 1,
+  options = { assets = "value", ["assets-file"] = "value", credentials = "value", url = "list",
+    record = "value", output = "value", ["log-level"] = "value", ["stats-interval"] = "value",
+    connection = "value", ["ca-file"] = "value", insecure = "flag", once = "flag" } }
+
+M.help = [[
+usage: feedhost run SPEC [--assets A,B | --assets-file F] [--credentials FILE] [--url CONN=URL]
+                    [--record FILE] [--output ndjson|none] [--log-level LEVEL]
+                    [--stats-interval SECS] [--connection NAME] [--ca-file F] [--insecure] [--once]
+
+Connects every connection of SPEC (or only --connection NAME), authenticates, subscribes the
+assets and prints records as NDJSON on stdout. Every --stats-interval seconds (default 5; 0: off)
+one line per connection goes to stderr: state, frames/s, records/s, totals, errors, reconnects,
+age of the last frame. Lost connections come back with backoff, auth and a full resubscription.
+
+  --url CONN=URL     connect CONN to URL instead of the spec's (repeatable, or comma-separated)
+  --record FILE      write every frame in and out as a capture that `feedhost replay` reads
+  --ca-file F        trust the CAs in F for wss:// (default: the system store)
+  --insecure         do not verify server certificates
+  --once             do not reconnect; exit when every connection has closed
+SIGINT or SIGTERM closes the connections and exits 0.
+]]
+
+--- A live host from the command line's options (shared by run, demo and bench-client).
+-- extra: spec, credentials, urls, once, lenient_credentials, reactor, adjust, on_record, output,
+-- log. @return host, or nil, exit code after printing why
+function M.host(cmd, opts, extra)
+  local symbols, aerr = args.assets(opts)
+  if not symbols then
+    return nil, args.report(cmd, aerr)
+  end
+  local urls, uerr = args.urls(opts.url)
+  if not urls then
+    return nil, args.report(cmd, uerr)
+  end
+  for k, v in pairs(extra.urls or {}) do
+    urls[k] = v
+  end
+  local host, err, code = require("feedhost").new({
+    spec = extra.spec, credentials = extra.credentials or opts.credentials, assets = symbols,
+    urls = urls, log = extra.log, output = extra.output, on_record = extra.on_record, store = false,
+    once = opts.once or extra.once, record = opts.record,
+    connections = opts.connection and { opts.connection } or nil,
+    tls = { ca_file = opts["ca-file"], insecure = opts.insecure }, signals = true,
+    lenient_credentials = extra.lenient_credentials, reactor = extra.reactor, adjust = extra.adjust,
+  })
+  if not host then
+    return nil, args.report(cmd, err, code)
+  end
+  return host
+end
+
+--- Runs `host` until a signal (or, with --once, until every connection closed); stats lines on
+-- the log every `interval` seconds. @return 0
+function M.drive(host, log, interval, duration)
+  host:run({ stats_interval = interval, duration = duration, on_stats = function(lines)
+    for _, line in ipairs(lines) do
+      log:info("%s", line)
+    end
+  end })
+  host:close()
+  return 0
+end
+
+function M.run(opts, pos)
+  local interval = tonumber(opts["stats-interval"] or "5")
+  if not interval or interval < 0 then
+    return args.report("run", "--stats-interval wants a number of seconds")
+  end
+  local log = require("feedhost.util.log").new({ level = opts["log-level"] or "info" })
+  local host, rc = M.host("run", opts, { spec = pos[1], log = log,
+    output = args.ndjson_output(opts.output) })
+  if not host then
+    return rc
+  end
+  return M.drive(host, log, interval)
+end
+
+return M

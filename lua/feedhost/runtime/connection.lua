@@ -1,0 +1,418 @@
+--- feedhost.runtime.connection: the lifecycle of one connection, whatever its transport.
+--
+-- connecting -> authenticating (when the spec waits for an auth ack) -> subscribing -> live; on
+-- any loss: backoff (capped exponential with jitter, reset only after `stable_after` of live
+-- service), then again: auth again, every current asset resubscribed, deduplicated and paced by
+-- `limits.subscribe_rate`. Liveness: the transport's own (WebSocket pings, ...), the spec's
+-- heartbeat message, and `heartbeat.idle_timeout`, which counts data frames only.
+-- The transport (feedhost.transport.*) does the protocol; this module knows none of it.
+local clock = require("feedhost.sys.clock")
+local json = require("feedhost.util.json")
+local sys = require("feedhost.sys.ffi")
+local ffi = require("ffi")
+
+local now = clock.mono
+local BINARY = sys.C.FH_FRAME_BINARY
+
+local M = {}
+
+local Connection = {}
+Connection.__index = Connection
+
+-- "1.5s", for log lines
+local function secs(x)
+  return string.format("%.2fs", x)
+end
+
+--- A connection of definition `def` (runtime), shard `index` (1: the first).
+function M.new(rt, def, index)
+  local label = index > 1 and (def.name .. "[" .. index .. "]") or def.name
+  local self = setmetatable({
+    rt = rt, def = def, index = index, R = rt.R, pipeline = def.pipeline, label = label,
+    log = index > 1 and rt.log:child(label) or def.log,
+    state = "idle", assets = {}, subscribed = {}, attempt = 0,
+    frames = 0, records = 0, errors = 0, app_errors = 0, reconnects = 0, connects = 0,
+    dropped = 0, bytes = 0, first_frame_at = nil, last_frame_at = nil, last_data_at = nil,
+    auth = { waiting = false },   -- the pipeline's auth check reads and writes it
+  }, Connection)
+  self.stat_mark = { at = now(), frames = 0, records = 0 }
+  return self
+end
+
+function Connection:ctx(extra)
+  local c = self.def.c.ctx
+  local ctx = { broker = c.broker, credentials = c.credentials, connection_name = self.def.name }
+  for k, v in pairs(extra or {}) do
+    ctx[k] = v
+  end
+  return ctx
+end
+
+-- Runs a lifecycle hook; an error in it is counted and logged, never raised.
+function Connection:hook(name, extra)
+  local f = self.def.hooks[name]
+  if not f then
+    return
+  end
+  local ok, err = pcall(f, self:ctx(extra))
+  if not ok then
+    self.errors = self.errors + 1
+    self.log:event("warning", "hook:" .. name, "hooks." .. name .. " failed: " .. tostring(err))
+  end
+end
+
+-- A callback of this connection that raised (the reactor caught it): counted, logged.
+function Connection:on_callback_error(what, err)
+  self.errors = self.errors + 1
+  self.log:event("error", "callback:" .. what, what .. " failed: " .. tostring(err))
+end
+
+function Connection:set_assets(list)
+  local old = self.assets
+  self.assets = list
+  if self.state == "live" or self.state == "subscribing" then
+    -- subscribe what is new, unsubscribe what went away
+    local keep, added, removed = {}, {}, {}
+    for _, a in ipairs(list) do
+      keep[a.symbol or a] = true
+      if not self.subscribed[a.symbol or a] then
+        added[#added + 1] = a
+      end
+    end
+    for _, a in ipairs(old) do
+      if not keep[a.symbol or a] then
+        removed[#removed + 1] = a
+      end
+    end
+    if #removed > 0 then
+      self:queue(self.def.c.unsubscribe(removed), "unsubscribe")
+      for _, a in ipairs(removed) do
+        self.subscribed[a.symbol or a] = nil
+      end
+    end
+    if #added > 0 then
+      self:queue(self.def.c.subscribe(added), "subscribe")
+    end
+  elseif self.state == "idle" and self.rt.started and not self.rt.stopping then
+    self:connect()
+  end
+end
+
+function Connection:connect()
+  if self.rt.stopping then
+    self.state = "closed"
+    return
+  end
+  local def = self.def
+  local ok, url = pcall(def.c.url, self.rt.urls[def.name])
+  if not ok then
+    self.log:error("cannot build the URL: %s", tostring(url))
+    return self:lost(0, "bad url", true)
+  end
+  local hok, headers = pcall(def.c.headers)
+  if not hok then
+    self.log:error("cannot build the handshake headers: %s", tostring(headers))
+    return self:lost(0, "bad headers", true)
+  end
+  self.url = url
+  self.state = "connecting"
+  self.connects = self.connects + 1
+  if self.connects > 1 then
+    self.reconnects = self.reconnects + 1
+  end
+  self.opened_at, self.live_at, self.auth_deadline, self.hb_at = nil, nil, nil, nil
+  self.subscribed = {}
+  self.outq = {}
+  self.log:info("connecting to %s", url)
+  local session = def.transport.session(self.R, def, self)
+  local sok, err = session:open(url, headers)
+  if not sok then
+    self.log:error("cannot connect: %s", tostring(err))
+    return self:lost(0, tostring(err), true)
+  end
+  self.session = session
+end
+
+function Connection:send_frames(frames, what)
+  for _, fr in ipairs(frames) do
+    if fr.text or fr.binary then
+      local ok, err = self.session and self.session:send(fr)
+      if not ok then
+        self.errors = self.errors + 1
+        self.log:event("warning", "send", what .. " frame not sent: " .. tostring(err or "not connected"))
+      elseif self.rt.recorder then
+        self.rt.recorder(self.def.name, "out", fr.binary ~= nil, fr.binary or fr.text)
+      end
+    elseif fr.http then
+      self.log:event("warning", "http", what .. ": HTTP subscribe messages are not sent by this"
+        .. " version (" .. fr.http.method .. " " .. fr.http.url .. ")")
+    end
+  end
+end
+
+-- ---- the transport's events ---------------------------------------------------------------------
+function Connection:on_transport_open()
+  self.opened_at = now()
+  self.last_frame_at = self.opened_at
+  self.last_data_at = self.opened_at
+  self.log:info("connected")
+  self:hook("on_connect")
+  local ok, frames = pcall(self.def.c.auth_frames)
+  if not ok then
+    self.errors = self.errors + 1
+    self.log:error("cannot build the auth message: %s", tostring(frames))
+    return self:close_and_retry("auth_failed")
+  end
+  if #frames > 0 then
+    self:send_frames(frames, "auth")
+  end
+  if self.def.has_ack then
+    self.state = "authenticating"
+    self.auth.waiting = true
+    self.auth_deadline = now() + self.def.auth_timeout
+  else
+    self:subscribe_all()
+  end
+end
+
+function Connection:on_transport_frames(batch)
+  local t = now()
+  local n = tonumber(batch.n)
+  self.first_frame_at = self.first_frame_at or t
+  self.last_frame_at = t
+  self.frames = self.frames + n
+  self.bytes = self.bytes + tonumber(batch.used)
+  local rec = self.rt.recorder
+  if rec then
+    for i = 0, n - 1 do
+      local f = batch.frames[i]
+      rec(self.def.name, "in", f.kind == BINARY, ffi.string(batch.buf + f.off, f.len), f.ts)
+    end
+  end
+  local p = self.pipeline
+  local st = p.stats
+  local r0, e0, a0, h0, m0 = st.records, st.errors, st.app_errors, st.heartbeats, st.empty
+  local auth = self.auth
+  p.run(batch, auth)
+  local dr = st.records - r0
+  self.records = self.records + dr
+  self.errors = self.errors + (st.errors - e0)
+  self.app_errors = self.app_errors + (st.app_errors - a0)
+  -- data frames: anything but heartbeats and empty decodes
+  if dr > 0 or n - (st.heartbeats - h0) - (st.empty - m0) > 0 then
+    self.last_data_at = t
+  end
+  if auth.acked then
+    auth.acked = nil
+    self:on_auth_ack()
+  end
+  if auth.rejected ~= nil then
+    local data = auth.rejected
+    auth.rejected = nil
+    self:on_auth_reject(data)
+  end
+end
+
+function Connection:on_alive()
+  self.last_frame_at = now()
+end
+
+function Connection:on_oversize(bytes)
+  self.errors = self.errors + 1
+  self.log:event("warning", "oversize", string.format("dropped a frame of at least %d bytes (limits.max_frame_bytes %s)",
+    bytes, tostring(self.def.limits.max_frame_bytes or "16777216")))
+end
+
+function Connection:on_dropped(n)
+  self.dropped = self.dropped + n
+  self.log:event("warning", "dropped", string.format("dropped %d messages: the loop's inbox was full", n))
+end
+
+function Connection:on_transport_close(code, reason)
+  self.session = nil
+  self:lost(code, reason)
+end
+
+function Connection:on_transport_error(message, status)
+  self.session = nil
+  self.errors = self.errors + 1
+  self.log:error("%s", message)
+  self:hook("on_error", { error = message, code = status })
+  self:lost(status or 0, message, true)
+end
+
+-- ---- auth and subscriptions -------------------------------------------------------------------------
+function Connection:on_auth_ack()
+  if self.state ~= "authenticating" then
+    return
+  end
+  self.auth.waiting = false
+  self.auth_deadline = nil
+  self.log:info("authenticated")
+  self:subscribe_all()
+end
+
+function Connection:on_auth_reject(data)
+  self.auth.waiting = false
+  self.auth_deadline = nil
+  local sample = data
+  if type(data) == "table" then
+    local ok, s = pcall(json.encode, data)
+    sample = ok and s or tostring(data)
+  end
+  self.errors = self.errors + 1
+  self.log:error("auth rejected: %s", tostring(sample))
+  self:hook("on_error", { error = "auth rejected", message = sample })
+  self:close_and_retry("auth_rejected")
+end
+
+-- Every current asset, per channel; paced by limits.subscribe_rate.
+function Connection:subscribe_all()
+  self.state = "subscribing"
+  -- rendered even without assets: a stream like Alpaca's trade_updates subscribes to none
+  local ok, frames = pcall(self.def.c.subscribe, self.assets)
+  if not ok then
+    self.errors = self.errors + 1
+    self.log:error("cannot build the subscribe messages: %s", tostring(frames))
+    frames = {}
+  end
+  for _, a in ipairs(self.assets) do
+    self.subscribed[a.symbol or a] = true
+  end
+  self:queue(frames, "subscribe")
+end
+
+function Connection:queue(frames, what)
+  local rate = self.def.limits.subscribe_rate
+  if not rate then
+    self:send_frames(frames, what)
+    return self:subscribed_done()
+  end
+  for _, fr in ipairs(frames) do
+    self.outq[#self.outq + 1] = { fr = fr, what = what }
+  end
+  if not self.pacer then
+    self:pace()
+  end
+end
+
+function Connection:pace()
+  self.pacer = nil
+  if self.state ~= "subscribing" and self.state ~= "live" then
+    return
+  end
+  local item = table.remove(self.outq, 1)
+  if not item then
+    return self:subscribed_done()
+  end
+  self:send_frames({ item.fr }, item.what)
+  self.pacer = self.R:after(1 / self.def.limits.subscribe_rate, function() self:pace() end)
+end
+
+function Connection:subscribed_done()
+  if self.state == "subscribing" then
+    self.state = "live"
+    self.live_at = now()
+    self.log:info("subscribed %d asset%s", #self.assets, #self.assets == 1 and "" or "s")
+  end
+end
+
+-- ---- closing and coming back ------------------------------------------------------------------------
+-- Closes on purpose (`why`: a feedhost.transport.CLOSE_REASONS key); the close event then
+-- schedules the reconnect.
+function Connection:close_and_retry(why)
+  if self.session then
+    self.log:info("closing: %s", require("feedhost.transport").CLOSE_REASONS[why] or why)
+    self.session:close(why)
+    self.state = "closing"
+  end
+end
+
+function Connection:shutdown()
+  if self.retry then
+    self.retry:cancel()
+    self.retry = nil
+  end
+  if self.session then
+    self.session:close("shutdown")
+    self.state = "closing"
+  elseif self.state ~= "connecting" then
+    self.state = "closed"
+  end
+end
+
+function Connection:lost(code, reason, failed)
+  local was_live = self.live_at
+  if self.pacer then
+    self.pacer:cancel()
+    self.pacer = nil
+  end
+  if not failed then
+    self.log:info("closed %s %s", tostring(code), tostring(reason))
+    self:hook("on_disconnect", { code = code, reason = reason })
+  end
+  self.session = nil
+  self.auth.waiting = false
+  if self.rt.stopping or self.rt.once then
+    self.state = "closed"
+    return
+  end
+  local rc = self.def.reconnect
+  if was_live and now() - was_live >= rc.stable_after then
+    self.attempt = 0
+  end
+  local delay = math.min(rc.max, rc.initial * rc.factor ^ self.attempt)
+  delay = delay * (1 + rc.jitter * (2 * math.random() - 1))
+  if delay < 0 then
+    delay = 0
+  end
+  self.attempt = self.attempt + 1
+  self.state = "backoff"
+  self.log:info("reconnecting in %s (attempt %d)", secs(delay), self.attempt)
+  self.retry = self.R:after(delay, function()
+    self.retry = nil
+    self:connect()
+  end)
+end
+
+-- Liveness, every tick.
+function Connection:check(t)
+  local session = self.session
+  if not session or self.state == "closing" or self.state == "connecting" then
+    return
+  end
+  local def = self.def
+  if self.auth_deadline and t > self.auth_deadline then
+    self.errors = self.errors + 1
+    self.log:error("no auth confirmation within %s", secs(def.auth_timeout))
+    return self:close_and_retry("auth_timeout")
+  end
+  local hb = def.heartbeat
+  if hb.idle_timeout and self.state == "live" and t - (self.last_data_at or t) > hb.idle_timeout then
+    self.log:warning("no data for %s (idle_timeout): reconnecting", secs(t - self.last_data_at))
+    return self:close_and_retry("idle")
+  end
+  -- the spec's heartbeat: a message or a ping every interval
+  if hb.interval and t - (self.hb_at or self.opened_at or t) >= hb.interval then
+    self.hb_at = t
+    if hb.message == "ping" then
+      session:ping()
+    elseif def.heartbeat_fn then
+      local ok, frames = pcall(def.heartbeat_fn, self:ctx())
+      if ok then
+        self:send_frames(frames, "heartbeat")
+      else
+        self.errors = self.errors + 1
+        self.log:event("warning", "heartbeat", "heartbeat message failed: " .. tostring(frames))
+      end
+    end
+  end
+  -- the transport's own liveness (protocol pings)
+  local give_up, waited = session:tick(t)
+  if give_up then
+    self.log:warning("no answer for %s after a ping: reconnecting", secs(waited or 0))
+    return self:close_and_retry(give_up)
+  end
+end
+
+return M

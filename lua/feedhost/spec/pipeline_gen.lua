@@ -1,0 +1,461 @@
+--- feedhost.spec.pipeline_gen: the code generation of a connection's pipeline (see
+-- feedhost.spec.pipeline): router, converters, auth check, payload_path, the table path, and
+-- either the JSON fast path (one protected loop per batch) or the general frame path.
+local codegen = require("feedhost.spec.codegen")
+local expr = require("feedhost.spec.expr")
+
+local M = {}
+
+-- the channels of a connection: its streams in order, then any other converter channel sorted
+local function channel_list(conn)
+  local list, seen = {}, {}
+  for _, ch in ipairs(conn.streams or {}) do
+    if not seen[ch] then
+      list[#list + 1], seen[ch] = ch, true
+    end
+  end
+  local extra = {}
+  for ch in pairs(conn.converters or {}) do
+    if not seen[ch] then
+      extra[#extra + 1] = ch
+    end
+  end
+  table.sort(extra)
+  for _, ch in ipairs(extra) do
+    list[#list + 1], seen[ch] = ch, true
+  end
+  return list
+end
+
+local HEADER = [[
+local _K, _R, _H, _X = ...
+local _JG, _JT, _JM, _JTS, _JEQ, _P = _R.get, _R.tok, _R.mat, _R.ts, _R.eq, _R.parse
+local _RLEN, _RNEXT, _RTYPE = _R.len, _R.next, _R.type
+local num, int, str, ts, now, map, filter, split, json = _H.num, _H.int, _H.str, _H.ts, _H.now, _H.map, _H.filter, _H.split, _H.json
+local broker, credentials, mappings, connection_name = _X.broker, _X.credentials, _X.mappings, _X.connection_name
+local _emit, _fail, _parse_fail, _S, _HANDLER, _MKCTX, _CTX0 = _X.emit, _X.fail, _X.parse_fail, _X.stats, _X.handler, _X.mkctx, _X.ctx0
+local _nochan, _noconv, _AUTH, _ARR, _cast, _u8 = _X.nochan, _X.noconv, _X.auth, _X.ARR, _X.cast, _X.u8
+local _BINARY, _J_ARR = _X.FRAME_BINARY, _X.J_ARR
+local _ffi_string, setmetatable, type, xpcall, pcall = _X.ffi_string, setmetatable, type, xpcall, pcall]]
+
+-- Generates router + converters + element function for one mode ("t" tape, "l" Lua tables).
+local function gen_mode(g, conn, name, mode, channels)
+  local tapemode = mode == "t"
+  g.opts.tape = tapemode
+  g.opts.ctx = tapemode and "_MKCTX(_JM(data), received_at, channel)" or "_MKCTX(data, received_at, channel)"
+  local conv_fn = {}
+  for _, ch in ipairs(channels) do
+    local rules = (conn.converters or {})[ch]
+    if rules then
+      local fname = "_C_" .. ch .. "_" .. mode
+      conv_fn[ch] = fname
+      local base = "converters." .. ch
+      g:emit("local function " .. fname .. "(data, received_at)", base)
+      g:emit("local channel = " .. g:const(ch), base)
+      for i, rule in ipairs(rules) do
+        local rp = base .. "[" .. i .. "]"
+        local cond = "true"
+        if type(rule.condition) == "function" then
+          cond = g:const(rule.condition) .. "(" .. g.opts.ctx .. ")"
+        elseif rule.condition ~= nil then
+          cond = g:expression(rule.condition, rp .. ".condition") or "false"
+        end
+        g:emit("if " .. cond .. " then", rp .. ".condition")
+        local fixed = { "channel = " .. g:const(ch), "connection = " .. g:const(name) }
+        if rule.custom ~= nil then
+          g:emit("local r = " .. g:call_ref(rule.custom, rp .. ".custom"), rp .. ".custom")
+          g:emit("if r == nil then return nil end", rp .. ".custom")
+          g:emit("r.channel = channel; r.connection = connection_name", rp .. ".custom")
+        else
+          g:build("r", rule.fields or {}, rp .. ".fields", fixed)
+        end
+        g:emit("return r", rp)
+        g:emit("end", rp)
+      end
+      g:emit("return nil", base)
+      g:emit("end", base)
+    end
+  end
+  -- router
+  local rname = "_route_" .. mode
+  local router = conn.router
+  local use_router = router and router.enabled ~= false and router.rules
+  local any_streams = {}
+  for _, ch in ipairs(channels) do
+    if conv_fn[ch] then
+      any_streams[#any_streams + 1] = ch
+    end
+  end
+  if not use_router and #any_streams > 1 then
+    -- no router, several channels: the first converter rule that holds, in `streams` order
+    local body = { "local function _C_any_" .. mode .. "(data, received_at)" }
+    for _, ch in ipairs(any_streams) do
+      body[#body + 1] = "local r = " .. conv_fn[ch] .. "(data, received_at) if r then return r end"
+    end
+    body[#body + 1] = "return nil end"
+    g:emit(table.concat(body, "\n"), "converters")
+  end
+  g:emit("local function " .. rname .. "(data, received_at)", "router")
+  local function target(ch)
+    return g:const(ch) .. ", " .. (conv_fn[ch] or "nil")
+  end
+  if use_router then
+    g:emit("local channel = nil", "router")
+    for i, rule in ipairs(router.rules) do
+      local rp = "router.rules[" .. i .. "].match"
+      local m
+      if type(rule.match) == "function" then
+        m = g:const(rule.match) .. "(" .. g.opts.ctx .. ")"
+      else
+        m = g:expression(rule.match, rp) or "false"
+      end
+      g:emit("if " .. m .. " then return " .. target(rule.channel) .. " end", rp)
+    end
+    g:emit("return " .. target(router.default_channel or "unknown"), "router.default_channel")
+  else
+    if #any_streams <= 1 then
+      local ch = any_streams[1] or (router and router.default_channel) or (conn.streams or {})[1] or "unknown"
+      g:emit("return " .. target(ch), "router")
+    else
+      g:emit("return \"*\", _C_any_" .. mode, "router")
+    end
+  end
+  g:emit("end", "router")
+  -- element
+  g:emit("local function _EL_" .. mode .. "(data, received_at)\n"
+    .. "local ch, cv = " .. rname .. "(data, received_at)\n"
+    .. "if cv == nil then return _nochan(ch) end\n"
+    .. "local r = cv(data, received_at)\n"
+    .. "if r == nil then return _noconv(ch) end\n"
+    .. "_emit(r)\nend", nil)
+end
+
+-- ack/reject check over a whole parsed frame, in one mode
+local function gen_auth(g, conn, mode)
+  local auth = conn.auth
+  if not auth or (auth.ack == nil and auth.reject == nil) then
+    return nil
+  end
+  local tapemode = mode == "t"
+  g.opts.tape = tapemode
+  g.opts.ctx = tapemode and "_MKCTX(_JM(data), nil, nil)" or "_MKCTX(data, nil, nil)"
+  local fname = "_AUTHCHECK_" .. mode
+  g:emit("local function " .. fname .. "(data)", "auth")
+  local function cond(v, path)
+    if type(v) == "function" then
+      return g:const(v) .. "(" .. g.opts.ctx .. ")"
+    end
+    return g:expression(v, path) or "false"
+  end
+  if auth.ack ~= nil then
+    g:emit("if " .. cond(auth.ack, "auth.ack") .. " then return _AUTH.ack() end", "auth.ack")
+  end
+  if auth.reject ~= nil then
+    g:emit("if " .. cond(auth.reject, "auth.reject") .. " then return _AUTH.reject("
+      .. (tapemode and "_JM(data)" or "data") .. ") end", "auth.reject")
+  end
+  g:emit("end", "auth")
+  return fname
+end
+
+local function hook_ref(g, ref, path)
+  if type(ref) == "string" then
+    local fn = g.opts.registry and g.opts.registry[ref]
+    if type(fn) ~= "function" then
+      g:error(path, "registry has no function '" .. ref .. "'")
+      return "nil"
+    end
+    return g:const(fn)
+  end
+  return g:const(ref)
+end
+
+-- The general frame path (hooks, preprocess, decode, computed payload_path): one xpcall per
+-- frame, and one per element.
+-- f: { parser, format, hooks, decode, auth_t, auth_l, pp, pp_select, pp_t, frame_array }
+local function gen_frame(g, f)
+  local parser, format, hooks, decode = f.parser, f.format, f.hooks, f.decode
+  local auth_t, auth_l, pp, pp_select, pp_t, frame_array = f.auth_t, f.auth_l, f.pp, f.pp_select,
+    f.pp_t, f.frame_array
+  g:emit("local function _FRAME(p, len, received_at, kind)", nil)
+  g:emit("local keep", nil) -- keeps a replacement string alive while p points into it
+  if hooks.on_message ~= nil then
+    local h = hook_ref(g, hooks.on_message, "hooks.on_message")
+    g:emit("do local m = _ffi_string(p, len)\n"
+      .. "local h = " .. h .. "({ message = m, broker = broker, credentials = credentials, connection_name = connection_name, received_at = received_at })\n"
+      .. "if h == false then _S.dropped = _S.dropped + 1 return end\n"
+      .. "if type(h) == \"table\" then return _TABLE(h, received_at, " .. tostring(frame_array) .. ") end\n"
+      .. "if type(h) == \"string\" then keep = h; p = _cast(h); len = #h end end", "hooks.on_message")
+  end
+  if parser.preprocess ~= nil then
+    local f = hook_ref(g, parser.preprocess, "parser.preprocess")
+    g:emit("do local s = " .. f .. "(_ffi_string(p, len), _CTX0)\n"
+      .. "if s == nil or s == false then _S.dropped = _S.dropped + 1 return end\n"
+      .. "if type(s) == \"table\" then return _TABLE(s, received_at, " .. tostring(frame_array) .. ") end\n"
+      .. "keep = s; p = _cast(s); len = #s end", "parser.preprocess")
+  end
+  if format == "binary" then
+    if decode then
+      g:emit("if kind == _BINARY then local res, err = " .. decode .. "(_u8(p), len, _CTX0) return _RESULTS(res, err, received_at) end",
+        "parser.decode")
+    end
+  elseif format == "text" then
+    if decode then
+      g:emit("do local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
+        "parser.decode")
+    else
+      if auth_l then
+        g:emit("if _AUTH.waiting then " .. auth_l .. "(_ffi_string(p, len)) end", "auth")
+      end
+      g:emit("do return _TABLE(_ffi_string(p, len), received_at, false) end", "parser")
+    end
+  elseif decode then
+    g:emit("do local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
+      "parser.decode")
+  end
+  if format ~= "text" then
+    -- JSON through the tape
+    g:emit("local root, perr, poff = _P(p, len)\n"
+      .. "if root == nil then return _parse_fail(perr, poff, p, len) end", "parser")
+    if auth_t then
+      g:emit("if _AUTH.waiting then local ok, e = xpcall(" .. auth_t .. ", _HANDLER, root) if not ok then _fail(e, p, len) end end", "auth")
+    end
+    g:emit("local data = root", "parser")
+    if pp_t then
+      if pp_select or type(pp) == "function" then
+        if type(pp) == "function" then
+          g:emit("do return _TABLE_NOPP(" .. pp_t .. ", received_at, " .. tostring(frame_array) .. ") end", "parser.payload_path")
+        else
+          g:emit("data = " .. pp_t, "parser.payload_path")
+          g:emit("if data == nil then _S.empty = _S.empty + 1 return end", "parser.payload_path")
+        end
+      else
+        -- a computed payload: continue on Lua values (payload_path is applied here, not again)
+        g:emit("do local v = " .. pp_t .. "\nif v == nil then _S.empty = _S.empty + 1 return end\n"
+          .. "if type(v) ~= \"table\" then return _TABLE_NOPP(v, received_at) end\n"
+          .. "return _TABLE_NOPP(v, received_at, " .. tostring(frame_array) .. ") end", "parser.payload_path")
+      end
+    end
+    if frame_array then
+      g:emit([[
+if _RTYPE(data) == _J_ARR then
+  local c = data + 1
+  for _ = 1, _RLEN(data) do
+    local ok, e = xpcall(_EL_t, _HANDLER, c, received_at)
+    if not ok then _fail(e, p, len) end
+    c = _RNEXT(c)
+  end
+  return
+end]], nil)
+    end
+    g:emit([[
+local ok, e = xpcall(_EL_t, _HANDLER, data, received_at)
+if not ok then _fail(e, p, len) end]], nil)
+  end
+  g:emit("end", nil)
+
+  g:emit([[
+return function(batch)
+  local frames, buf = batch.frames, batch.buf
+  local n = batch.n
+  _S.frames = _S.frames + n
+  for i = 0, n - 1 do
+    local fr = frames[i]
+    local p = buf + fr.off
+    local ok, e = xpcall(_FRAME, _HANDLER, p, fr.len, RECEIVED_AT, fr.kind)
+    if not ok then _fail(e, p, fr.len) end
+  end
+end]], nil)
+end
+
+-- The JSON fast path: the frames of a batch and their elements are one flat loop (one trace, no
+-- protected call per element) under one xpcall per batch. The loop keeps its place in upvalues,
+-- already past the element (or frame) it works on; when that one raises, the error is counted
+-- at its key path and the loop resumes from there, just after it.
+local function gen_batch_loop(g, auth_t, pp_t, frame_array)
+  -- _BI next frame, _BC next element token, _BL elements left in the frame (numbers only: a
+  -- pointer or an int64 kept here would be boxed on every frame)
+  g:emit([[
+local _BI, _BC, _BL = 0, 0, 0
+local function _BATCH(frames, buf, n)
+local i, c, left = _BI, _BC, _BL
+local received_at
+if i > 0 then local fr = frames[i - 1] received_at = RECEIVED_AT end
+while true do
+  if left > 0 then
+    local data = c
+    left = left - 1
+    c = _RNEXT(data)
+    _BC, _BL = c, left
+    _EL_t(data, received_at)
+  else
+    if i >= n then return end
+    local fr = frames[i]
+    local p, len = buf + fr.off, fr.len
+    received_at = RECEIVED_AT
+    i = i + 1
+    _BI, _BL = i, 0
+    local root, perr, poff = _P(p, len)
+    if root == nil then
+      _parse_fail(perr, poff, p, len)
+    else]], nil)
+  if auth_t then
+    g:emit("if _AUTH.waiting then local ok, e = xpcall(" .. auth_t .. ", _HANDLER, root) if not ok then _fail(e, p, len) end end", "auth")
+  end
+  g:emit("local data = root", "parser")
+  if pp_t then
+    g:emit("data = " .. pp_t, "parser.payload_path")
+    g:emit("if data == nil then _S.empty = _S.empty + 1 else", "parser.payload_path")
+  else
+    g:emit("do", nil)
+  end
+  if frame_array then
+    g:emit([[
+if _RTYPE(data) == _J_ARR then
+  c, left = data + 1, _RLEN(data)
+else
+  c, left = data, 1
+end]], nil)
+  else
+    g:emit("c, left = data, 1", nil)
+  end
+  g:emit([[
+end
+end
+end
+end
+end
+
+return function(batch)
+  local frames, buf = batch.frames, batch.buf
+  local n = batch.n
+  _S.frames = _S.frames + n
+  _BI, _BC, _BL = 0, 0, 0
+  while true do
+    local ok, e = xpcall(_BATCH, _HANDLER, frames, buf, n)
+    if ok then break end
+    local fr = frames[_BI - 1]
+    _fail(e, buf + fr.off, fr.len)
+  end
+end]], nil)
+end
+
+
+--- Generates the source of connection `conn` named `name`.
+-- @return { source, linemap, channels } or nil, errors (list of {path, msg})
+function M.generate(conn, name, registry)
+  local g = codegen.new({
+    name = name,
+    location = "data",
+    registry = registry,
+    params = "data, received_at, channel",
+  })
+  local channels = channel_list(conn)
+  local parser = conn.parser or {}
+  local format = parser.format or "json"
+  local frame_array = conn.frame == "array"
+
+  gen_mode(g, conn, name, "t", channels)
+  gen_mode(g, conn, name, "l", channels)
+  local auth_t = gen_auth(g, conn, "t")
+  local auth_l = gen_auth(g, conn, "l")
+
+  -- payload_path, both modes
+  local pp = parser.payload_path
+  local pp_select = type(pp) == "string" and expr.is_selection(pp)
+  local pp_t, pp_l
+  if pp ~= nil then
+    if type(pp) == "function" then
+      g.opts.ctx = "_MKCTX(_JM(data), received_at, nil)"
+      pp_t = g:const(pp) .. "(" .. g.opts.ctx .. ")"
+      g.opts.ctx = "_MKCTX(data, received_at, nil)"
+      pp_l = g:const(pp) .. "(" .. g.opts.ctx .. ")"
+    else
+      g.opts.tape = true
+      pp_t = g:expression(pp, "parser.payload_path", pp_select) or "nil"
+      g.opts.tape = false
+      pp_l = g:expression(pp, "parser.payload_path") or "nil"
+    end
+  end
+
+  -- Lua-table path: split, element (_TABLE_NOPP); payload_path first (_TABLE)
+  g:emit([[
+local function _TABLE_NOPP(data, received_at, split)
+if split and type(data) == "table" and data[1] ~= nil then
+  for j = 1, #data do
+    local ok, e = xpcall(_EL_l, _HANDLER, data[j], received_at)
+    if not ok then _fail(e) end
+  end
+  return
+end
+local ok, e = xpcall(_EL_l, _HANDLER, data, received_at)
+if not ok then _fail(e) end
+end]], nil)
+  g:emit("local function _TABLE(data, received_at, split)", "parser")
+  if pp_l then
+    g:emit("data = " .. pp_l, "parser.payload_path")
+    g:emit("if data == nil then _S.empty = _S.empty + 1 return end", "parser.payload_path")
+  end
+  g:emit("return _TABLE_NOPP(data, received_at, split)\nend", "parser")
+  -- results of a decode function: nil (nothing), nil + err, one message, or a list
+  g:emit([[
+local function _RESULTS(res, err, received_at)
+  if res == nil then
+    if err ~= nil then error({ kind = "decode", msg = tostring(err) }, 0) end
+    _S.empty = _S.empty + 1
+    return
+  end
+  if type(res) == "table" and next(res) == nil then _S.empty = _S.empty + 1 return end
+  return _TABLE(res, received_at, type(res) == "table" and res[1] ~= nil)
+end]], "parser.decode")
+
+  local hooks = conn.hooks or {}
+  local decode = parser.decode ~= nil and hook_ref(g, parser.decode, "parser.decode") or nil
+  -- JSON frames through nothing but the tape (a payload_path that selects a member at most):
+  -- the whole batch is one loop under one xpcall, which resumes after a failing element
+  local fast = format == "json" and hooks.on_message == nil and parser.preprocess == nil
+    and decode == nil and (pp == nil or pp_select)
+  if fast then
+    gen_batch_loop(g, auth_t, pp_t, frame_array)
+  else
+    gen_frame(g, { parser = parser, format = format, hooks = hooks, decode = decode, auth_t = auth_t,
+      auth_l = auth_l, pp = pp, pp_select = pp_select, pp_t = pp_t, frame_array = frame_array })
+  end
+
+  if #g.errors > 0 then
+    local seen, errs = {}, {}
+    for _, e in ipairs(g.errors) do
+      local k = e.path .. "\0" .. e.msg
+      if not seen[k] then
+        seen[k] = true
+        errs[#errs + 1] = e
+      end
+    end
+    return nil, errs
+  end
+
+  -- the receive time is boxed as an int64 per frame: read it only when something may use it
+  local function uses_received_at(v, seen)
+    if type(v) == "string" then
+      return v:find("received_at", 1, true) ~= nil
+    elseif type(v) == "function" then
+      return true
+    elseif type(v) == "table" and not seen[v] then
+      seen[v] = true
+      for k, x in pairs(v) do
+        if uses_received_at(k, seen) or uses_received_at(x, seen) then
+          return true
+        end
+      end
+    end
+    return false
+  end
+  local need_ts = uses_received_at(conn, {})
+  for i, line in ipairs(g.lines) do
+    g.lines[i] = line:gsub("RECEIVED_AT", need_ts and "fr.ts" or "nil")
+  end
+  local source, linemap = g:source(HEADER)
+  return { source = source, linemap = linemap, channels = channels, consts = g.consts }
+end
+
+return M

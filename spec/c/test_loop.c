@@ -1,0 +1,187 @@
+// C unit tests for the loop core: the cross-thread inbox (threads post, the loop's thread takes
+// every message in order or counts what the full inbox refused), per-loop signals, a listener
+// closed and its port reused (run by ctest).
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/conn.h"
+#include "core/loop.h"
+
+static int failures;
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    if (!(cond) && failures++ < 20) {                                             \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
+    }                                                                            \
+  } while (0)
+
+static int test_close(fh_conn *c, int code, const char *reason)
+{
+  fh_conn_gone(c, FH_EV_CLOSE, code, 0, reason);
+  return 0;
+}
+
+// A connection with no socket: what an adapter whose library has threads of its own looks like.
+static const fh_transport threaded = { .name = "test-threaded", .close = test_close };
+
+typedef struct poster {
+  fh_conn *c;
+  int from;
+  int n;
+  int refused;
+} poster;
+
+static void *post_all(void *arg)
+{
+  poster *p = arg;
+  char msg[32];
+  for (int i = 0; i < p->n; i++) {
+    int len = snprintf(msg, sizeof msg, "%d", p->from + i);
+    if (fh_conn_post(p->c, FH_FRAME_TEXT, msg, (size_t)len) != 0) {
+      p->refused++;
+    }
+  }
+  return NULL;
+}
+
+// Polls until `want` frames arrived (or 5 s), checking each thread's messages come in order.
+static int drain(fh_loop *lp, fh_conn *c, int want, int nthreads, int per, int *dropped_events)
+{
+  int got = 0;
+  int next[8] = { 0 };
+  for (int spins = 0; spins < 500 && got < want; spins++) {
+    const fh_event *ev;
+    int n = fh_loop_poll(lp, 10, &ev);
+    for (int i = 0; i < n; i++) {
+      if (ev[i].kind == FH_EV_DROPPED) {
+        *dropped_events += ev[i].code;
+      }
+      if (ev[i].kind != FH_EV_FRAMES) {
+        continue;
+      }
+      fh_batch *b = fh_loop_batch(lp, ev[i].id);
+      for (uint32_t k = 0; k < b->n; k++) {
+        char num[32];
+        uint32_t len = b->frames[k].len < sizeof num - 1 ? b->frames[k].len : sizeof num - 1;
+        memcpy(num, b->buf + b->frames[k].off, len);
+        num[len] = 0;
+        int v = atoi(num);
+        int t = v / per;
+        CHECK(t >= 0 && t < nthreads && v % per >= next[t]);   // in order per thread
+        if (t >= 0 && t < nthreads) {
+          next[t] = v % per + 1;
+        }
+        got++;
+      }
+    }
+  }
+  (void)c;
+  return got;
+}
+
+static void test_inbox(void)
+{
+  char err[256];
+  fh_loop *lp = fh_loop_new(err);
+  CHECK(lp != NULL);
+  fh_conn *c = fh_conn_new(lp, &threaded);
+  CHECK(c != NULL);
+  enum { THREADS = 4, PER = 5000 };
+  pthread_t th[THREADS];
+  poster ps[THREADS];
+  for (int i = 0; i < THREADS; i++) {
+    ps[i] = (poster){ .c = c, .from = i * PER, .n = PER };
+    pthread_create(&th[i], NULL, post_all, &ps[i]);
+  }
+  int dropped = 0;
+  int got = drain(lp, c, THREADS * PER, THREADS, PER, &dropped);
+  for (int i = 0; i < THREADS; i++) {
+    pthread_join(th[i], NULL);
+    CHECK(ps[i].refused == 0);
+  }
+  got += drain(lp, c, THREADS * PER - got, THREADS, PER, &dropped);
+  CHECK(got == THREADS * PER);
+  CHECK(dropped == 0);
+  fh_conn_stats st;
+  CHECK(fh_loop_stats(lp, c->id, &st) == 0 && st.frames_in == THREADS * PER && st.in_dropped == 0);
+
+  // a burst larger than the inbox while the loop is busy: the rest is refused and counted
+  poster burst = { .c = c, .from = 0, .n = 100000 };
+  post_all(&burst);
+  CHECK(burst.refused > 0);
+  got = drain(lp, c, 100000 - burst.refused, 1, 100000, &dropped);
+  CHECK(got == 100000 - burst.refused);
+  CHECK(dropped == burst.refused);
+  CHECK(fh_loop_stats(lp, c->id, &st) == 0 && st.in_dropped == (uint64_t)burst.refused);
+  fh_loop_free(lp);
+}
+
+// Every loop that catches signals sees each one; one that stops catching does not.
+static void test_signals(void)
+{
+  char err[256];
+  fh_loop *a = fh_loop_new(err), *b = fh_loop_new(err), *c = fh_loop_new(err);
+  CHECK(a && b && c);
+  CHECK(fh_loop_signals(a, 1) == 0 && fh_loop_signals(b, 1) == 0 && fh_loop_signals(c, 1) == 0);
+  CHECK(fh_loop_signals(c, 0) == 0);
+  kill(getpid(), SIGTERM);
+  fh_loop *loops[] = { a, b, c };
+  int seen[3] = { 0 };
+  for (int i = 0; i < 3; i++) {
+    const fh_event *ev;
+    int n = fh_loop_poll(loops[i], 100, &ev);
+    for (int k = 0; k < n; k++) {
+      if (ev[k].kind == FH_EV_SIGNAL && ev[k].code == SIGTERM) {
+        seen[i]++;
+      }
+    }
+  }
+  CHECK(seen[0] == 1 && seen[1] == 1 && seen[2] == 0);
+  fh_loop_free(a);
+  fh_loop_free(b);
+  fh_loop_free(c);
+}
+
+// A listener closed frees its port at once: listening again on it works.
+static void test_listener_reuse(void)
+{
+  char err[256];
+  fh_loop *lp = fh_loop_new(err);
+  fh_kv any[] = { { "host", "127.0.0.1" }, { "port", "0" } };
+  int port = 0;
+  int id = fh_loop_listen(lp, "ws-server", any, 2, &port, err);
+  CHECK(id > 0 && port > 0);
+  char ps[16];
+  snprintf(ps, sizeof ps, "%d", port);
+  fh_kv same[] = { { "host", "127.0.0.1" }, { "port", ps } };
+  int port2 = 0;
+  CHECK(fh_loop_listen(lp, "ws-server", same, 2, &port2, err) < 0);   // still bound
+  CHECK(fh_loop_close(lp, id, 0, NULL) == 0);
+  int id3 = fh_loop_listen(lp, "ws-server", same, 2, &port2, err);
+  CHECK(id3 > 0 && port2 == port);
+  const fh_event *ev;
+  int n = fh_loop_poll(lp, 10, &ev);
+  int closed = 0;
+  for (int i = 0; i < n; i++) {
+    closed += ev[i].kind == FH_EV_CLOSE && ev[i].id == id;
+  }
+  CHECK(closed == 1);
+  fh_loop_free(lp);
+}
+
+int main(void)
+{
+  test_inbox();
+  test_signals();
+  test_listener_reuse();
+  if (failures) {
+    fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  printf("test_loop: ok\n");
+  return 0;
+}
