@@ -41,6 +41,8 @@ typedef struct fh_api {
   void (*batch_clear)(fh_batch *b);
   int (*batch_push)(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *data,
                     size_t len);
+  int (*batch_push_meta)(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *meta,
+                         size_t mlen, const char *data, size_t len);
   int (*batch_push_json_string)(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts,
                                 const char *src, size_t len);
   int (*batch_push_base64)(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts,

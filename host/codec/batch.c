@@ -77,7 +77,7 @@ static void commit(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, size_t 
   f->conn = conn;
   f->kind = kind;
   f->flags = 0;
-  f->pad = 0;
+  f->meta = 0;
   b->used += len;
 }
 
@@ -92,6 +92,28 @@ int fh_batch_push(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const ch
     memcpy(dst, data, len);
   }
   commit(b, conn, kind, ts, len);
+  return 0;
+}
+
+int fh_batch_push_meta(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *meta,
+                       size_t mlen, const char *data, size_t len)
+{
+  if (mlen > UINT32_MAX - len) {
+    return -1;
+  }
+  char *dst = reserve(b, mlen + len);
+  if (!dst) {
+    return -1;
+  }
+  if (mlen) {
+    memcpy(dst, meta, mlen);
+  }
+  if (len) {
+    memcpy(dst + mlen, data, len);
+  }
+  b->used += mlen;
+  commit(b, conn, kind, ts, len);
+  b->frames[b->n - 1].meta = (uint32_t)mlen;
   return 0;
 }
 

@@ -19,7 +19,7 @@ typedef struct fh_frame {
   uint16_t conn;  // connection slot
   uint8_t kind;   // FH_FRAME_TEXT / FH_FRAME_BINARY
   uint8_t flags;
-  uint32_t pad;
+  uint32_t meta;  // bytes of metadata (an MQTT topic, ...) just before the payload, at off - meta
 } fh_frame;
 
 typedef struct fh_batch {
@@ -40,6 +40,10 @@ void fh_batch_clear(fh_batch *b);
 /// Appends a copy of `len` bytes as one frame. @return 0, or -1 when out of memory.
 int fh_batch_push(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *data,
                   size_t len);
+/// Appends `mlen` bytes of metadata then `len` bytes of payload as one frame (its `meta` = mlen).
+/// @return 0, or -1 when out of memory.
+int fh_batch_push_meta(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *meta,
+                       size_t mlen, const char *data, size_t len);
 /// Appends the JSON string body `src` (escapes decoded) as one frame. @return 0, -1 OOM,
 /// -2 bad escape.
 int fh_batch_push_json_string(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts,

@@ -102,16 +102,20 @@ struct lws *fh_conn_connect(fh_conn *c, fh_io *io, struct lws_vhost *vh, const c
 fh_conn *fh_conn_new(fh_loop *lp, const fh_transport *t);
 /// Appends one received message to the connection's batch (counted; FH_EV_FRAMES when first).
 void fh_conn_frame(fh_conn *c, int kind, const void *data, size_t len);
-/// The same with the receive time given (epoch ns).
-void fh_conn_frame_at(fh_conn *c, int kind, int64_t ts, const void *data, size_t len);
+/// The same with the receive time given (epoch ns), and metadata (a topic: `topic` in the spec's
+/// context; may be NULL) kept with the frame.
+void fh_conn_frame_at(fh_conn *c, int kind, int64_t ts, const void *meta, size_t mlen,
+                      const void *data, size_t len);
 /// Queues an event of the connection (text copied; may be NULL).
 void fh_conn_event(fh_conn *c, int kind, int code, int aux, const char *text);
 /// The adapter is done with the connection: reports FH_EV_CLOSE or FH_EV_ERROR with `code`,
 /// `aux`, `text`; the core frees it (destroy) on a later poll. Idempotent.
 void fh_conn_gone(fh_conn *c, int kind, int code, int aux, const char *text);
-/// A message from another thread (a library's callback): queued in the loop's bounded inbox,
+/// A message from another thread (a library's callback), with its metadata (a topic; may be
+/// NULL): queued in the loop's bounded inbox,
 /// appended to the batch on the loop's thread. Thread-safe. @return 0, or -1 when the inbox is
 /// full (counted; FH_EV_DROPPED tells the loop's thread).
-int fh_conn_post(fh_conn *c, int kind, const void *data, size_t len);
+int fh_conn_post(fh_conn *c, int kind, const void *meta, size_t mlen, const void *data,
+                 size_t len);
 
 #endif

@@ -50,25 +50,31 @@ void fh_inbox_free(fh_inbox *q)
   free(q);
 }
 
-int fh_inbox_push(fh_inbox *q, int id, int kind, int64_t ts, const void *data, size_t len)
+int fh_inbox_push(fh_inbox *q, int id, int kind, int64_t ts, const void *meta, size_t mlen,
+                  const void *data, size_t len)
 {
   // copied before taking the lock: producers only contend for the append
-  fh_inbox_msg *m = malloc(sizeof *m + len);
+  fh_inbox_msg *m = malloc(sizeof *m + mlen + len);
   if (!m) {
     return -1;
   }
   m->id = id;
   m->kind = kind;
   m->ts = ts;
+  m->mlen = mlen;
   m->len = len;
-  if (len) {
-    memcpy(m->data, data, len);
+  if (mlen) {
+    memcpy(m->data, meta, mlen);
   }
+  if (len) {
+    memcpy(m->data + mlen, data, len);
+  }
+  size_t size = mlen + len;
   pthread_mutex_lock(&q->mu);
-  int full = q->n == q->max_msgs || q->bytes + len > q->max_bytes;
+  int full = q->n == q->max_msgs || q->bytes + size > q->max_bytes;
   if (!full) {
     q->pending[q->n++] = m;
-    q->bytes += len;
+    q->bytes += size;
   }
   pthread_mutex_unlock(&q->mu);
   if (full) {

@@ -188,9 +188,10 @@ void fh_conn_gone(fh_conn *c, int kind, int code, int aux, const char *text)
   push_event(c->lp, kind, c->id, code, aux, text);
 }
 
-void fh_conn_frame_at(fh_conn *c, int kind, int64_t ts, const void *data, size_t len)
+void fh_conn_frame_at(fh_conn *c, int kind, int64_t ts, const void *meta, size_t mlen,
+                      const void *data, size_t len)
 {
-  if (fh_batch_push(c->batch, 0, (uint8_t)kind, ts, data, len) != 0) {
+  if (fh_batch_push_meta(c->batch, 0, (uint8_t)kind, ts, meta, mlen, data, len) != 0) {
     c->st.oversize++;  // out of memory: counted with the dropped messages
     return;
   }
@@ -206,7 +207,7 @@ void fh_conn_frame_at(fh_conn *c, int kind, int64_t ts, const void *data, size_t
 
 void fh_conn_frame(fh_conn *c, int kind, const void *data, size_t len)
 {
-  fh_conn_frame_at(c, kind, fh_clock_ns(FH_CLOCK_REALTIME), data, len);
+  fh_conn_frame_at(c, kind, fh_clock_ns(FH_CLOCK_REALTIME), NULL, 0, data, len);
 }
 
 void *fh_conn_state(fh_conn *c, size_t size, char *err)
@@ -469,14 +470,16 @@ static void inbox_msg(void *ud, const fh_inbox_msg *m)
 {
   fh_conn *c = fh_table_find(&((fh_loop *)ud)->conns, m->id);
   if (c && !c->gone) {
-    fh_conn_frame_at(c, m->kind, m->ts, m->data, m->len);
+    fh_conn_frame_at(c, m->kind, m->ts, m->data, m->mlen, m->data + m->mlen, m->len);
   }
 }
 
-int fh_conn_post(fh_conn *c, int kind, const void *data, size_t len)
+int fh_conn_post(fh_conn *c, int kind, const void *meta, size_t mlen, const void *data,
+                 size_t len)
 {
-  if (len > c->max_frame ||
-      fh_inbox_push(c->lp->inbox, c->id, kind, fh_clock_ns(FH_CLOCK_REALTIME), data, len) != 0) {
+  if (len > c->max_frame || fh_inbox_push(c->lp->inbox, c->id, kind,
+                                          fh_clock_ns(FH_CLOCK_REALTIME), meta, mlen, data,
+                                          len) != 0) {
     atomic_fetch_add(&c->posted_dropped, 1);
     fh_loop_wake(c->lp);
     return -1;

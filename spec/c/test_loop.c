@@ -41,7 +41,7 @@ static void *post_all(void *arg)
   char msg[32];
   for (int i = 0; i < p->n; i++) {
     int len = snprintf(msg, sizeof msg, "%d", p->from + i);
-    if (fh_conn_post(p->c, FH_FRAME_TEXT, msg, (size_t)len) != 0) {
+    if (fh_conn_post(p->c, FH_FRAME_TEXT, "t/1", 3, msg, (size_t)len) != 0) {
       p->refused++;
     }
   }
@@ -70,6 +70,7 @@ static int drain(fh_loop *lp, fh_conn *c, int want, int nthreads, int per, int *
         memcpy(num, b->buf + b->frames[k].off, len);
         num[len] = 0;
         int v = atoi(num);
+        CHECK(b->frames[k].meta == 3 && memcmp(b->buf + b->frames[k].off - 3, "t/1", 3) == 0);
         int t = v / per;
         CHECK(t >= 0 && t < nthreads && v % per >= next[t]);   // in order per thread
         if (t >= 0 && t < nthreads) {

@@ -39,12 +39,14 @@ local function build(conn, top, opts)
     local b = cffi.batch(65536, #frames + 1)
     for _, f in ipairs(frames) do
       local kind, s, ts = cffi.C.FH_FRAME_TEXT, f, TS0
+      local meta = ""
       if type(f) == "table" then
         s = f.text or f.binary
         kind = f.binary and cffi.C.FH_FRAME_BINARY or cffi.C.FH_FRAME_TEXT
         ts = f.ts or TS0
+        meta = f.topic or ""
       end
-      assert(cffi.api.batch_push(b, 1, kind, ts, s, #s) == 0)
+      assert(cffi.api.batch_push_meta(b, 1, kind, ts, meta, #meta, s, #s) == 0)
     end
     p.run(b, h.auth)
     return out
@@ -763,6 +765,36 @@ describe("pipeline records", function()
       { credentials = { api_key = "KEY" } })
     h.feed("{}")
     assert.are.equal("KEY@c", h.out[1].k)
+  end)
+end)
+
+describe("pipeline topic", function()
+  local conn = {
+    streams = { "data", "quote" },
+    router = { rules = { { channel = "quote", match = "topic == 'q/AAPL'" } }, default_channel = "data" },
+    converters = {
+      data = { { fields = { p = { source = "data.p" }, t = { source = "topic" } } } },
+      quote = { { fields = { b = { source = "data.b" }, sym = { source = "split(topic, '/')[2]" } } } },
+    },
+  }
+
+  it("routes and converts on the frame's topic (JSON fast path)", function()
+    local h = build(conn)
+    h.feed({ text = '{"b":1.5}', topic = "q/AAPL" }, { text = '{"p":2}', topic = "t/MSFT" }, '{"p":3}')
+    assert.are.same({ "quote", "data", "data" }, { h.out[1].channel, h.out[2].channel, h.out[3].channel })
+    assert.are.equal("AAPL", h.out[1].sym)
+    assert.are.equal("t/MSFT", h.out[2].t)
+    assert.is_nil(h.out[3].t)       -- no topic: nil
+  end)
+
+  it("is in the context of functions and hooks (general path)", function()
+    local seen = {}
+    local c2 = { streams = { "data" }, hooks = { on_message = function(ctx) seen[#seen + 1] = ctx.topic end },
+      converters = { data = { { fields = { t = { source = function(ctx) return ctx.topic end } } } } } }
+    local h = build(c2)
+    h.feed({ text = '{"p":1}', topic = "a/b" }, { text = '{"p":2}', topic = "c" })
+    assert.are.same({ "a/b", "c" }, seen)
+    assert.are.same({ "a/b", "c" }, { h.out[1].t, h.out[2].t })
   end)
 end)
 

@@ -175,9 +175,9 @@ function M.compile(conn, name, env)
   local broker = env.broker
   local credentials = env.credentials
   local mappings = env.mappings
-  local function mkctx(data, received_at, channel)
+  local function mkctx(data, received_at, channel, topic)
     return { data = data, broker = broker, credentials = credentials, mappings = mappings,
-      connection_name = name, channel = channel, received_at = received_at }
+      connection_name = name, channel = channel, received_at = received_at, topic = topic }
   end
 
   -- the auth check's view of the connection being run (see run below)

@@ -36,13 +36,14 @@ local broker, credentials, mappings, connection_name = _X.broker, _X.credentials
 local _emit, _fail, _parse_fail, _S, _HANDLER, _MKCTX, _CTX0 = _X.emit, _X.fail, _X.parse_fail, _X.stats, _X.handler, _X.mkctx, _X.ctx0
 local _nochan, _noconv, _AUTH, _ARR, _cast, _u8 = _X.nochan, _X.noconv, _X.auth, _X.ARR, _X.cast, _X.u8
 local _BINARY, _J_ARR = _X.FRAME_BINARY, _X.J_ARR
-local _ffi_string, setmetatable, type, xpcall, pcall = _X.ffi_string, setmetatable, type, xpcall, pcall]]
+local _ffi_string, setmetatable, type, xpcall, pcall = _X.ffi_string, setmetatable, type, xpcall, pcall
+local topic -- the frame's metadata (an MQTT topic, ...), set per frame when the spec reads it]]
 
 -- Generates router + converters + element function for one mode ("t" tape, "l" Lua tables).
 local function gen_mode(g, conn, name, mode, channels)
   local tapemode = mode == "t"
   g.opts.tape = tapemode
-  g.opts.ctx = tapemode and "_MKCTX(_JM(data), received_at, channel)" or "_MKCTX(data, received_at, channel)"
+  g.opts.ctx = tapemode and "_MKCTX(_JM(data), received_at, channel, topic)" or "_MKCTX(data, received_at, channel, topic)"
   local conv_fn = {}
   for _, ch in ipairs(channels) do
     local rules = (conn.converters or {})[ch]
@@ -138,7 +139,7 @@ local function gen_auth(g, conn, mode)
   end
   local tapemode = mode == "t"
   g.opts.tape = tapemode
-  g.opts.ctx = tapemode and "_MKCTX(_JM(data), nil, nil)" or "_MKCTX(data, nil, nil)"
+  g.opts.ctx = tapemode and "_MKCTX(_JM(data), nil, nil, topic)" or "_MKCTX(data, nil, nil, topic)"
   local fname = "_AUTHCHECK_" .. mode
   g:emit("local function " .. fname .. "(data)", "auth")
   local function cond(v, path)
@@ -182,7 +183,7 @@ local function gen_frame(g, f)
   if hooks.on_message ~= nil then
     local h = hook_ref(g, hooks.on_message, "hooks.on_message")
     g:emit("do local m = _ffi_string(p, len)\n"
-      .. "local h = " .. h .. "({ message = m, broker = broker, credentials = credentials, connection_name = connection_name, received_at = received_at })\n"
+      .. "local h = " .. h .. "({ message = m, broker = broker, credentials = credentials, connection_name = connection_name, received_at = received_at, topic = topic })\n"
       .. "if h == false then _S.dropped = _S.dropped + 1 return end\n"
       .. "if type(h) == \"table\" then return _TABLE(h, received_at, " .. tostring(frame_array) .. ") end\n"
       .. "if type(h) == \"string\" then keep = h; p = _cast(h); len = #h end end", "hooks.on_message")
@@ -262,6 +263,7 @@ return function(batch)
   for i = 0, n - 1 do
     local fr = frames[i]
     local p = buf + fr.off
+    TOPIC_SET
     local ok, e = xpcall(_FRAME, _HANDLER, p, fr.len, RECEIVED_AT, fr.kind)
     if not ok then _fail(e, p, fr.len) end
   end
@@ -293,6 +295,7 @@ while true do
     local fr = frames[i]
     local p, len = buf + fr.off, fr.len
     received_at = RECEIVED_AT
+    TOPIC_SET
     i = i + 1
     _BI, _BL = i, 0
     local root, perr, poff = _P(p, len)
@@ -341,6 +344,23 @@ end]], nil)
 end
 
 
+-- Whether a spec value may read context name `word`: a string mentioning it, or any function.
+local function uses(v, word, seen)
+  if type(v) == "string" then
+    return v:find(word, 1, true) ~= nil
+  elseif type(v) == "function" then
+    return true
+  elseif type(v) == "table" and not seen[v] then
+    seen[v] = true
+    for k, x in pairs(v) do
+      if uses(k, word, seen) or uses(x, word, seen) then
+        return true
+      end
+    end
+  end
+  return false
+end
+
 --- Generates the source of connection `conn` named `name`.
 -- @return { source, linemap, channels } or nil, errors (list of {path, msg})
 function M.generate(conn, name, registry)
@@ -366,9 +386,9 @@ function M.generate(conn, name, registry)
   local pp_t, pp_l
   if pp ~= nil then
     if type(pp) == "function" then
-      g.opts.ctx = "_MKCTX(_JM(data), received_at, nil)"
+      g.opts.ctx = "_MKCTX(_JM(data), received_at, nil, topic)"
       pp_t = g:const(pp) .. "(" .. g.opts.ctx .. ")"
-      g.opts.ctx = "_MKCTX(data, received_at, nil)"
+      g.opts.ctx = "_MKCTX(data, received_at, nil, topic)"
       pp_l = g:const(pp) .. "(" .. g.opts.ctx .. ")"
     else
       g.opts.tape = true
@@ -434,25 +454,13 @@ end]], "parser.decode")
     return nil, errs
   end
 
-  -- the receive time is boxed as an int64 per frame: read it only when something may use it
-  local function uses_received_at(v, seen)
-    if type(v) == "string" then
-      return v:find("received_at", 1, true) ~= nil
-    elseif type(v) == "function" then
-      return true
-    elseif type(v) == "table" and not seen[v] then
-      seen[v] = true
-      for k, x in pairs(v) do
-        if uses_received_at(k, seen) or uses_received_at(x, seen) then
-          return true
-        end
-      end
-    end
-    return false
-  end
-  local need_ts = uses_received_at(conn, {})
+  -- the receive time is boxed as an int64 per frame, the topic is a string: each is read only
+  -- when something may use it
+  local need_ts, need_topic = uses(conn, "received_at", {}), uses(conn, "topic", {})
+  local topic_set = need_topic and "topic = fr.meta > 0 and _ffi_string(p - fr.meta, fr.meta) or nil"
+    or ""
   for i, line in ipairs(g.lines) do
-    g.lines[i] = line:gsub("RECEIVED_AT", need_ts and "fr.ts" or "nil")
+    g.lines[i] = line:gsub("RECEIVED_AT", need_ts and "fr.ts" or "nil"):gsub("TOPIC_SET", topic_set)
   end
   local source, linemap = g:source(HEADER)
   return { source = source, linemap = linemap, channels = channels, consts = g.consts }
