@@ -88,8 +88,7 @@ Spec.__index = Spec
 function M.load(opts)
   local log = opts.log or logmod.new({ level = opts.log_level or "warning" })
   local self = setmetatable({ log = log }, Spec)
-  local user = opts.on_record
-  local loaded, compiled, code = prepare(opts, log, user and function(r) user(r) end)
+  local loaded, compiled, code = prepare(opts, log, opts.on_record)
   if not loaded then
     return nil, compiled, code
   end

@@ -202,7 +202,7 @@ function M.compile(loaded, opts)
     -- pipeline
     local p, perrs = pipeline.compile(conn, name, {
       registry = registry, broker = broker, credentials = credentials, mappings = maps,
-      helpers = helpers, emit = opts.emit and function(r) return opts.emit(r) end, log = log,
+      helpers = helpers, emit = opts.emit, log = log,
       reader = opts.reader,
     })
     if not p then

@@ -26,9 +26,9 @@ local M = {}
 -- @return pipeline { run = function(batch [, auth]), stats, source, name }
 --   run(batch, auth): `auth` is the connection's state, { waiting = bool }: while waiting, every
 --   frame is checked against auth.ack / auth.reject; run sets auth.acked = true or
---   auth.rejected = <the frame> when one holds, and auth.waiting = false. Records go to
---   env.emit after the batch, each call protected on its own: one that raises is counted in
---   stats.app_errors (not a spec error) and the next record is delivered.
+--   auth.rejected = <the frame> when one holds, and auth.waiting = false. Each record goes to
+--   env.emit under its own protected call: one that raises is counted in stats.app_errors (not
+--   a spec error) and the next record is delivered.
 --         or nil, errors (list of {path, msg}, paths relative to the connection)
 function M.compile(conn, name, env)
   local registry = env.registry or {}
@@ -124,36 +124,25 @@ function M.compile(conn, name, env)
 
   local by_channel = stats.by_channel
   local sink = env.emit
-  -- records of the batch, delivered after it (out of the spec's error trap)
-  local out, nout, di = {}, 0, 0
+  -- a record goes to the sink as soon as it is made, under its own protected call: a sink that
+  -- raises (the application's callback) is counted apart from the spec's errors
+  local function app_failed(e)
+    stats.app_errors = stats.app_errors + 1
+    if log then
+      log:event("error", "app:" .. name, string.format("[%s] the application's record callback"
+        .. " failed (record skipped): %s", name, tostring(e)))
+    end
+  end
   local function emit(r)
     stats.records = stats.records + 1
     local ch = r.channel
     by_channel[ch] = (by_channel[ch] or 0) + 1
     if sink then
-      nout = nout + 1
-      out[nout] = r
-    end
-  end
-  local function deliver_from()
-    while di < nout do
-      di = di + 1
-      sink(out[di])
-    end
-  end
-  local function deliver()
-    di = 0
-    while di < nout do
-      local ok, e = xpcall(deliver_from, tostring)
+      local ok, e = pcall(sink, r)
       if not ok then
-        stats.app_errors = stats.app_errors + 1
-        if log then
-          log:event("error", "app:" .. name, string.format("[%s] the application's record callback"
-            .. " failed (record skipped): %s", name, tostring(e)))
-        end
+        app_failed(e)
       end
     end
-    nout = 0
   end
 
   local function nochan(ch)
@@ -209,9 +198,6 @@ function M.compile(conn, name, env)
     inner(batch)
     if st then
       st.waiting, st.acked, st.rejected = auth.waiting, auth.acked, auth.rejected
-    end
-    if nout > 0 then
-      deliver()
     end
   end
   return {
