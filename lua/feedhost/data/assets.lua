@@ -34,6 +34,8 @@
 -- Hot path: infer_asset allocates nothing and formats nothing when the asset is found. It checks
 -- that exactly one of the three keys is given; another key beside a known one is only reported
 -- when the lookup fails (detecting it costs a `next`, which LuaJIT 2.1 does not compile).
+local util_text = require("feedhost.util.text")
+
 local M = {}
 
 local type, tostring, tonumber, pairs, ipairs, next, setmetatable, getmetatable, error, pcall =
@@ -41,7 +43,7 @@ local type, tostring, tonumber, pairs, ipairs, next, setmetatable, getmetatable,
 local sfind, ssub, sbyte, sformat, sgsub, slower, smatch =
   string.find, string.sub, string.byte, string.format, string.gsub, string.lower, string.match
 local concat, sort = table.concat, table.sort
-local floor, huge = math.floor, math.huge
+local show, number_text = util_text.show, util_text.number
 local ok_new, table_new = pcall(require, "table.new")
 if not ok_new then table_new = function() return {} end end
 
@@ -74,14 +76,7 @@ end
 local function format_id(v)
   local t = type(v)
   if t == "string" then return v end
-  if t == "number" then
-    if v ~= v or v == huge or v == -huge then return nil end
-    if v == floor(v) then
-      if v == 0 then return "0" end
-      return sformat("%.0f", v)
-    end
-    return sformat("%.17g", v)
-  end
+  if t == "number" then return number_text(v) end
   if t == "cdata" then
     local s = tostring(v)
     local d = smatch(s, "^(%-?%d+)U?LL$")
@@ -173,14 +168,6 @@ local new_asset = M.new_asset
 local SymbolNotFound = { __name = "SymbolNotFound" }
 SymbolNotFound.__tostring = function(e) return e.msg end
 M.SymbolNotFound = SymbolNotFound
-
-local function show(v)
-  if type(v) == "string" then
-    if #v > 80 then v = ssub(v, 1, 77) .. "..." end
-    return "'" .. v .. "'"
-  end
-  return tostring(v)
-end
 
 ---@param msg string
 ---@param key string|nil

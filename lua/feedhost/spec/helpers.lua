@@ -5,6 +5,7 @@
 --- names the line of the expression that called them.
 local ffi = require("ffi")
 local json = require("feedhost.util.json")
+local util_text = require("feedhost.util.text")
 
 local M = {}
 
@@ -43,20 +44,7 @@ end
 local UNITS = { s = 9, ms = 6, us = 3, ns = 0 }
 
 -- A short, quoted sample of a bad value for error messages.
-local function describe(v)
-  local tv = type(v)
-  if tv == "string" then
-    if #v > 40 then
-      v = sub(v, 1, 40) .. "..."
-    end
-    return format("string %q", v)
-  elseif tv == "number" or tv == "boolean" then
-    return tv .. " " .. tostring(v)
-  elseif tv == "cdata" then
-    return "cdata " .. tostring(v)
-  end
-  return tv
-end
+local describe = util_text.describe
 M.describe = describe
 
 ------------------------------------------------------------------------------------------------
