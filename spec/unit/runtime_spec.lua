@@ -8,7 +8,6 @@ local specmod = require("feedhost.spec")
 local reactor = require("feedhost.runtime.reactor")
 local runtime = require("feedhost.runtime")
 local logmod = require("feedhost.util.log")
-local assets = require("feedhost.data.assets")
 
 -- A scripted server: every accepted connection is a table {id, got = {texts}}; `on_text(c, text)`
 -- answers.
