@@ -1,12 +1,13 @@
 --- feedhost.data.asset: the Asset object and the SymbolNotFound error.
 --
 -- API
---   M.Asset                    metatable of assets (__name "Asset", __tostring and __json -> symbol)
+--   M.Asset                    metatable of assets (__name "Asset"; __tostring and __json give
+--                                 the symbol)
 --   M.FIELDS                   list of asset field names
 --   M.IS_FIELD                 set of the same names (name -> true)
 --   M.new_asset(fields)        -> Asset; raises on a missing symbol or an unknown field
---   M.make_asset(t)            -> Asset, or nil and a message: normalizes a fresh table holding only
---                                 asset fields in place (no raise; for master data rows)
+--   M.make_asset(t)            -> Asset, or nil and a message: normalizes in place a fresh table
+--                                 holding only asset fields (never raises; for master data rows)
 --   M.is_asset(v)              -> boolean
 --   M.format_id(v)             -> string: security ids as strings (408065 -> "408065")
 --   M.SymbolNotFound           metatable of SymbolNotFound errors (__tostring -> msg)

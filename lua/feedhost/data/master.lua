@@ -7,7 +7,8 @@
 --
 -- Errors: misuse (bad arguments, bad master_data) raises a string naming the key:
 --   "master_data.file: cannot open 'x.csv': No such file or directory".
--- Turning rows into assets (master_data.fields, master_data.filter) is feedhost.data.universe's job.
+-- Turning rows into assets (master_data.fields, master_data.filter) is the job of
+-- feedhost.data.universe.
 local util_text = require("feedhost.util.text")
 
 local M = {}

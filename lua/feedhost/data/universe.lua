@@ -5,7 +5,8 @@
 --
 -- Universe
 --   u:infer_asset{symbol = s} | {security_id = id} | {broker_symbol = b} -> Asset
---   u:infer_fn()               -> function(q) equivalent to u:infer_asset(q) (for broker.infer_asset)
+--   u:infer_fn()               -> function(q) equivalent to u:infer_asset(q)
+--                                 (for broker.infer_asset)
 --   u:get(symbol)              -> Asset or nil (never creates)
 --   u:resolve(symbols)         -> list of Assets, in order, deduplicated; entries are trimmed and
 --                                 empty ones skipped; Assets are accepted too
@@ -23,7 +24,8 @@
 --   * Misuse (bad arguments, bad master_data) raises a string naming the key:
 --     "master_data.fields.symbol: no column 'trading_symbol' in the master data (...)".
 --   * An unknown symbol raises a table {kind = "SymbolNotFound", msg = "no asset with
---     symbol='XYZ'", key = "symbol", value = "XYZ"} (metatable asset.SymbolNotFound) with error(e, 0).
+--     symbol='XYZ'", key = "symbol", value = "XYZ"} (metatable asset.SymbolNotFound) with
+--     error(e, 0).
 --
 -- Hot path: infer_asset allocates nothing and formats nothing when the asset is found. It checks
 -- that exactly one of the three keys is given; another key beside a known one is only reported
