@@ -183,32 +183,9 @@ local function new_universe(closed)
   }, Universe)
 end
 
--- Builds the infer function of a closed universe (all lookups are single hash probes).
-local function closed_infer(by_symbol, by_broker, by_sid)
-  local function slow(q)
-    check_query(q)
-    local v = q.symbol
-    if v ~= nil then
-      if type(v) == "number" then
-        local a = by_symbol[format_id(v)]
-        if a then return a end
-      end
-      raise_not_found("symbol", v)
-    end
-    v = q.broker_symbol
-    if v ~= nil then
-      if type(v) == "number" then
-        local a = by_broker[format_id(v)]
-        if a then return a end
-      end
-      raise_not_found("broker_symbol", v)
-    end
-    v = q.security_id
-    local s = format_id(v)
-    local a = s and by_sid[s]
-    if a then return a end
-    raise_not_found("security_id", v)
-  end
+-- The hot path of both universes: one hash probe when exactly one key is given and the asset is
+-- indexed under it; anything else (a number to format, a missing asset, misuse) goes to `slow`.
+local function fast_infer(by_symbol, by_broker, by_sid, slow)
   return function(q)
     local s, sid, bs = q.symbol, q.security_id, q.broker_symbol
     if s ~= nil then
@@ -227,6 +204,33 @@ local function closed_infer(by_symbol, by_broker, by_sid)
     end
     return slow(q)
   end
+end
+
+-- The asset of a number key indexed by its text (symbol = 1234 finds "1234"); raises
+-- SymbolNotFound for anything else.
+local function find_formatted(idx, key, v)
+  if type(v) == "number" then
+    local a = idx[format_id(v)]
+    if a then return a end
+  end
+  raise_not_found(key, v)
+end
+
+-- Builds the infer function of a closed universe (all lookups are single hash probes).
+local function closed_infer(by_symbol, by_broker, by_sid)
+  local function slow(q)
+    check_query(q)
+    local v = q.symbol
+    if v ~= nil then return find_formatted(by_symbol, "symbol", v) end
+    v = q.broker_symbol
+    if v ~= nil then return find_formatted(by_broker, "broker_symbol", v) end
+    v = q.security_id
+    local s = format_id(v)
+    local a = s and by_sid[s]
+    if a then return a end
+    raise_not_found("security_id", v)
+  end
+  return fast_infer(by_symbol, by_broker, by_sid, slow)
 end
 
 -- Builds the infer function of an open universe: symbols and broker symbols create assets.
@@ -253,19 +257,8 @@ local function open_infer(self)
     if v ~= s then idx[v] = a end -- numbers hit directly next time
     return a
   end
-  return function(q)
-    local s, sid, bs = q.symbol, q.security_id, q.broker_symbol
-    if s ~= nil then
-      if sid == nil and bs == nil then
-        local a = by_symbol[s]
-        if a ~= nil then return a end
-      end
-    elseif bs ~= nil and sid == nil then
-      local a = by_broker[bs]
-      if a ~= nil then return a end
-    end
-    return slow(q)
-  end
+  -- _by_sid stays empty without master data, so a security_id always goes to slow (which raises)
+  return fast_infer(by_symbol, by_broker, self._by_sid, slow)
 end
 
 local function field_path(f)
