@@ -162,8 +162,9 @@ function M.new(spec, path, name)
   local unknown_prefix = path .. ": unknown value "
   local has_default = default ~= nil
 
-  -- off the hot path: string conversion and case folding
-  local function slow(x)
+  -- Off the hot path: string conversion and case folding, then the default. Reached by a tail
+  -- call from the mapping, so error level 2 is the mapping's caller.
+  local function miss(x)
     local s = as_string(x)
     if s ~= nil then
       local c = exact[s]
@@ -171,16 +172,14 @@ function M.new(spec, path, name)
       c = lower[slower(s)]
       if c then return c end
     end
-    return nil
+    if has_default then return default end
+    error(unknown_prefix .. show(x), 2)
   end
 
   local function to_canonical(x)
     local c = exact[x]
     if c ~= nil then return c end
-    if x ~= nil then c = slow(x) end
-    if c ~= nil then return c end
-    if has_default then return default end
-    error(unknown_prefix .. show(x), 2)
+    return miss(x)
   end
 
   local function to_broker(canonical)
@@ -205,10 +204,7 @@ function M.new(spec, path, name)
     __call = function(_, x)
       local c = exact[x]
       if c ~= nil then return c end
-      if x ~= nil then c = slow(x) end
-      if c ~= nil then return c end
-      if has_default then return default end
-      error(unknown_prefix .. show(x), 2)
+      return miss(x)
     end,
     __tostring = function() return "Mapping(" .. path .. ")" end,
   })
