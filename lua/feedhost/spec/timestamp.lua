@@ -180,37 +180,41 @@ local function iso_to_ns(s, i, j)
   return secs * NS + frac
 end
 
--- Decimal text in s[i..j] (sign, digits, fraction, exponent) times 10^unit_pow (nil: inferred
--- from the magnitude) to int64, truncated toward zero. Returns nil, reason on failure.
-local function decimal_to_ns(s, i, j, unit_pow)
-  local neg = false
+-- An optional sign at s[i]: true when it is '-', and the index after the sign.
+local function sign_at(s, i)
   local c = byte(s, i)
   if c == 45 then
-    neg = true
-    i = i + 1
+    return true, i + 1
   elseif c == 43 then
-    i = i + 1
+    return false, i + 1
   end
-  local a0 = i
+  return false, i
+end
+
+-- The index of the first byte of s[i..j] that is not a decimal digit (j + 1 when all are).
+local function digits_end(s, i, j)
   while i <= j do
-    c = byte(s, i)
+    local c = byte(s, i)
     if c < 48 or c > 57 then
       break
     end
     i = i + 1
   end
+  return i
+end
+
+-- Decimal text in s[i..j] (sign, digits, fraction, exponent) times 10^unit_pow (nil: inferred
+-- from the magnitude) to int64, truncated toward zero. Returns nil, reason on failure.
+local function decimal_to_ns(s, i, j, unit_pow)
+  local neg
+  neg, i = sign_at(s, i)
+  local a0 = i
+  i = digits_end(s, i, j)
   local nint = i - a0
   local f0, nfrac = i + 1, 0
   if i <= j and byte(s, i) == 46 then
-    i = i + 1
-    f0 = i
-    while i <= j do
-      c = byte(s, i)
-      if c < 48 or c > 57 then
-        break
-      end
-      i = i + 1
-    end
+    f0 = i + 1
+    i = digits_end(s, f0, j)
     nfrac = i - f0
   end
   if nint + nfrac == 0 then
@@ -218,18 +222,11 @@ local function decimal_to_ns(s, i, j, unit_pow)
   end
   local e = 0
   if i <= j and (byte(s, i) == 101 or byte(s, i) == 69) then
-    i = i + 1
-    local eneg = false
-    c = byte(s, i)
-    if c == 45 then
-      eneg = true
-      i = i + 1
-    elseif c == 43 then
-      i = i + 1
-    end
+    local eneg
+    eneg, i = sign_at(s, i + 1)
     local e0 = i
     while i <= j do
-      c = byte(s, i)
+      local c = byte(s, i)
       if c < 48 or c > 57 then
         break
       end
