@@ -7,17 +7,9 @@ local json = require("feedhost.util.json")
 local M = {}
 
 local type, pairs, error, tostring = type, pairs, error, tostring
-local sort = table.sort
 
 local encode_string, encode_number, write = json.encode_string, json.encode_number, json.write
-
-local function key_less(a, b)
-  local ta, tb = type(a), type(b)
-  if ta == tb then
-    return a < b
-  end
-  return ta == "string"
-end
+local sort_keys = json.sort_keys
 
 -- A spare buffer and key list, taken while in use (a nested call gets fresh ones).
 local buf = buffer.new()
@@ -60,11 +52,7 @@ function M.ndjson(rec, channel, connection)
   for i = n + 1, #keys do
     keys[i] = nil
   end
-  if mixed then
-    sort(keys, key_less)
-  else
-    sort(keys)
-  end
+  sort_keys(keys, mixed)
   -- A nested call (from a __json hook) must not share the buffer in use: take it, give back.
   local b = buf or buffer.new()
   buf = nil

@@ -298,6 +298,21 @@ local function key_less(a, b)
   return ta == "string" -- strings before numbers
 end
 
+--- Sorts a list of object keys in place: strings (byte order) before numbers (numeric order).
+--- `mixed`: the list may hold numbers (else all are strings, sorted by the faster plain sort).
+---@param keys string[]|number[]
+---@param mixed boolean
+---@return string[]|number[] keys
+local function sort_keys(keys, mixed)
+  if mixed then
+    sort(keys, key_less)
+  else
+    sort(keys)
+  end
+  return keys
+end
+M.sort_keys = sort_keys
+
 --- The keys of `t`, sorted: strings (byte order) before numbers (numeric order). Raises on other
 --- key types.
 ---@param t table
@@ -315,12 +330,7 @@ function M.sorted_keys(t)
     n = n + 1
     keys[n] = k
   end
-  if mixed then
-    sort(keys, key_less)
-  else
-    sort(keys)
-  end
-  return keys
+  return sort_keys(keys, mixed)
 end
 
 local encode_value -- forward
@@ -367,39 +377,30 @@ local function encode_object(buf, t, st, order)
       keys[n] = k
     end
   end
-  if mixed then
-    sort(keys, key_less)
-  else
-    sort(keys)
-  end
+  sort_keys(keys, mixed)
   buf:put("{")
   local first = true
   local depth = st.depth + 1
   st.depth = depth
-  if order then
-    for i = 1, #order do
-      local k = order[i]
-      local v = t[k]
-      if v ~= nil then
-        if not first then
-          buf:put(",")
-        end
-        first = false
-        st.stack[depth] = k
-        encode_key(buf, st, k)
-        encode_value(buf, v, st)
+  -- the order keys (those the table holds), then the rest
+  local no = order and #order or 0
+  for i = 1, no + n do
+    local k
+    if i <= no then
+      k = order[i]
+    else
+      k = keys[i - no]
+    end
+    local v = t[k]
+    if v ~= nil then
+      if not first then
+        buf:put(",")
       end
+      first = false
+      st.stack[depth] = k
+      encode_key(buf, st, k)
+      encode_value(buf, v, st)
     end
-  end
-  for i = 1, n do
-    local k = keys[i]
-    if not first then
-      buf:put(",")
-    end
-    first = false
-    st.stack[depth] = k
-    encode_key(buf, st, k)
-    encode_value(buf, t[k], st)
   end
   st.depth = depth - 1
   buf:put("}")
