@@ -298,39 +298,53 @@ local function key_less(a, b)
   return ta == "string" -- strings before numbers
 end
 
---- Sorts a list of object keys in place: strings (byte order) before numbers (numeric order).
---- `mixed`: the list may hold numbers (else all are strings, sorted by the faster plain sort).
----@param keys string[]|number[]
----@param mixed boolean
----@return string[]|number[] keys
-local function sort_keys(keys, mixed)
+--- Fills `keys` with the keys of `t` but those in the set `skip` (nil: none), sorted: strings
+--- (byte order) before numbers (numeric order). Entries of `keys` past them are cleared, so a
+--- list can be reused. Returns their count, or nil and the first key found that is neither a
+--- string nor a number (the caller reports it).
+---@param t table
+---@param keys table
+---@param skip table|nil
+---@return integer|nil n
+---@return any bad_key
+local function object_keys(t, keys, skip)
+  local n, mixed = 0, false
+  for k in pairs(t) do
+    local tk = type(k)
+    if tk ~= "string" then
+      if tk ~= "number" then
+        return nil, k
+      end
+      mixed = true
+    end
+    if not (skip and skip[k]) then
+      n = n + 1
+      keys[n] = k
+    end
+  end
+  for i = n + 1, #keys do
+    keys[i] = nil
+  end
   if mixed then
     sort(keys, key_less)
   else
     sort(keys)
   end
-  return keys
+  return n
 end
-M.sort_keys = sort_keys
+M.object_keys = object_keys
 
 --- The keys of `t`, sorted: strings (byte order) before numbers (numeric order). Raises on other
 --- key types.
 ---@param t table
 ---@return string[]|number[]
 function M.sorted_keys(t)
-  local keys, n, mixed = {}, 0, false
-  for k in pairs(t) do
-    local tk = type(k)
-    if tk ~= "string" then
-      if tk ~= "number" then
-        error("json: cannot encode a " .. tk .. " key", 2)
-      end
-      mixed = true
-    end
-    n = n + 1
-    keys[n] = k
+  local keys = {}
+  local n, bad = object_keys(t, keys, nil)
+  if n == nil then
+    error("json: cannot encode a " .. type(bad) .. " key", 2)
   end
-  return sort_keys(keys, mixed)
+  return keys
 end
 
 local encode_value -- forward
@@ -354,7 +368,6 @@ local function encode_key(buf, st, k)
 end
 
 local function encode_object(buf, t, st, order)
-  local keys, n, mixed = {}, 0, false
   local skip
   if order then
     skip = {}
@@ -362,22 +375,13 @@ local function encode_object(buf, t, st, order)
       skip[order[i]] = true
     end
   end
-  for k in pairs(t) do
-    local tk = type(k)
-    if tk ~= "string" then
-      if tk ~= "number" then
-        st.depth = st.depth + 1
-        st.stack[st.depth] = tostring(k)
-        fail(st, "cannot encode a " .. tk .. " key")
-      end
-      mixed = true
-    end
-    if not (skip and skip[k]) then
-      n = n + 1
-      keys[n] = k
-    end
+  local keys = {}
+  local n, bad = object_keys(t, keys, skip)
+  if n == nil then
+    st.depth = st.depth + 1
+    st.stack[st.depth] = tostring(bad)
+    fail(st, "cannot encode a " .. type(bad) .. " key")
   end
-  sort_keys(keys, mixed)
   buf:put("{")
   local first = true
   local depth = st.depth + 1
