@@ -9,7 +9,6 @@ local reactor = require("feedhost.runtime.reactor")
 local runtime = require("feedhost.runtime")
 local ws = require("feedhost.transport.websocket")
 local logmod = require("feedhost.util.log")
-local assets = require("feedhost.data.assets")
 
 -- A scripted server: every accepted connection is a table {id, got = {texts}}; `on_text(c, text)`
 -- answers.

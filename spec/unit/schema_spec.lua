@@ -1,4 +1,5 @@
 local schema = require "feedhost.spec.schema"
+local schema_def = require "feedhost.spec.schema_def"
 
 local function noop() end
 
@@ -840,6 +841,6 @@ describe("feedhost.spec.schema", function()
 
   it("exports the channel list", function()
     assert.same({ "data", "quote", "order", "position", "account", "news", "trade", "heartbeat",
-      "info", "unknown" }, schema.CHANNELS)
+      "info", "unknown" }, schema_def.CHANNELS)
   end)
 end)

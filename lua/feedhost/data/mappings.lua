@@ -24,13 +24,16 @@
 -- case-insensitive index), then `default` when set; otherwise the call raises
 -- "mappings.order_status: unknown value 'xyz'" at error level 2 (the caller's line).
 -- A hit is one hash lookup: no allocation and no string formatting.
+local util_text = require("feedhost.util.text")
+
 local M = {}
 
 local type, tostring, tonumber, pairs, ipairs, setmetatable, error =
   type, tostring, tonumber, pairs, ipairs, setmetatable, error
-local sformat, slower, ssub, smatch = string.format, string.lower, string.sub, string.match
+local sformat, slower, smatch = string.format, string.lower, string.match
 local sort, concat = table.sort, table.concat
-local floor, huge = math.floor, math.huge
+local floor = math.floor
+local show, number_text = util_text.show, util_text.number
 
 local Error = {}
 Error.__index = Error
@@ -46,26 +49,11 @@ local function key_path(path, k)
   return sformat("%s[%q]", path, tostring(k))
 end
 
-local function show(v)
-  if type(v) == "string" then
-    if #v > 80 then v = ssub(v, 1, 77) .. "..." end
-    return "'" .. v .. "'"
-  end
-  return tostring(v)
-end
-
 -- the string form a broker value is compared by; nil for values that cannot be compared
 local function as_string(v)
   local t = type(v)
   if t == "string" then return v end
-  if t == "number" then
-    if v ~= v or v == huge or v == -huge then return nil end
-    if v == floor(v) then
-      if v == 0 then return "0" end
-      return sformat("%.0f", v)
-    end
-    return sformat("%.17g", v)
-  end
+  if t == "number" then return number_text(v) end
   if t == "boolean" then return tostring(v) end
   return nil
 end
@@ -174,8 +162,9 @@ function M.new(spec, path, name)
   local unknown_prefix = path .. ": unknown value "
   local has_default = default ~= nil
 
-  -- off the hot path: string conversion and case folding
-  local function slow(x)
+  -- Off the hot path: string conversion and case folding, then the default. Reached by a tail
+  -- call from the mapping, so error level 2 is the mapping's caller.
+  local function miss(x)
     local s = as_string(x)
     if s ~= nil then
       local c = exact[s]
@@ -183,16 +172,14 @@ function M.new(spec, path, name)
       c = lower[slower(s)]
       if c then return c end
     end
-    return nil
+    if has_default then return default end
+    error(unknown_prefix .. show(x), 2)
   end
 
   local function to_canonical(x)
     local c = exact[x]
     if c ~= nil then return c end
-    if x ~= nil then c = slow(x) end
-    if c ~= nil then return c end
-    if has_default then return default end
-    error(unknown_prefix .. show(x), 2)
+    return miss(x)
   end
 
   local function to_broker(canonical)
@@ -217,10 +204,7 @@ function M.new(spec, path, name)
     __call = function(_, x)
       local c = exact[x]
       if c ~= nil then return c end
-      if x ~= nil then c = slow(x) end
-      if c ~= nil then return c end
-      if has_default then return default end
-      error(unknown_prefix .. show(x), 2)
+      return miss(x)
     end,
     __tostring = function() return "Mapping(" .. path .. ")" end,
   })

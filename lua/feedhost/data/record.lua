@@ -6,18 +6,13 @@ local json = require("feedhost.util.json")
 
 local M = {}
 
-local type, pairs, error, tostring = type, pairs, error, tostring
-local sort = table.sort
+local type, error, tostring = type, error, tostring
 
 local encode_string, encode_number, write = json.encode_string, json.encode_number, json.write
+local object_keys = json.object_keys
 
-local function key_less(a, b)
-  local ta, tb = type(a), type(b)
-  if ta == tb then
-    return a < b
-  end
-  return ta == "string"
-end
+-- written first, from the arguments: never repeated from the record
+local OWN_KEYS = { channel = true, connection = true }
 
 -- A spare buffer and key list, taken while in use (a nested call gets fresh ones).
 local buf = buffer.new()
@@ -43,27 +38,9 @@ function M.ndjson(rec, channel, connection)
   end
   local keys = spare_keys or {}
   spare_keys = nil
-  local n, mixed = 0, false
-  for k in pairs(rec) do
-    local tk = type(k)
-    if k ~= "channel" and k ~= "connection" then
-      if tk ~= "string" then
-        if tk ~= "number" then
-          error("record.ndjson: cannot encode a " .. tk .. " key " .. tostring(k), 2)
-        end
-        mixed = true
-      end
-      n = n + 1
-      keys[n] = k
-    end
-  end
-  for i = n + 1, #keys do
-    keys[i] = nil
-  end
-  if mixed then
-    sort(keys, key_less)
-  else
-    sort(keys)
+  local n, bad = object_keys(rec, keys, OWN_KEYS)
+  if n == nil then
+    error("record.ndjson: cannot encode a " .. type(bad) .. " key " .. tostring(bad), 2)
   end
   -- A nested call (from a __json hook) must not share the buffer in use: take it, give back.
   local b = buf or buffer.new()

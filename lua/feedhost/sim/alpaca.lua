@@ -6,28 +6,27 @@
 --   local port = sim:start()          -- sim:url() -> "ws://127.0.0.1:<port>/v2/iex"
 --   sim:stats() / sim:events() / sim:drop_all(code, reason) / sim:stop() / sim:restart()
 --
--- One market is shared by every client: prices random-walk per symbol from `seed`, trade ids
--- increase across clients and reconnects. Each authenticated client gets `rate` data messages a
--- second (arrays of 1..3 trade/quote items of its subscribed symbols) and one array of bars every
--- `bars_every` seconds for its bars symbols. One timer per simulator drives all of it.
+-- One market (feedhost.sim.market) is shared by every client: prices random-walk per symbol from
+-- `seed`, trade ids increase across clients and reconnects. Each authenticated client gets `rate`
+-- data messages a second (arrays of 1..3 trade/quote items of its subscribed symbols) and one
+-- array of bars every `bars_every` seconds for its bars symbols. One timer per simulator drives
+-- all of it. This file is the protocol server: clients, auth, subscriptions, pacing, the timer.
 local ffi = require("ffi")
 local reactor = require("feedhost.runtime.reactor")
 local json = require("feedhost.util.json")
 local clock = require("feedhost.sys.clock")
+local market = require("feedhost.sim.market")
 local buffer = require("string.buffer")
 
 local M = {}
 
-local floor, min, max = math.floor, math.min, math.max
+local floor, max = math.floor, math.max
 local format = string.format
-local encode_number, encode_string = json.encode_number, json.encode_string
+local put_data, put_bars = market.put_data, market.put_bars
+local data_pool, bar_symbols = market.data_pool, market.bar_symbols
+local rfc3339_ns, rfc3339_sec = market.rfc3339_ns, market.rfc3339_sec
 
-M.DEFAULT_SYMBOLS = { "AAPL", "MSFT", "TSLA", "AMD", "NVDA", "SPY", "QQQ", "AMZN", "GOOGL",
-  "META", "NFLX", "INTC" }
-
--- starting prices of the default symbols; others start from a hash of their name
-local BASE_PRICES = { AAPL = 189.5, MSFT = 411.2, TSLA = 178.3, AMD = 162.4, NVDA = 881.9,
-  SPY = 521.7, QQQ = 441.3, AMZN = 181.6, GOOGL = 152.8, META = 493.1, NFLX = 612.5, INTC = 31.2 }
+M.DEFAULT_SYMBOLS = market.DEFAULT_SYMBOLS
 
 -- channels a subscribe may name; the first three carry data, the reply always lists them
 local CHANNELS = { "trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds" }
@@ -37,152 +36,9 @@ for _, ch in ipairs(CHANNELS) do
 end
 local ALWAYS_LISTED = { trades = true, quotes = true, bars = true }
 
-local EXCHANGES = { "V", "Q", "N", "P", "Z", "K" }
-
 local TICK = 0.05          -- seconds between timer runs
 local MAX_EVENTS = 10000   -- events() keeps the last this many
 local QUEUE_SOFT = 2048    -- data messages queued per client before more are skipped
-
--- ---- deterministic random numbers (Park-Miller; every product is exact in a double) -------------
-local Rng = {}
-Rng.__index = Rng
-
-local MODULUS = 2147483647
-
-local function new_rng(seed)
-  local s = floor(tonumber(seed) or 1) % (MODULUS - 1) + 1
-  local r = setmetatable({ s = s }, Rng)
-  for _ = 1, 8 do
-    r:next()
-  end
-  return r
-end
-
---- A uniform number in [0, 1).
-function Rng:next()
-  self.s = self.s * 48271 % MODULUS
-  return (self.s - 1) / (MODULUS - 1)
-end
-
---- An integer in [lo, hi].
-function Rng:int(lo, hi)
-  return lo + floor(self:next() * (hi - lo + 1))
-end
-
--- ---- time ---------------------------------------------------------------------------------------
-local date_sec, date_text = -1, ""
-
--- RFC 3339 UTC with 9 fractional digits: 2026-11-27T02:11:14.123456789Z (`ns`: int64 cdata)
-local function rfc3339_ns(ns)
-  local s64 = ns / 1000000000LL
-  local sec = tonumber(s64)
-  local frac = tonumber(ns - s64 * 1000000000LL)
-  if sec ~= date_sec then
-    date_sec = sec
-    date_text = os.date("!%Y-%m-%dT%H:%M:%S", sec)
-  end
-  return format("%s.%09dZ", date_text, frac)
-end
-M.rfc3339_ns = rfc3339_ns
-
--- whole seconds: 2026-11-27T02:11:14Z
-local function rfc3339_sec(sec)
-  return os.date("!%Y-%m-%dT%H:%M:%SZ", sec)
-end
-
-local function cents(x)
-  return floor(x * 100 + 0.5) / 100
-end
-
--- ---- the market ---------------------------------------------------------------------------------
-local function base_price(sym)
-  local p = BASE_PRICES[sym]
-  if p then
-    return p
-  end
-  local h = 0
-  for i = 1, #sym do
-    h = (h * 31 + sym:byte(i)) % 100003
-  end
-  return 10 + h % 490 + (h % 100) / 100
-end
-
-local function price_of(sim, sym)
-  local p = sim.prices[sym]
-  if not p then
-    p = base_price(sym)
-    sim.prices[sym] = p
-  end
-  return p
-end
-
--- one step of the random walk (about +-0.1 %), in cents
-local function step_price(sim, sym)
-  local p = price_of(sim, sym)
-  p = cents(p * (1 + (sim.rng:next() - 0.5) * 0.002))
-  if p < 0.01 then
-    p = 0.01
-  end
-  sim.prices[sym] = p
-  return p
-end
-
-local function sym_json(sim, sym)
-  local s = sim.sym_json[sym]
-  if not s then
-    s = encode_string(sym)
-    sim.sym_json[sym] = s
-  end
-  return s
-end
-
-local function put_trade(sim, buf, sym)
-  local rng = sim.rng
-  local p = step_price(sim, sym)
-  sim.trade_id = sim.trade_id + 1
-  buf:put('{"T":"t","S":', sym_json(sim, sym), ',"i":', encode_number(sim.trade_id), ',"x":"',
-    EXCHANGES[rng:int(1, #EXCHANGES)], '","p":', encode_number(p), ',"s":',
-    encode_number(rng:int(1, 300)), ',"t":"', rfc3339_ns(clock.now_ns()),
-    '","c":["@"],"z":"C"}')
-end
-
-local function put_quote(sim, buf, sym)
-  local rng = sim.rng
-  local p = step_price(sim, sym)
-  local half = max(0.01, cents(p * 0.0002 * rng:int(1, 5)))
-  local bp = max(0.01, cents(p - half))
-  local ap = cents(bp + 2 * half)
-  buf:put('{"T":"q","S":', sym_json(sim, sym), ',"bx":"', EXCHANGES[rng:int(1, #EXCHANGES)],
-    '","bp":', encode_number(bp), ',"bs":', encode_number(rng:int(1, 10)), ',"ax":"',
-    EXCHANGES[rng:int(1, #EXCHANGES)], '","ap":', encode_number(ap), ',"as":',
-    encode_number(rng:int(1, 10)), ',"t":"', rfc3339_ns(clock.now_ns()), '","c":["R"],"z":"C"}')
-end
-
--- The bar of `sym` for the period stamped `t`, made once and shared by the clients that asked
--- for it; it moves the symbol's price to its close.
-local function bar_item(sim, sym, t)
-  local cache = sim.bars
-  if cache.t ~= t then
-    cache = { t = t, items = {} }
-    sim.bars = cache
-  end
-  local item = cache.items[sym]
-  if item then
-    return item
-  end
-  local o = price_of(sim, sym)
-  local h, l, c = o, o, o
-  for _ = 1, 4 do
-    c = step_price(sim, sym)
-    h = max(h, c)
-    l = min(l, c)
-  end
-  item = format('{"T":"b","S":%s,"o":%s,"h":%s,"l":%s,"c":%s,"v":%s,"t":"%s"}',
-    sym_json(sim, sym), encode_number(o), encode_number(h), encode_number(l), encode_number(c),
-    encode_number(sim.rng:int(100, 50000)), t)
-  cache.items[sym] = item
-  return item
-end
 
 -- ---- clients ------------------------------------------------------------------------------------
 local Sim = {}
@@ -241,55 +97,6 @@ local function close_client(sim, c, code, reason)
   end
   sim.R:close(c.id, code, reason)
   forget(sim, c)
-end
-
--- the distinct symbols getting trades or quotes, with the channels of each
-local function data_pool(sim, subs)
-  local pool, index = {}, {}
-  local function add(sym, kind)
-    local e = index[sym]
-    if not e then
-      e = { sym = sym }
-      index[sym] = e
-      pool[#pool + 1] = e
-    end
-    e[kind] = true
-  end
-  for _, kind in ipairs({ "trades", "quotes" }) do
-    local set = subs[kind]
-    if set.has["*"] then
-      for _, s in ipairs(sim.symbols) do
-        add(s, kind)
-      end
-    end
-    for _, s in ipairs(set.list) do
-      if s ~= "*" then
-        add(s, kind)
-      end
-    end
-  end
-  return pool
-end
-
-local function bar_symbols(sim, subs)
-  local set = subs.bars
-  if #set.list == 0 then
-    return nil
-  end
-  local out, seen = {}, {}
-  if set.has["*"] then
-    for _, s in ipairs(sim.symbols) do
-      seen[s] = true
-      out[#out + 1] = s
-    end
-  end
-  for _, s in ipairs(set.list) do
-    if s ~= "*" and not seen[s] then
-      seen[s] = true
-      out[#out + 1] = s
-    end
-  end
-  return out
 end
 
 local function copy_subs(subs)
@@ -386,14 +193,14 @@ local function on_subscribe(sim, c, msg, adding)
   end
   local next_subs = copy_subs(c.subs)
   apply(next_subs, req, adding)
-  local pool = data_pool(sim, next_subs)
+  local pool = data_pool(sim.market, next_subs)
   if adding and sim.max_symbols and #pool > sim.max_symbols then
     return send_error(sim, c, 405, "symbol limit exceeded")
   end
   local had_data = #c.pool > 0
   c.subs = next_subs
   c.pool = pool
-  c.bar_syms = bar_symbols(sim, next_subs)
+  c.bar_syms = bar_symbols(sim.market, next_subs)
   if #pool > 0 and not had_data then
     c.credit = 0
     c.last = reactor.now()
@@ -513,8 +320,7 @@ end
 
 local function send_data(sim, c, now)
   local pool = c.pool
-  local np = #pool
-  if np == 0 then
+  if #pool == 0 then
     return
   end
   local credit = c.credit + (now - c.last) * sim.rate
@@ -532,27 +338,10 @@ local function send_data(sim, c, now)
     sim.dropped = sim.dropped + (n - room)
     n = room
   end
-  local rng, buf = sim.rng, sim.buf
+  local mk, buf = sim.market, sim.buf
   for _ = 1, n do
     buf:reset()
-    buf:put("[")
-    local k = rng:int(1, 3)
-    for j = 1, k do
-      if j > 1 then
-        buf:put(",")
-      end
-      local e = pool[rng:int(1, np)]
-      local trade = e.trades
-      if trade and e.quotes then
-        trade = rng:next() < 0.4
-      end
-      if trade then
-        put_trade(sim, buf, e.sym)
-      else
-        put_quote(sim, buf, e.sym)
-      end
-    end
-    buf:put("]")
+    local k = put_data(mk, buf, pool)
     if send(sim, c, buf:tostring()) then
       sim.data_sent = sim.data_sent + 1
       sim.items = sim.items + k
@@ -570,14 +359,7 @@ local function send_bars(sim, c, t)
   end
   local buf = sim.buf
   buf:reset()
-  buf:put("[")
-  for i, s in ipairs(syms) do
-    if i > 1 then
-      buf:put(",")
-    end
-    buf:put(bar_item(sim, s, t))
-  end
-  buf:put("]")
+  put_bars(sim.market, buf, syms, t)
   if send(sim, c, buf:tostring()) then
     sim.data_sent = sim.data_sent + 1
     sim.items = sim.items + #syms
@@ -651,13 +433,8 @@ function M.new(R, opts)
     auth_timeout = tonumber(opts.auth_timeout or 10),
     max_symbols = opts.max_symbols,
     max_connections = opts.max_connections,
-    symbols = opts.symbols or M.DEFAULT_SYMBOLS,
     log = opts.log,
-    rng = new_rng(opts.seed or 1),
-    prices = {},
-    sym_json = {},
-    bars = {},
-    trade_id = 0,
+    market = market.new({ seed = opts.seed, symbols = opts.symbols }),
     buf = buffer.new(4096),
     clients = {},
     order = {},
@@ -768,7 +545,7 @@ function Sim:stats()
     items = self.items,
     received = self.received,
     dropped = self.dropped,
-    trade_id = self.trade_id,
+    trade_id = self.market.trade_id,
     subscriptions = subs,
   }
 end

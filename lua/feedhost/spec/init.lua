@@ -6,7 +6,7 @@
 -- and handshake headers, and its outbound messages. Every error of every stage is collected and
 -- reported together, each with the file and key path.
 local schema = require("feedhost.spec.schema")
-local assets = require("feedhost.data.assets")
+local universe_mod = require("feedhost.data.universe")
 local mappings_mod = require("feedhost.data.mappings")
 local messages = require("feedhost.spec.messages")
 local pipeline = require("feedhost.spec.pipeline")
@@ -173,7 +173,7 @@ function M.compile(loaded, opts)
     end
   end
   if #errs == 0 then
-    local ok, u = pcall(assets.universe, { master = md, base_dir = loaded.dir, registry = registry,
+    local ok, u = pcall(universe_mod.new, { master = md, base_dir = loaded.dir, registry = registry,
       ctx = { credentials = credentials, broker = broker }, filter = filter, assets = opts.open_assets })
     if not ok then
       local msg = tostring(type(u) == "table" and (u.msg or u) or u)

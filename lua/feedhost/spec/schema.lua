@@ -1,8 +1,9 @@
---- Spec validation for feedhost (DESIGN.md sections 2 and 3).
+--- Spec validation for feedhost (DESIGN.md sections 2 and 3): the generic walker.
 ---
---- The whole spec format is described once, declaratively, in `M.SCHEMA` (a tree of nodes);
---- one generic walker (`walk`) checks a spec against it and collects every error. Nothing here
---- compiles or evaluates expressions: an expression is only checked to be a string or a function.
+--- The whole spec format is described once, declaratively, in `feedhost.spec.schema_def`
+--- (`SCHEMA`, a tree of nodes); one generic walker (`walk`) checks a spec against it and collects
+--- every error, with did-you-mean suggestions. Nothing here compiles or evaluates expressions: an
+--- expression is only checked to be a string or a function.
 ---
 --- Node kinds (field `kind`):
 ---   string, number{min, gt, max, integer}, boolean, func, any, table, const (any non-function)
@@ -12,21 +13,16 @@
 ---   record{keys, required, exactly_one, one_of_required, requires_when, open, check}
 ---   map{key, value, min, empty_msg, hint_keys}   any number of named entries
 ---   list{item, min}                 a sequence 1..n
+---   one_or_list{item, list}         one item, or a list of them
 ---   depends{on, default, cases, otherwise}  node chosen by a sibling key (backend.options)
 ---   regname                         a registry function name (checked against spec.registry)
----   value                           the value grammar (leaf, nested table or list of values)
+---   value{leaf, leaf_keys, leaf_all_keys, hint}   the value grammar: a leaf (a record node
+---                                   holding one of leaf_keys), or a nested table or list of values
+---
+--- A record's `check(t, segs, ctx)` adds errors with `ctx.err(segs, msg)`; `M.tools` has the
+--- helpers it may need (push, repr, join, or_list, sorted_keys, did_you_mean).
 ---@class feedhost.spec.schema
 local M = {}
-
-M.CHANNELS = { "data", "quote", "order", "position", "account", "news", "trade", "heartbeat",
-  "info", "unknown" }
-
-M.ASSET_FIELDS = { "symbol", "broker_symbol", "security_id", "exchange", "name", "asset_class",
-  "tick_size", "lot_size", "expiry", "strike", "option_type" }
-
-local VALUE_HINT = 'expected a value table like { source = "..." } or { value = ... }'
-local LEAF_KEYS = { "source", "value", "custom" }
-local LEAF_ALL_KEYS = { "condition", "custom", "default", "source", "value" }
 
 ---------------------------------------------------------------------------------------------
 -- small helpers
@@ -182,305 +178,12 @@ local function did_you_mean(word, candidates)
   return ""
 end
 
----------------------------------------------------------------------------------------------
--- node constructors (the schema language)
-
-local function S(o) o = o or {}; o.kind = "string"; return o end
-local function N(o) o = o or {}; o.kind = "number"; return o end
-local function B() return { kind = "boolean" } end
-local function F() return { kind = "func" } end
-local function ANY() return { kind = "any" } end
-local function CONST() return { kind = "const" } end
-local function TABLE() return { kind = "table" } end
-local function enum(values, o) o = o or {}; o.kind = "enum"; o.values = values; return o end
-local function list(item, o) o = o or {}; o.kind = "list"; o.item = item; return o end
-local function map(key, value, o) o = o or {}; o.kind = "map"; o.key = key; o.value = value; return o end
-local function record(keys, o) o = o or {}; o.kind = "record"; o.keys = keys; return o end
-local function by_type(types, order) return { kind = "by_type", types = types, order = order } end
-
-local STRING = S()
-local EXPR = by_type({ string = S(), ["function"] = F() }, { "string", "function" })
-EXPR.what = "expression"
-local FNREF = by_type({ string = { kind = "regname" }, ["function"] = F() }, { "string", "function" })
-FNREF.what = "function reference"
-local VALUE = { kind = "value" }
-local CHANNEL = enum(M.CHANNELS)
-local CHANNEL_OR_ALL = enum({ "all", unpack(M.CHANNELS) })
-local NAME = S() -- keys of free-form maps (field names, header names, ...)
-local STRINGS = list(STRING)
-
--- fields = { <name> = value }
-local FIELDS = map(NAME, VALUE, { what = "field" })
-
--- a leaf value
-local LEAF = record({
-  source = by_type({ string = S(), ["function"] = F() }, { "string", "function" }),
-  value = ANY(),
-  custom = FNREF,
-  condition = EXPR,
-  default = CONST(),
-}, { exactly_one = LEAF_KEYS })
-
--- json = { fields = ... } | { source = ... } | { custom = ... } | { value = ... }
-local JSON_BODY = record({
-  fields = FIELDS,
-  source = by_type({ string = S(), ["function"] = F() }, { "string", "function" }),
-  value = ANY(),
-  custom = FNREF,
-  condition = EXPR,
-  default = CONST(),
-}, { exactly_one = { "fields", "source", "value", "custom" } })
-
-local WITH_FIELDS = record({ fields = FIELDS }, { required = { "fields" } })
-
-local MESSAGE = record({
-  format = enum({ "json", "text", "binary", "http" }),
-  json = JSON_BODY,
-  order = STRINGS,
-  text = STRING,
-  tokens = WITH_FIELDS,
-  encoder = FNREF,
-  event = STRING,
-  namespace = STRING,
-  topics = VALUE,
-  custom = FNREF,
-  method = enum({ "GET", "POST", "PUT", "DELETE" }),
-  url = STRING,
-  headers = WITH_FIELDS,
-}, {
-  what = "message",
-  required = { "format" },
-  requires_when = {
-    on = "format",
-    -- MQTT / ZeroMQ subscribe messages give `topics` or `custom` instead of a json body
-    cases = { json = { { "json", "topics", "custom" } }, text = { "text" },
-      binary = { "encoder" }, http = { "url" } },
-  },
-})
-
-local MESSAGE_MAP_HINT = "a message goes under a channel name or 'all', e.g."
-  .. " subscribe = { all = { format = ..., ... } }"
--- a subscribe entry is one message or a list of messages sent in order (Kite: subscribe, then mode)
-local MESSAGES = { kind = "one_or_list", item = MESSAGE, list = list(MESSAGE, { nonempty = true }) }
-local MESSAGE_MAP = map(CHANNEL_OR_ALL, MESSAGES, { hint_keys = {} })
-for _, k in ipairs({ "format", "json", "text", "tokens", "topics", "custom", "encoder" }) do
-  MESSAGE_MAP.hint_keys[k] = MESSAGE_MAP_HINT
-end
-
-local function positive(o) o = o or {}; o.gt = 0; return N(o) end
-local function nonneg(o) o = o or {}; o.min = 0; return N(o) end
-
-local BACKEND_TYPES = { "websocket", "socketio", "mqtt", "zmq" }
-
-local URL_SCHEMES = {
-  websocket = { "ws", "wss" },
-  socketio = { "http", "https", "ws", "wss" },
-  mqtt = { "tcp", "ssl", "ws", "wss", "mqtt", "mqtts" },
-}
-
-local CONNECTION = record({
-  description = STRING,
-  url = STRING,
-  backend = record({
-    type = enum(BACKEND_TYPES),
-    options = {
-      kind = "depends", on = "type", default = "websocket",
-      cases = {
-        websocket = record({
-          headers = map(NAME, by_type({ string = S(), number = N() }, { "string", "number" })),
-          verify = B(),
-          ca_file = STRING,
-          deflate = B(),
-          ping_interval = nonneg(),
-          ping_timeout = nonneg(),
-        }),
-        socketio = record({
-          eio = enum({ 3, 4 }),
-          transports = STRINGS,
-          path = STRING,
-        }, { open = true }),
-        mqtt = record({
-          keepalive = nonneg(),
-          client_id = STRING,
-          transport = enum({ "tcp", "websockets" }),
-        }, { open = true }),
-        zmq = record({
-          socket_type = enum({ "SUB", "PULL", "DEALER", "REQ", "PAIR" }),
-          subscribe_filter = STRING,
-        }, { open = true }),
-      },
-      otherwise = TABLE(),
-    },
-  }),
-  streams = list(CHANNEL),
-  events = map(CHANNEL, STRING),
-  frame = enum({ "record", "array" }),
-  auth = record({
-    mode = enum({ "none", "headers", "first_message", "url" }),
-    headers = WITH_FIELDS,
-    first_message = MESSAGE,
-    url = record({ query = WITH_FIELDS }, { required = { "query" } }),
-    ack = EXPR,
-    reject = EXPR,
-    timeout = positive(),
-  }, {
-    required = { "mode" },
-    requires_when = { on = "mode", cases = { headers = { "headers" },
-      first_message = { "first_message" }, url = { "url" } } },
-  }),
-  subscribe = record({ subscribe = MESSAGE_MAP, unsubscribe = MESSAGE_MAP }),
-  parser = record({
-    format = enum({ "json", "text", "binary" }),
-    preprocess = FNREF,
-    decode = FNREF,
-    payload_path = EXPR,
-  }, { requires_when = { on = "format", cases = { binary = { "decode" } } } }),
-  router = record({
-    enabled = B(),
-    rules = list(record({ channel = CHANNEL, match = EXPR },
-      { required = { "channel", "match" } })),
-    default_channel = CHANNEL,
-  }),
-  converters = map(CHANNEL, list(record({
-    condition = EXPR,
-    fields = FIELDS,
-    custom = FNREF,
-  }, { exactly_one = { "fields", "custom" } }))),
-  hooks = record({ on_connect = FNREF, on_disconnect = FNREF, on_error = FNREF,
-    on_message = FNREF }),
-  heartbeat = record({
-    interval = positive(),
-    message = by_type({
-      string = enum({ "ping" }, { hint = "the only string allowed is 'ping' (a WebSocket ping"
-        .. " frame); use a message table for anything else" }),
-      table = MESSAGE,
-    }, { "string", "table" }),
-    timeout = positive(),
-    idle_timeout = positive(),
-  }, {
-    check = function(t, segs, ctx)
-      if t.message ~= nil and t.interval == nil then
-        ctx.err(push(segs, "interval"), "required when heartbeat.message is set")
-      end
-    end,
-  }),
-  reconnect = record({
-    initial = nonneg(),
-    max = nonneg(),
-    factor = N({ min = 1 }),
-    jitter = N({ min = 0, max = 1 }),
-    stable_after = nonneg(),
-  }, {
-    check = function(t, segs, ctx)
-      if type(t.initial) == "number" and type(t.max) == "number" and t.max < t.initial then
-        ctx.err(push(segs, "max"), "must be >= initial (" .. tostring(t.initial) .. "), got "
-          .. tostring(t.max))
-      end
-    end,
-  }),
-  limits = record({
-    max_assets = positive({ integer = true }),
-    subscribe_rate = positive(),
-    max_frame_bytes = positive({ integer = true }),
-  }),
-}, {
-  required = { "url" },
-  check = function(t, segs, ctx)
-    -- the url scheme must suit the backend (zmq takes any endpoint)
-    if type(t.url) ~= "string" then return end
-    local btype = "websocket"
-    if type(t.backend) == "table" and t.backend.type ~= nil then btype = t.backend.type end
-    local schemes = URL_SCHEMES[btype]
-    if not schemes then return end
-    local scheme = t.url:match("^([%a][%w+.-]*)://")
-    local ok = false
-    if scheme then
-      for _, s in ipairs(schemes) do if s == scheme:lower() then ok = true end end
-    end
-    if not ok then
-      local want = {}
-      for i, s in ipairs(schemes) do want[i] = s .. "://" end
-      ctx.err(push(segs, "url"), "a " .. btype .. " url must start with " .. or_list(want)
-        .. ", got " .. repr(t.url))
-    end
-  end,
-})
-
-local MAPPING = record({
-  map = map(NAME, by_type({ string = S(), number = N(), table = list(by_type(
-    { string = S(), number = N() }, { "string", "number" }), { min = 1 }) },
-    { "string", "number", "table" }), { min = 1 }),
-  default = STRING,
-}, {
-  required = { "map" },
-  check = function(t, segs, ctx)
-    if type(t.map) ~= "table" then return end
-    if type(t.default) == "string" and t.map[t.default] == nil then
-      local canon = {}
-      for _, k in ipairs(sorted_keys(t.map)) do
-        if type(k) == "string" then canon[#canon + 1] = k end
-      end
-      ctx.err(push(segs, "default"), repr(t.default) .. " is not a canonical value of this map"
-        .. " (one of " .. join(canon) .. ")" .. did_you_mean(t.default, canon))
-    end
-    -- a broker value must map to one canonical value only
-    local seen = {}
-    for _, canon in ipairs(sorted_keys(t.map)) do
-      local v = t.map[canon]
-      local vals = type(v) == "table" and v or { v }
-      for _, b in ipairs(vals) do
-        if type(b) == "string" or type(b) == "number" then
-          if seen[b] ~= nil and seen[b] ~= canon then
-            ctx.err(push(push(segs, "map"), canon), "broker value " .. repr(b)
-              .. " is already mapped to " .. repr(seen[b]))
-          else
-            seen[b] = canon
-          end
-        end
-      end
-    end
-  end,
-})
-
-local MASTER_DATA = record({
-  file = STRING,
-  rows = list(TABLE()),
-  custom = FNREF,
-  format = enum({ "csv", "json" }),
-  fields = map(enum(M.ASSET_FIELDS), STRING),
-  filter = EXPR,
-  delimiter = STRING,
-}, {
-  exactly_one = { "file", "rows", "custom" },
-  check = function(t, segs, ctx)
-    if type(t.file) == "string" and t.format == nil then
-      local ext = (t.file:match("%.([%w]+)$") or ""):lower()
-      if ext ~= "csv" and ext ~= "json" then
-        ctx.err(push(segs, "format"), "cannot infer the format from " .. repr(t.file)
-          .. "; set format = 'csv' or 'json'")
-      end
-    end
-  end,
-})
-
-M.SCHEMA = record({
-  name = STRING,
-  description = STRING,
-  version = by_type({ number = N(), string = S() }, { "number", "string" }),
-  credentials = record({ fields = STRINGS, optional = STRINGS }),
-  mappings = map(NAME, MAPPING),
-  master_data = MASTER_DATA,
-  registry = map(NAME, F()),
-  streaming = record({
-    connections = map({ kind = "ident", what = "connection name" }, CONNECTION, {
-      min = 1, empty_msg = "at least one connection is required",
-    }),
-  }, { required = { "connections" } }),
-}, { required = { "name", "streaming" } })
-
-M.nodes = {
-  connection = CONNECTION, message = MESSAGE, value = VALUE, fields = FIELDS,
-  expr = EXPR, fnref = FNREF, channel = CHANNEL, master_data = MASTER_DATA, mapping = MAPPING,
+--- For the `check` functions of record nodes: push(segs, key) -> a new path one key deeper;
+--- repr(v) -> 'v' for strings; join(list, sep) -> "a, b"; or_list(list) -> "a, b or c";
+--- sorted_keys(t); did_you_mean(word, candidates) -> " (did you mean 'x'?)" or "".
+M.tools = {
+  push = push, repr = repr, join = join, or_list = or_list, sorted_keys = sorted_keys,
+  did_you_mean = did_you_mean,
 }
 
 ---------------------------------------------------------------------------------------------
@@ -643,16 +346,16 @@ local function check_list(node, v, segs, ctx)
   end
 end
 
-local function check_value(v, segs, ctx)
+local function check_value(node, v, segs, ctx)
   if type(v) ~= "table" then
-    return ctx.err(segs, VALUE_HINT .. ", got " .. type(v))
+    return ctx.err(segs, node.hint .. ", got " .. type(v))
   end
-  for _, k in ipairs(LEAF_KEYS) do
-    if v[k] ~= nil then return check_record(LEAF, v, segs, ctx) end
+  for _, k in ipairs(node.leaf_keys) do
+    if v[k] ~= nil then return check_record(node.leaf, v, segs, ctx) end
   end
   local sh = shape(v)
   if sh == "empty" then
-    return ctx.err(segs, "empty table: " .. VALUE_HINT .. " (a constant empty table is"
+    return ctx.err(segs, "empty table: " .. node.hint .. " (a constant empty table is"
       .. " { value = {} })")
   end
   if sh == "mixed" then
@@ -661,7 +364,7 @@ local function check_value(v, segs, ctx)
   if sh == "record" and (v.condition ~= nil or v.default ~= nil)
     and type(v.condition) ~= "table" and type(v.default) ~= "table" then
     -- a leaf missing its source: { condition = "...", default = 0 }
-    return ctx.err(segs, "needs exactly one of " .. join(LEAF_KEYS))
+    return ctx.err(segs, "needs exactly one of " .. join(node.leaf_keys))
   end
   -- no entry is a table: probably a leaf with a misspelled key ({ sorce = "..." })
   local leaf_like = true
@@ -671,11 +374,11 @@ local function check_value(v, segs, ctx)
   for _, k in ipairs(sorted_keys(v)) do
     local e = v[k]
     local ksegs = push(segs, k)
-    local s = leaf_like and type(k) == "string" and M.suggest(k, LEAF_ALL_KEYS)
+    local s = leaf_like and type(k) == "string" and M.suggest(k, node.leaf_all_keys)
     if s and s ~= k then
       ctx.err(ksegs, "unknown key (did you mean '" .. s .. "'?)")
     else
-      check_value(e, ksegs, ctx)
+      check_value(node, e, ksegs, ctx)
     end
   end
 end
@@ -725,7 +428,7 @@ walk = function(node, v, segs, ctx, parent)
       ctx.err(segs, "registry has no function " .. repr(v) .. did_you_mean(v, ctx.reg_names))
     end
   elseif kind == "value" then
-    check_value(v, segs, ctx)
+    check_value(node, v, segs, ctx)
   elseif kind == "one_or_list" then
     if type(v) == "table" and rawget(v, 1) ~= nil then
       walk(node.list, v, segs, ctx, parent)
@@ -754,8 +457,9 @@ local function seg_less(a, b)
   return #a < #b
 end
 
---- Checks a spec against the schema. Returns every error found (empty list: valid), sorted by
---- path (list indices numerically), each `{path = "a.b[2].c", msg = "...", file = file}`.
+--- Checks a spec against the spec format (`feedhost.spec.schema_def`). Returns every error found
+--- (empty list: valid), sorted by path (list indices numerically), each
+--- `{path = "a.b[2].c", msg = "...", file = file}`.
 ---@param spec any
 ---@param file string|nil
 ---@return {path: string, msg: string, file: string|nil}[]
@@ -775,7 +479,8 @@ function M.validate(spec, file)
     end
     ctx.reg_names = names
   end
-  walk(M.SCHEMA, spec, {}, ctx, nil)
+  -- required here, not at the top: schema_def builds its checks from M.tools
+  walk(require("feedhost.spec.schema_def").SCHEMA, spec, {}, ctx, nil)
   table.sort(raw, function(a, b)
     if seg_less(a.segs, b.segs) then return true end
     if seg_less(b.segs, a.segs) then return false end

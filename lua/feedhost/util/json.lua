@@ -298,27 +298,51 @@ local function key_less(a, b)
   return ta == "string" -- strings before numbers
 end
 
---- The keys of `t`, sorted: strings (byte order) before numbers (numeric order). Raises on other
---- key types.
+--- Fills `keys` with the keys of `t` but those in the set `skip` (nil: none), sorted: strings
+--- (byte order) before numbers (numeric order). Entries of `keys` past them are cleared, so a
+--- list can be reused. Returns their count, or nil and the first key found that is neither a
+--- string nor a number (the caller reports it).
 ---@param t table
----@return string[]|number[]
-function M.sorted_keys(t)
-  local keys, n, mixed = {}, 0, false
+---@param keys table
+---@param skip table|nil
+---@return integer|nil n
+---@return any bad_key
+local function object_keys(t, keys, skip)
+  local n, mixed = 0, false
   for k in pairs(t) do
     local tk = type(k)
     if tk ~= "string" then
       if tk ~= "number" then
-        error("json: cannot encode a " .. tk .. " key", 2)
+        return nil, k
       end
       mixed = true
     end
-    n = n + 1
-    keys[n] = k
+    if not (skip and skip[k]) then
+      n = n + 1
+      keys[n] = k
+    end
+  end
+  for i = n + 1, #keys do
+    keys[i] = nil
   end
   if mixed then
     sort(keys, key_less)
   else
     sort(keys)
+  end
+  return n
+end
+M.object_keys = object_keys
+
+--- The keys of `t`, sorted: strings (byte order) before numbers (numeric order). Raises on other
+--- key types.
+---@param t table
+---@return string[]|number[]
+function M.sorted_keys(t)
+  local keys = {}
+  local n, bad = object_keys(t, keys, nil)
+  if n == nil then
+    error("json: cannot encode a " .. type(bad) .. " key", 2)
   end
   return keys
 end
@@ -344,7 +368,6 @@ local function encode_key(buf, st, k)
 end
 
 local function encode_object(buf, t, st, order)
-  local keys, n, mixed = {}, 0, false
   local skip
   if order then
     skip = {}
@@ -352,54 +375,36 @@ local function encode_object(buf, t, st, order)
       skip[order[i]] = true
     end
   end
-  for k in pairs(t) do
-    local tk = type(k)
-    if tk ~= "string" then
-      if tk ~= "number" then
-        st.depth = st.depth + 1
-        st.stack[st.depth] = tostring(k)
-        fail(st, "cannot encode a " .. tk .. " key")
-      end
-      mixed = true
-    end
-    if not (skip and skip[k]) then
-      n = n + 1
-      keys[n] = k
-    end
-  end
-  if mixed then
-    sort(keys, key_less)
-  else
-    sort(keys)
+  local keys = {}
+  local n, bad = object_keys(t, keys, skip)
+  if n == nil then
+    st.depth = st.depth + 1
+    st.stack[st.depth] = tostring(bad)
+    fail(st, "cannot encode a " .. type(bad) .. " key")
   end
   buf:put("{")
   local first = true
   local depth = st.depth + 1
   st.depth = depth
-  if order then
-    for i = 1, #order do
-      local k = order[i]
-      local v = t[k]
-      if v ~= nil then
-        if not first then
-          buf:put(",")
-        end
-        first = false
-        st.stack[depth] = k
-        encode_key(buf, st, k)
-        encode_value(buf, v, st)
+  -- the order keys (those the table holds), then the rest
+  local no = order and #order or 0
+  for i = 1, no + n do
+    local k
+    if i <= no then
+      k = order[i]
+    else
+      k = keys[i - no]
+    end
+    local v = t[k]
+    if v ~= nil then
+      if not first then
+        buf:put(",")
       end
+      first = false
+      st.stack[depth] = k
+      encode_key(buf, st, k)
+      encode_value(buf, v, st)
     end
-  end
-  for i = 1, n do
-    local k = keys[i]
-    if not first then
-      buf:put(",")
-    end
-    first = false
-    st.stack[depth] = k
-    encode_key(buf, st, k)
-    encode_value(buf, t[k], st)
   end
   st.depth = depth - 1
   buf:put("}")
