@@ -42,60 +42,68 @@ function M.run(compiled, src, opts)
     end
   end
   local G = reader.get
+  -- the slot of a capture line's connection, or nil (skipped or unknown: counted)
+  local function slot_of(root)
+    local name = G(root, "connection")
+    if (G(root, "dir") or "in") ~= "in" or (opts.connection and name ~= opts.connection) then
+      summary.skipped = summary.skipped + 1
+      return nil
+    end
+    local slot = slots[name]
+    if name == nil and #compiled.order == 1 then
+      slot = 1
+    end
+    if not slot then
+      local k = tostring(name)
+      summary.unknown_connections[k] = (summary.unknown_connections[k] or 0) + 1
+    end
+    return slot
+  end
+  -- the receive time of a capture line (int64 ns)
+  local function ts_of(root, p)
+    local tsv = G(root, "ts")
+    if type(tsv) == "number" then
+      -- integer ns may exceed 2^53: take the digits, not the double
+      return M.int_token(reader, p, reader.tok(root, "ts")) or opts.default_ts or 0LL
+    elseif type(tsv) == "string" and tsv:match("^%d+$") then
+      return M.parse_int64(tsv)
+    end
+    return opts.default_ts or 0LL
+  end
+  local function take(line)
+    local p = ffi.cast("const char *", line)
+    local root, perr = reader.parse(p, #line)
+    if root == nil or reader.type(root) ~= tape.J_OBJ then
+      return bad(line, perr or "not a JSON object")
+    end
+    local slot = slot_of(root)
+    if not slot then
+      return
+    end
+    if slot ~= current or batch.n >= BATCH_FRAMES then
+      flush()
+      current = slot
+    end
+    local ts = ts_of(root, p)
+    local ttok, btok = reader.tok(root, "text"), reader.tok(root, "binary")
+    local T = reader.tape()
+    local rc
+    if ttok and reader.type(ttok) == tape.J_STR then
+      rc = api.batch_push_json_string(batch, slot, C.FH_FRAME_TEXT, ts, p + T[ttok].start, T[ttok].len)
+    elseif btok and reader.type(btok) == tape.J_STR then
+      rc = api.batch_push_base64(batch, slot, C.FH_FRAME_BINARY, ts, p + T[btok].start, T[btok].len)
+    else
+      return bad(line, "no \"text\" or \"binary\" member")
+    end
+    if rc ~= 0 then
+      return bad(line, rc == -2 and "bad escape or base64" or "out of memory")
+    end
+    summary.frames = summary.frames + 1
+  end
   for line in src:gmatch("[^\n]+") do
     summary.lines = summary.lines + 1
     if line:match("%S") then
-      local p = ffi.cast("const char *", line)
-      local root, perr = reader.parse(p, #line)
-      if root == nil or reader.type(root) ~= tape.J_OBJ then
-        bad(line, perr or "not a JSON object")
-      else
-        local dir = G(root, "dir") or "in"
-        local name = G(root, "connection")
-        if dir ~= "in" then
-          summary.skipped = summary.skipped + 1
-        elseif opts.connection and name ~= opts.connection then
-          summary.skipped = summary.skipped + 1
-        else
-          local slot = slots[name]
-          if name == nil and #compiled.order == 1 then
-            slot = 1
-          end
-          if not slot then
-            local k = tostring(name)
-            summary.unknown_connections[k] = (summary.unknown_connections[k] or 0) + 1
-          else
-            if slot ~= current or batch.n >= BATCH_FRAMES then
-              flush()
-              current = slot
-            end
-            local tsv = G(root, "ts")
-            local ts = opts.default_ts or 0LL
-            if type(tsv) == "number" then
-              -- integer ns may exceed 2^53: take the digits, not the double
-              ts = M.int_token(reader, p, reader.tok(root, "ts")) or ts
-            elseif type(tsv) == "string" and tsv:match("^%d+$") then
-              ts = M.parse_int64(tsv)
-            end
-            local ttok = reader.tok(root, "text")
-            local btok = reader.tok(root, "binary")
-            local rc
-            local T = reader.tape()
-            if ttok and reader.type(ttok) == tape.J_STR then
-              rc = api.batch_push_json_string(batch, slot, C.FH_FRAME_TEXT, ts, p + T[ttok].start, T[ttok].len)
-            elseif btok and reader.type(btok) == tape.J_STR then
-              rc = api.batch_push_base64(batch, slot, C.FH_FRAME_BINARY, ts, p + T[btok].start, T[btok].len)
-            else
-              bad(line, "no \"text\" or \"binary\" member")
-            end
-            if rc and rc ~= 0 then
-              bad(line, rc == -2 and "bad escape or base64" or "out of memory")
-            elseif rc then
-              summary.frames = summary.frames + 1
-            end
-          end
-        end
-      end
+      take(line)
     end
   end
   flush()
