@@ -709,17 +709,17 @@ describe("feedhost.data.store", function()
     local function feed(name, store)
       local fx = dofile("specs/fixtures/" .. name .. ".lua")
       local loaded = assert(specmod.load("specs/" .. name .. ".lua"))
-      local creds = assert(specmod.credentials(loaded.spec, fx.credentials, function() return nil end))
+      local creds = assert(require("feedhost.spec.credentials").resolve(loaded.spec, fx.credentials, function() return nil end))
       local compiled = assert(specmod.compile(loaded, { credentials = creds, emit = function(r) store:put(r) end }))
       for conn, cfx in pairs(fx.connections) do
         local b = cffi.batch(4096, 8)
         for _, f in ipairs(cfx.frames or {}) do
           local ts = f.received_at and replay.parse_int64(tostring(f.received_at)) or 1700000000000000000LL
           if f.text then
-            cffi.api.batch_push(b, 1, 1, ts, f.text, #f.text)
+            cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_TEXT, ts, f.text, #f.text)
           else
             local bin = f.binary or bytes.hex(f.hex)
-            cffi.api.batch_push(b, 1, 2, ts, bin, #bin)
+            cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_BINARY, ts, bin, #bin)
           end
         end
         compiled.connections[conn].pipeline.run(b)
