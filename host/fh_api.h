@@ -69,6 +69,8 @@ typedef struct fh_api {
   void (*loop_wake)(fh_loop *lp);
   // files embedded at build time (lua/, specs/, registry/): NULL when absent
   const char *(*resource)(const char *name, size_t *len);
+  // creates (or truncates) a file readable and writable by its owner only: 0 or an errno
+  int (*file_private)(const char *path);
 } fh_api;
 // FFI:END
 

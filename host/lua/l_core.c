@@ -1,11 +1,27 @@
 // l_core.c: the `feedhost.core` Lua module: the FFI API table and its declarations, the version.
+#include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "codec/numfmt.h"
 #include "codec/ts.h"
 #include "fh_api.h"
 #include "vm.h"
+
+// A file only its owner may read (captures hold what the feed said, credentials aside).
+static int file_private(const char *path)
+{
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return errno;
+  }
+  int rc = fchmod(fd, 0600) == 0 ? 0 : errno;   // an existing file keeps its mode otherwise
+  close(fd);
+  return rc;
+}
 
 static const fh_api api = {
   .json_parse = fh_json_parse,
@@ -41,6 +57,7 @@ static const fh_api api = {
   .loop_signals = fh_loop_signals,
   .loop_wake = fh_loop_wake,
   .resource = fh_vm_resource,
+  .file_private = file_private,
 };
 
 const fh_api *fh_api_get(void)

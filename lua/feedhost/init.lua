@@ -37,9 +37,13 @@ end
 -- Loads, validates and compiles a spec with its credentials (see M.load for opts).
 -- @return loaded, compiled; or nil, message, code
 local function prepare(opts, log, emit)
-  local loaded, errs, file = specmod.load(opts.spec)
+  local loaded, errs, file = specmod.load(opts.spec, { trusted = opts.trusted })
   if not loaded then
     return fail(spec_errors(errs, file))
+  end
+  if opts.trusted then
+    log:warning("%s: spec code runs unconfined (trusted): it can reach files, processes and"
+      .. " the host's own state", loaded.file)
   end
   if opts.adjust then
     opts.adjust(loaded.spec)
@@ -84,6 +88,8 @@ Spec.__index = Spec
 --   on_record    function(rec) for replayed records
 --   log          a feedhost.util.log logger, or log_level
 --   adjust       function(spec_table) called after loading, before compiling (tools, tests)
+--   trusted      true: the spec's code runs with the full global environment (logged), not
+--                confined (feedhost.spec.sandbox)
 -- @return spec, or nil, message, exit code
 function M.load(opts)
   local log = opts.log or logmod.new({ level = opts.log_level or "warning" })
@@ -157,7 +163,9 @@ Host.__index = Host
 --   urls         {connection = url} overriding the spec's URLs
 --   connections  list of connection names to run (default: all)
 --   once         no reconnects; host:run() returns when every connection has closed
---   record       path of a capture file to write (every frame in and out)
+--   record       path of a capture file to write (every frame in and out), created readable by
+--                its owner only; credentials in the frames are written as *** unless
+--   record_secrets  is true
 --   tls          {ca_file = path, insecure = bool}
 --   reactor      share an existing feedhost.runtime.reactor (default: a new one)
 --   signals      true: SIGINT and SIGTERM stop the host (SIGHUP is logged)
@@ -207,13 +215,14 @@ function M.new(opts)
   host.R = R
   local rec
   if opts.record then
-    local f, ferr = io.open(opts.record, "w")
+    local f, ferr = recorder.open(opts.record)
     if not f then
-      return fail("--record: " .. tostring(ferr))
+      return fail("--record: " .. ferr)
     end
-    f:setvbuf("line")
     host.record_file = f
-    rec = recorder.new(f)
+    -- credentials in captured frames are masked unless the caller asks for them in clear
+    rec = recorder.new(f, { redact = not opts.record_secrets and function(text) return log:redact(text) end,
+      on_error = function(err) host:fail("--record: " .. err) end })
   end
   local ok, rt = pcall(runtime.new, { compiled = compiled, reactor = R, log = log, urls = opts.urls,
     once = opts.once, recorder = rec, connections = opts.connections, tls = opts.tls })
@@ -294,10 +303,29 @@ end
 function Host:step(timeout_ms)
   self:start()
   local n = self.R:step(timeout_ms or 0)
-  if self.output and self.output.flush then
-    self.output.flush()
-  end
+  self:flush()
   return n
+end
+
+-- The output's pending records out; a write that fails stops the host (run returns the error).
+function Host:flush()
+  local output = self.output
+  if output and output.flush and not self.failed then
+    local ok, err = output.flush()
+    if not ok then
+      self:fail(err)
+    end
+  end
+end
+
+--- Stops the host because of a failure that ends the run (an output that cannot be written):
+-- run() then returns nil and `err`.
+function Host:fail(err)
+  if not self.failed then
+    self.failed = tostring(err)
+    self.log:error("%s: stopping", self.failed)
+    self:stop()
+  end
 end
 
 -- SIGINT / SIGTERM: close the connections (run returns when they are closed, or after 3 s).
@@ -321,6 +349,7 @@ end
 --   stats_interval  seconds between calls of on_stats(lines) (one line per connection)
 --   on_stats        function(lines)
 --   duration        stop after this many seconds
+-- @return true, or nil and why the host failed (an output that could not be written)
 function Host:run(opts)
   opts = opts or {}
   self:start()
@@ -343,6 +372,10 @@ function Host:run(opts)
   for _, t in ipairs(timers) do
     t:cancel()
   end
+  if self.failed then
+    return nil, self.failed
+  end
+  return true
 end
 
 --- Closes every connection; run() returns once they are closed (or 3 s later).
@@ -376,9 +409,7 @@ function Host:close()
       self.R:step(50)
     end
   end
-  if self.output and self.output.flush then
-    self.output.flush()
-  end
+  self:flush()
   if self.record_file then
     self.record_file:close()
   end

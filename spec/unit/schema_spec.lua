@@ -673,7 +673,7 @@ describe("feedhost.spec.schema", function()
       conn(spec).limits = { max_assets = 1.5, subscribe_rate = 0, max_frame_bytes = -4, burst = 1 }
       expect_exactly(spec, {
         { MD .. ".limits.burst",
-          "unknown key (known keys: max_assets, max_frame_bytes, subscribe_rate)" },
+          "unknown key (known keys: connect_timeout, max_assets, max_frame_bytes, subscribe_rate)" },
         { MD .. ".limits.max_assets", "must be an integer, got 1.5" },
         { MD .. ".limits.max_frame_bytes", "must be > 0, got -4" },
         { MD .. ".limits.subscribe_rate", "must be > 0, got 0" },

@@ -75,6 +75,16 @@ function M.parse(cmd, args)
   return opts, pos
 end
 
+--- The logger of --log-level (default `dflt`). @return logger, or nil, message
+function M.logger(opts, dflt)
+  local level = opts["log-level"] or dflt
+  local log = require("feedhost.util.log")
+  if not log.levels[level] and level ~= "warn" and level ~= "err" then
+    return nil, "--log-level must be one of debug, info, warning, error, none (got " .. tostring(level) .. ")"
+  end
+  return log.new({ level = level })
+end
+
 --- "A,B C" -> {"A", "B", "C"}
 function M.split_list(s)
   local out = {}
@@ -89,16 +99,15 @@ end
 function M.assets(opts)
   local list = M.split_list(opts.assets)
   if opts["assets-file"] then
-    local f = io.open(opts["assets-file"], "r")
-    if not f then
-      return nil, "cannot read --assets-file " .. opts["assets-file"]
+    local text, err = require("feedhost.util.files").read(opts["assets-file"])
+    if not text then
+      return nil, "--assets-file: " .. err
     end
-    for line in f:lines() do
+    for line in text:gmatch("[^\n]+") do
       for _, x in ipairs(M.split_list(line:gsub("#.*", ""))) do
         list[#list + 1] = x
       end
     end
-    f:close()
   end
   return list
 end
@@ -129,27 +138,46 @@ function M.report(cmd, err, code)
 end
 
 --- The NDJSON output of records (`--output ndjson`): lines buffered, written at each flush.
--- @return { write = fn(rec), flush = fn() }, or nil for --output none
-function M.ndjson_output(kind)
+-- A record that cannot be written as JSON (a number that is not finite, say) is counted and
+-- logged, never a hole in the output; a write that fails (a closed or broken stdout, a full
+-- disk) is the flush's error. @return { write = fn(rec), flush = fn() -> true | nil, err }, or
+-- nil for --output none
+function M.ndjson_output(kind, log)
   if kind ~= "ndjson" then
     return nil
   end
-  local record = require("feedhost.data.record")
+  local ndjson = require("feedhost.data.record").ndjson
   local out, n = {}, 0
-  local o = {}
+  local o = { unwritable = 0 }
   function o.write(r)
+    local ok, line = pcall(ndjson, r, r.channel, r.connection)
+    if not ok then
+      o.unwritable = o.unwritable + 1
+      if log then
+        log:event("error", "ndjson", "record not written: " .. tostring(line))
+      end
+      return
+    end
     n = n + 1
-    out[n] = record.ndjson(r, r.channel, r.connection)
+    out[n] = line
   end
   function o.flush()
-    if n > 0 then
-      io.stdout:write(table.concat(out, "\n", 1, n), "\n")
-      io.stdout:flush()
-      for i = 1, n do
-        out[i] = nil
-      end
-      n = 0
+    if n == 0 then
+      return true
     end
+    local text = table.concat(out, "\n", 1, n) .. "\n"
+    for i = 1, n do
+      out[i] = nil
+    end
+    n = 0
+    local ok, err = io.stdout:write(text)
+    if ok then
+      ok, err = io.stdout:flush()
+    end
+    if not ok then
+      return nil, "stdout: " .. tostring(err)
+    end
+    return true
   end
   return o
 end

@@ -3,7 +3,8 @@
 local args = require("feedhost.cli.args")
 
 local M = { name = "bench", npos = { min = 2 },
-  options = { assets = "value", connection = "value", batch = "value" } }
+  options = { ["trusted-spec"] = "flag", assets = "value", connection = "value",
+    batch = "value" } }
 
 M.help = [[
 usage: feedhost bench SPEC POOL [N] [--connection NAME] [--assets A,B] [--batch K]
@@ -43,7 +44,7 @@ function M.run(opts, pos)
   local n = tonumber(pos[3] or "1000000")
   local acc = M.sink()
   local spec, err, code = require("feedhost").load({ spec = pos[1], lenient_credentials = true,
-    assets = args.split_list(opts.assets), on_record = acc.emit })
+    trusted = opts["trusted-spec"], assets = args.split_list(opts.assets), on_record = acc.emit })
   if not spec then
     return args.report("bench", err, code)
   end

@@ -2,7 +2,8 @@
 local args = require("feedhost.cli.args")
 
 local M = { name = "check", npos = 1,
-  options = { assets = "value", ["assets-file"] = "value", credentials = "value" } }
+  options = { ["trusted-spec"] = "flag", assets = "value", ["assets-file"] = "value",
+    credentials = "value" } }
 
 M.help = [[
 usage: feedhost check SPEC [--assets A,B | --assets-file F] [--credentials FILE]
@@ -10,6 +11,7 @@ usage: feedhost check SPEC [--assets A,B | --assets-file F] [--credentials FILE]
 Validates SPEC (every error at once, each with its key path; exit 2 on any), then lists its
 connections and prints, per connection, the URL, the handshake headers and the exact frames it
 would send: the auth message first, then the subscribe messages per channel for the assets.
+Credentials are shown as *** wherever they appear (URL query, headers, frames).
 ]]
 
 local function frame_text(fr)
@@ -35,7 +37,8 @@ function M.run(opts, pos)
   if not symbols then
     return args.report("check", aerr)
   end
-  local spec, err, code = require("feedhost").load({ spec = pos[1], credentials = opts.credentials })
+  local spec, err, code = require("feedhost").load({ spec = pos[1], credentials = opts.credentials,
+    trusted = opts["trusted-spec"] })
   if not spec then
     return args.report("check", err, code)
   end
@@ -69,7 +72,8 @@ function M.run(opts, pos)
       out[#out + 1] = "  (no --assets: these are the frames for an empty asset list)"
     end
   end
-  io.stdout:write(table.concat(out, "\n"), "\n")
+  -- what it would send, as it would send it, but the credentials: never printed in clear
+  io.stdout:write(spec.log:redact(table.concat(out, "\n")), "\n")
   return 0
 end
 

@@ -16,7 +16,10 @@ records stream on stdout, a stats line on stderr. Ctrl-C stops it.
 ]]
 
 function M.run(opts)
-  local log = require("feedhost.util.log").new({ level = opts["log-level"] or "info" })
+  local log, lerr = args.logger(opts, "info")
+  if not log then
+    return args.report("demo", lerr)
+  end
   local key, secret = "demo-key", "demo-secret"
   opts.assets = opts.assets or "AAPL,MSFT,TSLA"
   opts.connection = "market_data"
@@ -33,14 +36,14 @@ function M.run(opts)
     return args.report("demo", serr, 1)
   end
   local host, rc = run.host("demo", opts, { spec = "specs/alpaca.lua", log = log,
-    output = args.ndjson_output(opts.output), credentials = { api_key = key, api_secret = secret },
+    output = args.ndjson_output(opts.output, log), credentials = { api_key = key, api_secret = secret },
     urls = { market_data = sim:url() }, reactor = R })
   if not host then
     R:free()
     return rc
   end
   log:info("simulator listening on %s; streaming %s through specs/alpaca.lua", sim:url(), opts.assets)
-  local code = run.drive(host, log, tonumber(opts["stats-interval"] or "5"), tonumber(opts.duration or ""))
+  local code = run.drive("demo", host, log, tonumber(opts["stats-interval"] or "5"), tonumber(opts.duration or ""))
   sim:stop()
   R:free()
   return code

@@ -2,8 +2,8 @@
 local args = require("feedhost.cli.args")
 
 local M = { name = "replay", npos = 2,
-  options = { assets = "value", ["assets-file"] = "value", credentials = "value",
-    connection = "value", output = "value", ["log-level"] = "value" } }
+  options = { ["trusted-spec"] = "flag", assets = "value", ["assets-file"] = "value",
+    credentials = "value", connection = "value", output = "value", ["log-level"] = "value" } }
 
 M.help = [[
 usage: feedhost replay SPEC CAPTURE [--connection NAME] [--assets A,B] [--credentials FILE]
@@ -71,16 +71,21 @@ function M.run(opts, pos)
   if not src then
     return args.report("replay", "cannot read capture " .. pos[2])
   end
-  local output = args.ndjson_output(opts.output)
-  local log = require("feedhost.util.log").new({ level = opts["log-level"] or "warning" })
-  local n = 0
+  local log, lerr = args.logger(opts, "warning")
+  if not log then
+    return args.report("replay", lerr)
+  end
+  local output = args.ndjson_output(opts.output, log)
+  local n, failed = 0, nil
   local spec, err, code = require("feedhost").load({ spec = pos[1], credentials = opts.credentials,
-    lenient_credentials = true, log = log, assets = args.assets(opts) or {},
+    lenient_credentials = true, log = log, trusted = opts["trusted-spec"],
+    assets = args.assets(opts) or {},
     on_record = output and function(r)
       output.write(r)
       n = n + 1
       if n >= 512 then
-        output.flush()
+        local _, ferr = output.flush()
+        failed = failed or ferr
         n = 0
       end
     end })
@@ -91,12 +96,15 @@ function M.run(opts, pos)
     return args.report("replay", string.format("--connection %s: the spec has %s", opts.connection,
       table.concat(spec.order, ", ")))
   end
-  local sum = spec:replay(src, { connection = opts.connection })
-  if output then
-    output.flush()
+  local sum = spec:replay(src, { connection = opts.connection, stop = function() return failed end })
+  if output and not failed then
+    local _, ferr = output.flush()
+    failed = ferr
   end
-  io.stdout:flush()
   io.stderr:write(table.concat(summary_lines(spec.order, sum), "\n"), "\n")
+  if failed then
+    return args.report("replay", failed .. " (the replay stopped there)", 1)
+  end
   return 0
 end
 

@@ -2,14 +2,16 @@
 local args = require("feedhost.cli.args")
 
 local M = { name = "run", npos = 1,
-  options = { assets = "value", ["assets-file"] = "value", credentials = "value", url = "list",
-    record = "value", output = "value", ["log-level"] = "value", ["stats-interval"] = "value",
-    connection = "value", ["ca-file"] = "value", insecure = "flag", once = "flag" } }
+  options = { ["trusted-spec"] = "flag", assets = "value", ["assets-file"] = "value",
+    credentials = "value", url = "list", record = "value", output = "value",
+    ["log-level"] = "value", ["stats-interval"] = "value", connection = "value",
+    ["ca-file"] = "value", insecure = "flag", once = "flag", ["record-secrets"] = "flag" } }
 
 M.help = [[
 usage: feedhost run SPEC [--assets A,B | --assets-file F] [--credentials FILE] [--url CONN=URL]
                     [--record FILE] [--output ndjson|none] [--log-level LEVEL]
                     [--stats-interval SECS] [--connection NAME] [--ca-file F] [--insecure] [--once]
+                    [--record-secrets] [--trusted-spec]
 
 Connects every connection of SPEC (or only --connection NAME), authenticates, subscribes the
 assets and prints records as NDJSON on stdout. Every --stats-interval seconds (default 5; 0: off)
@@ -18,9 +20,12 @@ age of the last frame. Lost connections come back with backoff, auth and a full 
 
   --url CONN=URL     connect CONN to URL instead of the spec's (repeatable, or comma-separated)
   --record FILE      write every frame in and out as a capture that `feedhost replay` reads
+                     (created readable by you only; credentials in it are written as ***)
+  --record-secrets   write the credentials in the capture in clear
   --ca-file F        trust the CAs in F for wss:// (default: the system store)
   --insecure         do not verify server certificates
   --once             do not reconnect; exit when every connection has closed
+  --trusted-spec     run the spec's code unconfined (files, processes): only for specs you trust
 SIGINT or SIGTERM closes the connections and exits 0.
 ]]
 
@@ -42,10 +47,11 @@ function M.host(cmd, opts, extra)
   local host, err, code = require("feedhost").new({
     spec = extra.spec, credentials = extra.credentials or opts.credentials, assets = symbols,
     urls = urls, log = extra.log, output = extra.output, on_record = extra.on_record, store = false,
-    once = opts.once or extra.once, record = opts.record,
+    once = opts.once or extra.once, record = opts.record, record_secrets = opts["record-secrets"],
     connections = opts.connection and { opts.connection } or nil,
     tls = { ca_file = opts["ca-file"], insecure = opts.insecure }, signals = true,
     lenient_credentials = extra.lenient_credentials, reactor = extra.reactor, adjust = extra.adjust,
+    trusted = opts["trusted-spec"],
   })
   if not host then
     return nil, args.report(cmd, err, code)
@@ -54,14 +60,17 @@ function M.host(cmd, opts, extra)
 end
 
 --- Runs `host` until a signal (or, with --once, until every connection closed); stats lines on
--- the log every `interval` seconds. @return 0
-function M.drive(host, log, interval, duration)
-  host:run({ stats_interval = interval, duration = duration, on_stats = function(lines)
+-- the log every `interval` seconds. @return 0, or 1 when the host failed (its output)
+function M.drive(cmd, host, log, interval, duration)
+  local ok, err = host:run({ stats_interval = interval, duration = duration, on_stats = function(lines)
     for _, line in ipairs(lines) do
       log:info("%s", line)
     end
   end })
   host:close()
+  if not ok then
+    return args.report(cmd, err, 1)
+  end
   return 0
 end
 
@@ -70,13 +79,16 @@ function M.run(opts, pos)
   if not interval or interval < 0 then
     return args.report("run", "--stats-interval wants a number of seconds")
   end
-  local log = require("feedhost.util.log").new({ level = opts["log-level"] or "info" })
+  local log, lerr = args.logger(opts, "info")
+  if not log then
+    return args.report("run", lerr)
+  end
   local host, rc = M.host("run", opts, { spec = pos[1], log = log,
-    output = args.ndjson_output(opts.output) })
+    output = args.ndjson_output(opts.output, log) })
   if not host then
     return rc
   end
-  return M.drive(host, log, interval)
+  return M.drive("run", host, log, interval)
 end
 
 return M

@@ -20,9 +20,9 @@ function M.run(opts)
       return args.report("simulate", "option --" .. k .. " needs a number")
     end
   end
-  local ok, log = pcall(require("feedhost.util.log").new, { level = opts["log-level"] or "info" })
-  if not ok then
-    return args.report("simulate", log)
+  local log, lerr = args.logger(opts, "info")
+  if not log then
+    return args.report("simulate", lerr)
   end
   local reactor = require("feedhost.runtime.reactor")
   local R, rerr = reactor.new({ log = log })

@@ -39,6 +39,11 @@ function M.new(rt, def, index)
   return self
 end
 
+-- A line of the definition's log that names this shard when there are several.
+function Connection:named(msg)
+  return self.index > 1 and (self.label .. ": " .. msg) or msg
+end
+
 function Connection:ctx(extra)
   local c = self.def.c.ctx
   local ctx = { broker = c.broker, credentials = c.credentials, connection_name = self.def.name }
@@ -121,9 +126,11 @@ function Connection:connect()
     self.reconnects = self.reconnects + 1
   end
   self.opened_at, self.live_at, self.auth_deadline, self.hb_at = nil, nil, nil, nil
+  self.connect_started = now()
   self.subscribed = {}
   self.outq = {}
-  self.log:info("connecting to %s", url)
+  -- lines every attempt of every shard would repeat are rate-limited per connection definition
+  self.def.log:event("info", "connecting", self:named("connecting to " .. url))
   local session = def.transport.session(self.R, def, self)
   local sok, err = session:open(url, headers)
   if not sok then
@@ -236,7 +243,7 @@ end
 function Connection:on_transport_error(message, status)
   self.session = nil
   self.errors = self.errors + 1
-  self.log:error("%s", message)
+  self.def.log:event("error", "connect", self:named(message))
   self:hook("on_error", { error = message, code = status })
   self:lost(status or 0, message, true)
 end
@@ -368,16 +375,34 @@ function Connection:lost(code, reason, failed)
   end
   self.attempt = self.attempt + 1
   self.state = "backoff"
-  self.log:info("reconnecting in %s (attempt %d)", secs(delay), self.attempt)
+  self.def.log:event("info", "backoff", self:named(string.format("reconnecting in %s (attempt %d)",
+    secs(delay), self.attempt)))
   self.retry = self.R:after(delay, function()
     self.retry = nil
     self:connect()
   end)
 end
 
+-- A handshake that does not finish (a server that accepts TCP and says nothing, a TLS peer that
+-- never answers): given up after limits.connect_timeout, then backoff as for any failure.
+function Connection:connect_timed_out()
+  local session = self.session
+  self.session = nil
+  session:abandon()
+  self.errors = self.errors + 1
+  local msg = string.format("no connection within %s (the handshake did not finish)",
+    secs(self.def.connect_timeout))
+  self.def.log:event("error", "connect", self:named(msg))
+  self:hook("on_error", { error = msg })
+  return self:lost(0, msg, true)
+end
+
 -- Liveness, every tick.
 function Connection:check(t)
   local session = self.session
+  if session and self.state == "connecting" and t - self.connect_started > self.def.connect_timeout then
+    return self:connect_timed_out()
+  end
   if not session or self.state == "closing" or self.state == "connecting" then
     return
   end

@@ -20,6 +20,7 @@ local M = {}
 M.DEFAULTS = {
   reconnect = { initial = 1, max = 30, factor = 2, jitter = 0.2, stable_after = 30 },
   auth_timeout = 10,
+  connect_timeout = 10, -- TCP, TLS and the protocol's handshake, until the connection is open
   tick = 0.2,           -- liveness checks
 }
 
@@ -58,6 +59,22 @@ local function definition(self, name)
   if not t then
     error("streaming.connections." .. name .. ".backend.type: " .. terr, 0)
   end
+  local path = "streaming.connections." .. name
+  local url = self.urls[name] or spec.url
+  local ok, uerr = t.parse_url(url)
+  if not ok then
+    error(path .. ".url: " .. uerr .. (self.urls[name] and " (given with --url)" or ""), 0)
+  end
+  local options = backend.options or {}
+  local ca_file = options.ca_file or self.tls.ca_file
+  if ca_file then
+    local f, ferr = io.open(ca_file, "rb")
+    if not f then
+      error((options.ca_file and (path .. ".backend.options.ca_file") or "--ca-file")
+        .. ": cannot read the CA file: " .. tostring(ferr), 0)
+    end
+    f:close()
+  end
   local def = {
     name = name, c = c, spec = spec, pipeline = c.pipeline, transport = t,
     log = self.log:child(name),
@@ -65,13 +82,14 @@ local function definition(self, name)
     limits = spec.limits or {},
     has_ack = spec.auth ~= nil and spec.auth.ack ~= nil,
     auth_timeout = (spec.auth and spec.auth.timeout) or M.DEFAULTS.auth_timeout,
+    connect_timeout = (spec.limits or {}).connect_timeout or M.DEFAULTS.connect_timeout,
     hooks = { on_connect = resolve_fn(hooks.on_connect, registry),
       on_disconnect = resolve_fn(hooks.on_disconnect, registry),
       on_error = resolve_fn(hooks.on_error, registry) },
     heartbeat = spec.heartbeat or {},
-    options = backend.options or {},
-    verify = (backend.options or {}).verify ~= false and not self.tls.insecure,
-    ca_file = (backend.options or {}).ca_file or self.tls.ca_file,
+    options = options,
+    verify = options.verify ~= false and not self.tls.insecure,
+    ca_file = ca_file,
     sockets = {},
   }
   local hb = def.heartbeat

@@ -11,7 +11,7 @@ local M = {}
 local BATCH_FRAMES = 256
 
 --- Feeds every "in" frame of capture text `src` to `compiled` (feedhost.spec.compile result).
--- opts: { connection = name (only that one), default_ts = int64 }
+-- opts: { connection = name (only that one), default_ts = int64, stop = fn() -> true to end early }
 -- @return summary { lines, frames, skipped, unknown_connections = {name = n}, bad_lines = n,
 --         bad_samples = {...} }
 function M.run(compiled, src, opts)
@@ -100,7 +100,11 @@ function M.run(compiled, src, opts)
     end
     summary.frames = summary.frames + 1
   end
+  local stop = opts.stop or function() return false end
   for line in src:gmatch("[^\n]+") do
+    if summary.lines % 256 == 0 and stop() then
+      break
+    end
     summary.lines = summary.lines + 1
     if line:match("%S") then
       take(line)

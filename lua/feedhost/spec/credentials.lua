@@ -1,5 +1,6 @@
 --- feedhost.spec.credentials: a spec's credentials, from a table, a file or the environment.
 local json = require("feedhost.util.json")
+local files = require("feedhost.util.files")
 
 local M = {}
 
@@ -45,23 +46,34 @@ end
 
 --- Reads a credentials file: a Lua chunk returning a table, or a JSON object.
 function M.read(path)
-  local src = require("feedhost.spec").read_file(path)
+  local src, err = files.read(path, 1024 * 1024)
   if not src then
-    return nil, "cannot read credentials file " .. path
+    return nil, "credentials file: " .. err
   end
+  -- the content is secret: no message below quotes any of it
   if src:match("^%s*{") then
     local ok, t = pcall(json.decode, src)
     if ok and type(t) == "table" then
       return t
     end
+    if not src:match("^%s*{%s*[%a_]") or src:match('^%s*{%s*"') then
+      local at = tostring(t):match("at character (%d+)") or tostring(t):match("at byte (%d+)")
+      return nil, path .. ": not a valid JSON object" .. (at and (" (error at byte " .. at .. ")") or "")
+    end
   end
-  local fn, err = loadstring(src, "@" .. path)
+  local fn, lerr = loadstring(src, "=" .. path)
   if not fn then
-    return nil, path .. ": " .. tostring(err)
+    local line = files.syntax_line(lerr)
+    return nil, path .. ": not a Lua table (syntax error" .. (line and (" at line " .. line) or "") .. ")"
   end
   setfenv(fn, {})
+  jit.off(fn, true)   -- interpreted, so the instruction budget below can stop a runaway file
+  debug.sethook(function() error("took too long", 0) end, "", 1e6)
   local ok, t = pcall(fn)
-  if not ok or type(t) ~= "table" then
+  debug.sethook()
+  if not ok and t == "took too long" then
+    return nil, path .. ": did not finish (a loop that never ends?)"
+  elseif not ok or type(t) ~= "table" then
     return nil, path .. ": expected a Lua table or a JSON object"
   end
   return t

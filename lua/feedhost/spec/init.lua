@@ -12,6 +12,7 @@ local messages = require("feedhost.spec.messages")
 local pipeline = require("feedhost.spec.pipeline")
 local helpers_mod = require("feedhost.spec.helpers")
 local expr = require("feedhost.spec.expr")
+local sandbox = require("feedhost.spec.sandbox")
 
 local M = {}
 
@@ -34,32 +35,6 @@ local function dirname(path)
   return path:match("^(.*)/[^/]*$") or "."
 end
 
--- a `require` for spec files: registry modules fresh for each load, found beside the spec
-local function make_require(dir, cache)
-  return function(name)
-    if cache[name] ~= nil then
-      return cache[name]
-    end
-    local rel = name:gsub("%.", "/") .. ".lua"
-    for _, cand in ipairs({ dir .. "/../" .. rel, dir .. "/" .. rel, rel }) do
-      local src, embedded = read_file(cand)
-      if src then
-        local fn, err = loadstring(src, "@" .. (embedded and rel or cand))
-        if not fn then
-          error(err, 0)
-        end
-        local v = fn(name)
-        if v == nil then
-          v = true
-        end
-        cache[name] = v
-        return v
-      end
-    end
-    return require(name)
-  end
-end
-
 local function err_list_to_string(errs, file)
   local lines = {}
   for _, e in ipairs(errs) do
@@ -69,9 +44,10 @@ local function err_list_to_string(errs, file)
 end
 M.format_errors = err_list_to_string
 
---- Loads and validates spec file `path`.
+--- Loads and validates spec file `path`. The spec runs confined (feedhost.spec.sandbox) unless
+-- opts.trusted.
 -- @return { file, dir, spec } or nil, errors (list of {path, msg}), file
-function M.load(path)
+function M.load(path, opts)
   local src, embedded = read_file(path)
   if not src then
     return nil, { { path = "(file)", msg = "cannot read spec file" } }, path
@@ -81,8 +57,7 @@ function M.load(path)
   if not fn then
     return nil, { { path = "(syntax)", msg = tostring(err) } }, path
   end
-  local env = setmetatable({ require = make_require(dir, {}) }, { __index = _G })
-  setfenv(fn, env)
+  setfenv(fn, sandbox.env({ dir = dir, read_file = read_file, trusted = opts and opts.trusted }))
   local ok, spec = pcall(fn)
   if not ok then
     return nil, { { path = "(load)", msg = tostring(spec) } }, path
@@ -135,21 +110,20 @@ function M.compile(loaded, opts)
   end
 
   -- the expression environment for string lambdas: stdlib + registry
-  local lambda_env = {}
-  for _, k in ipairs(expr.STDLIB) do
-    lambda_env[k] = _G[k]
-  end
-  for k, v in pairs(registry) do
-    lambda_env[k] = v
-  end
+  local lambda_env = sandbox.expr_env(registry, true)
   local helpers = helpers_mod.make(lambda_env)
   for _, k in ipairs(expr.HELPERS) do
     lambda_env[k] = helpers[k]
   end
 
   local log = opts.log
-  local broker = { logger = log or { debug = function() end, info = function() end,
-    warning = function() end, error = function() end } }
+  -- the logger as spec code sees it: its four levels, none of its state (the secrets)
+  local broker = { logger = {
+    debug = function(...) if log then log:debug(...) end end,
+    info = function(...) if log then log:info(...) end end,
+    warning = function(...) if log then log:warning(...) end end,
+    error = function(...) if log then log:error(...) end end,
+  } }
   lambda_env.broker = broker
   lambda_env.mappings = maps
 

@@ -24,15 +24,7 @@ end
 
 local function load_gen(g, helpers, what)
   local src = g:source(HEADER)
-  local env = {}
-  for _, k in ipairs(expr.STDLIB) do
-    env[k] = _G[k]
-  end
-  for k, v in pairs(g.opts.registry or {}) do
-    if type(k) == "string" and type(v) == "function" then
-      env[k] = v
-    end
-  end
+  local env = require("feedhost.spec.sandbox").expr_env(g.opts.registry)
   env.setmetatable = setmetatable
   local chunk, err = load(src, "=" .. what, "t", env)
   if not chunk then

@@ -13,7 +13,6 @@
 -- decode run each under xpcall, and each of their elements too.
 local ffi = require("ffi")
 local pipeline_gen = require("feedhost.spec.pipeline_gen")
-local expr = require("feedhost.spec.expr")
 local tape = require("feedhost.spec.tape")
 local json = require("feedhost.util.json")
 local sys = require("feedhost.sys.ffi")
@@ -40,15 +39,7 @@ function M.compile(conn, name, env)
   local chunkname = "=pipeline:" .. name
   -- environment: registry functions and the safe library; anything else is a spec bug that
   -- expr.check already reported, so reaching __index means generated-code misuse
-  local envt = {}
-  for _, k in ipairs(expr.STDLIB) do
-    envt[k] = _G[k]
-  end
-  for k, v in pairs(registry) do
-    if type(k) == "string" and type(v) == "function" then
-      envt[k] = v
-    end
-  end
+  local envt = require("feedhost.spec.sandbox").expr_env(registry)
   envt.setmetatable, envt.xpcall = setmetatable, xpcall
   setmetatable(envt, { __index = function(_, k)
     error("unknown name '" .. tostring(k) .. "'", 2)

@@ -225,6 +225,7 @@ local CONNECTION = record({
     max_assets = positive({ integer = true }),
     subscribe_rate = positive(),
     max_frame_bytes = positive({ integer = true }),
+    connect_timeout = positive(),
   }),
 }, {
   required = { "url" },

@@ -130,6 +130,14 @@ function Session:close(why)
   end
 end
 
+--- Gives up on the connection without a word: it is closed, and nothing more reaches `conn`.
+function Session:abandon()
+  self.conn = nil
+  if self.id then
+    self.R:close(self.id, 1000, "abandoned")
+  end
+end
+
 --- The C counters of the connection, or nil.
 function Session:stats()
   return self.id and self.R:stats(self.id)
@@ -156,42 +164,66 @@ function Session:tick(t)
   return nil
 end
 
--- ---- reactor events -> the connection --------------------------------------------------------
+-- ---- reactor events -> the connection (none once abandoned) ------------------------------------
 function Session:on_open()
   self.last_rx = now()
-  self.conn:on_transport_open()
+  local c = self.conn
+  if c then
+    c:on_transport_open()
+  end
 end
 
 function Session:on_frames(_, batch)
   self.last_rx = now()
-  self.conn:on_transport_frames(batch)
+  local c = self.conn
+  if c then
+    c:on_transport_frames(batch)
+  end
 end
 
 function Session:on_pong()
   self.last_rx = now()
-  self.conn:on_alive()
+  local c = self.conn
+  if c then
+    c:on_alive()
+  end
 end
 
 function Session:on_oversize(_, bytes)
-  self.conn:on_oversize(bytes)
+  local c = self.conn
+  if c then
+    c:on_oversize(bytes)
+  end
 end
 
 function Session:on_dropped(_, n)
-  self.conn:on_dropped(n)
+  local c = self.conn
+  if c then
+    c:on_dropped(n)
+  end
 end
 
 function Session:on_close(_, code, reason)
   self.id = nil
-  self.conn:on_transport_close(code, reason)
+  local c = self.conn
+  if c then
+    c:on_transport_close(code, reason)
+  end
 end
 
 function Session:on_error(_, code, status, why)
   self.id = nil
-  self.conn:on_transport_error(M.describe_error(code, status, why), status)
+  local c = self.conn
+  if c then
+    c:on_transport_error(M.describe_error(code, status, why), status)
+  end
 end
 
 function Session:on_callback_error(what, err)
-  self.conn:on_callback_error(what, err)
+  local c = self.conn
+  if c then
+    c:on_callback_error(what, err)
+  end
 end
 
 return M

@@ -252,8 +252,43 @@ function Logger:event(level, key, msg, sample)
   return true
 end
 
---- Registers a secret: every occurrence in a line (and its URL-encoded form) becomes `***`.
---- Strings shorter than 3 bytes are ignored.
+-- The forms a secret takes inside a JSON string: as our encoder writes it, with "/" escaped,
+-- and with every non-ASCII character as \uXXXX (lower and upper case hex), as other encoders do.
+local function json_forms(s)
+  local json = require("feedhost.util.json")
+  local enc = sub(json.encode_string(s), 2, -2)
+  local forms = { enc, (gsub(enc, "/", "\\/")) }
+  if find(s, "[\128-\255]") then
+    local u = {}
+    local i, n = 1, #s
+    while i <= n do
+      local c = byte(s, i)
+      local cp, len = c, 1
+      if c >= 0xF0 then cp, len = c % 8, 4
+      elseif c >= 0xE0 then cp, len = c % 16, 3
+      elseif c >= 0xC0 then cp, len = c % 32, 2 end
+      for k = 1, len - 1 do
+        cp = cp * 64 + (byte(s, i + k) or 0x80) % 64
+      end
+      if cp < 0x80 then
+        u[#u + 1] = sub(json.encode_string(sub(s, i, i)), 2, -2)
+      elseif cp < 0x10000 then
+        u[#u + 1] = format("\\u%04x", cp)
+      else
+        cp = cp - 0x10000
+        u[#u + 1] = format("\\u%04x\\u%04x", 0xD800 + floor(cp / 1024), 0xDC00 + cp % 1024)
+      end
+      i = i + len
+    end
+    local lower = concat(u)
+    forms[#forms + 1] = lower
+    forms[#forms + 1] = (gsub(lower, "\\u(%x%x%x%x)", function(h) return "\\u" .. h:upper() end))
+  end
+  return forms
+end
+
+--- Registers a secret: every occurrence in a line (raw, URL-encoded, or as written inside a JSON
+--- string) becomes `***`. Strings shorter than 3 bytes are ignored.
 ---@param s string
 ---@return boolean added
 function Logger:add_secret(s)
@@ -262,7 +297,10 @@ function Logger:add_secret(s)
   end
   local shared = self._s
   local added = false
-  for _, v in ipairs({ s, url_escape(s) }) do
+  local forms = json_forms(s)
+  table.insert(forms, 1, url_escape(s))
+  table.insert(forms, 1, s)
+  for _, v in ipairs(forms) do
     if not shared.patterns[v] then
       shared.patterns[v] = gsub(v, "[%^%$%(%)%%%.%[%]%*%+%-%?%z]", function(c)
         return c == "\0" and "%z" or "%" .. c
@@ -279,6 +317,11 @@ function Logger:add_secret(s)
     return a < b
   end)
   return added
+end
+
+--- `s` with every registered secret replaced by `***` (what a log line gets).
+function Logger:redact(s)
+  return redact(self._s, s)
 end
 
 --- A logger writing `[prefix] ` lines through the same sink, level, limiter and secrets
