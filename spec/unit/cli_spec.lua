@@ -127,7 +127,10 @@ describe("feedhost check", function()
   it("prints the exact auth and subscribe frames of the Alpaca spec", function()
     local rc, out, err = feedhost({ "check", "specs/alpaca.lua", "--assets", "AAPL,MSFT", "--credentials", CREDS })
     assert.are.equal(0, rc, err)
-    assert.is_true(has_line(out, '  > auth: {"action":"auth","key":"KEY123","secret":"SEC456"}'), out)
+    -- the credentials are read, and never printed in clear
+    assert.is_true(has_line(out, '  > auth: {"action":"auth","key":"***","secret":"***"}'), out)
+    assert.is_nil(out:find("KEY123", 1, true))
+    assert.is_nil(out:find("SEC456", 1, true))
     assert.is_true(has_line(out,
       '  > subscribe data: {"action":"subscribe","bars":["AAPL","MSFT"],"trades":["AAPL","MSFT"]}'), out)
     assert.is_true(has_line(out, '  > subscribe quote: {"action":"subscribe","quotes":["AAPL","MSFT"]}'), out)
@@ -135,21 +138,23 @@ describe("feedhost check", function()
     assert.is_true(out:find('"action":"auth"', 1, true) < out:find('"action":"subscribe"', 1, true))
     assert.is_true(has_line(out, "  url: wss://stream.data.alpaca.markets/v2/iex"), out)
     assert.is_true(has_line(out,
-      '  > auth: {"action":"authenticate","data":{"key_id":"KEY123","secret_key":"SEC456"}}'), out)
+      '  > auth: {"action":"authenticate","data":{"key_id":"***","secret_key":"***"}}'), out)
   end)
 
   it("reads credentials from a JSON file too", function()
     local creds = tmpfile('{"api_key": "JK1", "api_secret": "JS2"}\n', ".json")
     local rc, out, err = feedhost({ "check", "specs/alpaca.lua", "--credentials", creds })
     assert.are.equal(0, rc, err)
-    assert.is_true(has_line(out, '  > auth: {"action":"auth","key":"JK1","secret":"JS2"}'), out)
+    assert.is_true(has_line(out, '  > auth: {"action":"auth","key":"***","secret":"***"}'), out)
+    assert.is_nil(out:find("JS2", 1, true))
   end)
 
   it("reads credentials from the environment", function()
     local rc, out, err = feedhost({ "check", "specs/alpaca.lua" },
       "env ALPACA_API_KEY=EK1 ALPACA_API_SECRET=ES2")
     assert.are.equal(0, rc, err)
-    assert.is_true(has_line(out, '  > auth: {"action":"auth","key":"EK1","secret":"ES2"}'), out)
+    assert.is_true(has_line(out, '  > auth: {"action":"auth","key":"***","secret":"***"}'), out)
+    assert.is_nil(out:find("ES2", 1, true))
   end)
 
   it("exits 2 naming a missing credential field and its environment variable", function()
