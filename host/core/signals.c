@@ -19,6 +19,7 @@ typedef struct slot {
 
 static slot slots[FH_SIG_SLOTS] = { [0 ... FH_SIG_SLOTS - 1] = { .fd = -1 } };
 static int nslots;                      // slots in use (changed on the loops' threads only)
+static volatile sig_atomic_t seen[NCAUGHT];   // delivered while caught
 static struct sigaction saved[NCAUGHT];
 static struct sigaction saved_pipe;
 
@@ -29,6 +30,7 @@ static void on_signal(int sig)
     if (caught[k] != sig) {
       continue;
     }
+    seen[k] = 1;
     for (int i = 0; i < FH_SIG_SLOTS; i++) {
       int fd = atomic_load(&slots[i].fd);
       if (fd >= 0) {
@@ -95,8 +97,15 @@ void fh_signals_remove(int slot_index)
   if (atomic_load(&slots[slot_index].fd) >= 0) {
     atomic_store(&slots[slot_index].fd, -1);
     if (--nslots == 0) {
+      // A signal already delivered is being acted on (the process is stopping): a repeat of it
+      // is ignored, not given the old disposition, which may be to die. GNU timeout, for one,
+      // sends a SIGINT twice: to the child and to its process group.
       for (int k = 0; k < NCAUGHT; k++) {
-        sigaction(caught[k], &saved[k], NULL);
+        struct sigaction ign;
+        memset(&ign, 0, sizeof ign);
+        ign.sa_handler = SIG_IGN;
+        sigaction(caught[k], seen[k] ? &ign : &saved[k], NULL);
+        seen[k] = 0;
       }
       sigaction(SIGPIPE, &saved_pipe, NULL);
     }

@@ -12,7 +12,8 @@ enum { FH_SIG_SLOTS = 32 };
 /// Adds a slot whose wake-up descriptor is `wake_fd` (written one 8-byte 1 per signal).
 /// Installs the handlers when the first slot is added. @return the slot, or -1 when full.
 int fh_signals_add(int wake_fd);
-/// Removes a slot; the last one removed restores the previous handlers.
+/// Removes a slot; the last one removed restores the previous handlers (a signal that was
+/// delivered meanwhile stays ignored: the process is acting on it).
 void fh_signals_remove(int slot);
 /// The next signal marked for `slot` (clearing its mark), or 0.
 int fh_signals_take(int slot);

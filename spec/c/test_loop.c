@@ -145,6 +145,11 @@ static void test_signals(void)
   fh_loop_free(a);
   fh_loop_free(b);
   fh_loop_free(c);
+  // the process acted on that SIGTERM: a repeat of it (GNU timeout sends SIGINT twice) must not
+  // kill it with the default disposition now that no loop catches signals
+  kill(getpid(), SIGTERM);
+  struct sigaction now;
+  CHECK(sigaction(SIGTERM, NULL, &now) == 0 && now.sa_handler == SIG_IGN);
 }
 
 // A listener closed frees its port at once: listening again on it works.
