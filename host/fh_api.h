@@ -18,6 +18,7 @@
 #include "codec/batch.h"
 #include "codec/json_tape.h"
 #include "core/loop.h"
+#include "lua/watchdog.h"
 
 // FFI:BEGIN
 typedef struct fh_api {
@@ -71,6 +72,11 @@ typedef struct fh_api {
   const char *(*resource)(const char *name, size_t *len);
   // creates (or truncates) a file readable and writable by its owner only: 0 or an errno
   int (*file_private)(const char *path);
+  // time budgets for spec code (lua/watchdog.h)
+  fh_watch *(*watch_new)(fh_loop *lp);
+  void (*watch_free)(fh_watch *w);
+  int32_t *(*watch_where)(void);
+  int32_t (*watch_label)(const char *text);
 } fh_api;
 // FFI:END
 

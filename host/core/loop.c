@@ -568,6 +568,11 @@ int fh_loop_stats(fh_loop *lp, int id, fh_conn_stats *out)
   return 0;
 }
 
+int fh_loop_signal_pending(fh_loop *lp, int64_t *since)
+{
+  return fh_signals_pending(lp->sig_slot, since);
+}
+
 int fh_loop_signals(fh_loop *lp, int on)
 {
   if (on && lp->sig_slot < 0) {

@@ -114,6 +114,9 @@ int fh_loop_stats(fh_loop *lp, int id, fh_conn_stats *out);
 /// asks sees every signal) and SIGPIPE is ignored; off: this loop stops seeing them.
 /// @return 0, or -1 when too many loops catch signals.
 int fh_loop_signals(fh_loop *lp, int on);
+/// A signal the loop caught but did not take yet (its thread is busy elsewhere), and since when
+/// (monotonic ns); 0 when none. Safe from any thread.
+int fh_loop_signal_pending(fh_loop *lp, int64_t *since);
 /// Ends the current or next wait of fh_loop_poll. Safe from any thread and from signal handlers.
 void fh_loop_wake(fh_loop *lp);
 /// Nanoseconds of FH_CLOCK_REALTIME (epoch) or FH_CLOCK_MONOTONIC.

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const int caught[] = { SIGINT, SIGTERM, SIGHUP };
@@ -15,6 +16,7 @@ enum { NCAUGHT = sizeof caught / sizeof caught[0] };
 typedef struct slot {
   atomic_int fd;                        // -1: free
   volatile sig_atomic_t mark[NCAUGHT];  // set by the handler, cleared by fh_signals_take
+  _Atomic int64_t since;                // monotonic ns of the oldest mark not taken, or 0
 } slot;
 
 static slot slots[FH_SIG_SLOTS] = { [0 ... FH_SIG_SLOTS - 1] = { .fd = -1 } };
@@ -35,6 +37,11 @@ static void on_signal(int sig)
       int fd = atomic_load(&slots[i].fd);
       if (fd >= 0) {
         slots[i].mark[k] = 1;
+        int64_t zero = 0;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);   // async-signal-safe
+        atomic_compare_exchange_strong(&slots[i].since, &zero,
+                                       (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
         uint64_t one = 1;
         ssize_t w = write(fd, &one, sizeof one);   // async-signal-safe; EAGAIN: already awake
         (void)w;
@@ -118,9 +125,24 @@ int fh_signals_take(int slot_index)
   if (slot_index < 0 || slot_index >= FH_SIG_SLOTS) {
     return 0;
   }
+  atomic_store(&slots[slot_index].since, 0);
   for (int k = 0; k < NCAUGHT; k++) {
     if (slots[slot_index].mark[k]) {
       slots[slot_index].mark[k] = 0;
+      return caught[k];
+    }
+  }
+  return 0;
+}
+
+int fh_signals_pending(int slot_index, int64_t *since)
+{
+  if (slot_index < 0 || slot_index >= FH_SIG_SLOTS) {
+    return 0;
+  }
+  for (int k = 0; k < NCAUGHT; k++) {
+    if (slots[slot_index].mark[k]) {
+      *since = atomic_load(&slots[slot_index].since);
       return caught[k];
     }
   }

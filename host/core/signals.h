@@ -7,6 +7,8 @@
 #ifndef FH_SIGNALS_H
 #define FH_SIGNALS_H
 
+#include <stdint.h>
+
 enum { FH_SIG_SLOTS = 32 };
 
 /// Adds a slot whose wake-up descriptor is `wake_fd` (written one 8-byte 1 per signal).
@@ -17,5 +19,8 @@ int fh_signals_add(int wake_fd);
 void fh_signals_remove(int slot);
 /// The next signal marked for `slot` (clearing its mark), or 0.
 int fh_signals_take(int slot);
+/// A signal marked for `slot` and not taken yet (any thread may ask), and since when (monotonic
+/// ns) one has been waiting; 0 when none.
+int fh_signals_pending(int slot, int64_t *since);
 
 #endif

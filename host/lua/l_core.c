@@ -58,6 +58,10 @@ static const fh_api api = {
   .loop_wake = fh_loop_wake,
   .resource = fh_vm_resource,
   .file_private = file_private,
+  .watch_new = fh_watch_new,
+  .watch_free = fh_watch_free,
+  .watch_where = fh_watch_where,
+  .watch_label = fh_watch_label,
 };
 
 const fh_api *fh_api_get(void)
@@ -69,6 +73,7 @@ const fh_api *fh_api_get(void)
 /// fh_api *), cdef = "..." (its FFI declarations), version = "...", embedded = bool }.
 int luaopen_feedhost_core(lua_State *L)
 {
+  fh_watch_set_lua(L);   // the Lua state of this thread, for the watchdog's interrupts
   lua_newtable(L);                                  // [M]
   lua_pushlightuserdata(L, (void *)&api);           // [M, api]
   lua_setfield(L, -2, "api");                       // [M]

@@ -9,6 +9,7 @@
 local clock = require("feedhost.sys.clock")
 local json = require("feedhost.util.json")
 local sys = require("feedhost.sys.ffi")
+local watch = require("feedhost.sys.watch")
 local ffi = require("ffi")
 
 local now = clock.mono
@@ -53,13 +54,18 @@ function Connection:ctx(extra)
   return ctx
 end
 
--- Runs a lifecycle hook; an error in it is counted and logged, never raised.
+-- Runs a lifecycle hook; an error in it (the watchdog's interrupt too) is counted and logged,
+-- never raised.
 function Connection:hook(name, extra)
   local f = self.def.hooks[name]
   if not f then
     return
   end
+  watch.at(self.def.hook_labels[name])
   local ok, err = pcall(f, self:ctx(extra))
+  if not ok and watch.is_budget(err) then
+    watch.taken()
+  end
   if not ok then
     self.errors = self.errors + 1
     self.log:event("warning", "hook:" .. name, "hooks." .. name .. " failed: " .. tostring(err))

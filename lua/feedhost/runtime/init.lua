@@ -12,6 +12,7 @@ local clock = require("feedhost.sys.clock")
 local messages = require("feedhost.spec.messages")
 local transport = require("feedhost.transport")
 local connection = require("feedhost.runtime.connection")
+local watch = require("feedhost.sys.watch")
 
 local now = clock.mono
 
@@ -86,12 +87,16 @@ local function definition(self, name)
     hooks = { on_connect = resolve_fn(hooks.on_connect, registry),
       on_disconnect = resolve_fn(hooks.on_disconnect, registry),
       on_error = resolve_fn(hooks.on_error, registry) },
+    hook_labels = {},
     heartbeat = spec.heartbeat or {},
     options = options,
     verify = options.verify ~= false and not self.tls.insecure,
     ca_file = ca_file,
     sockets = {},
   }
+  for _, h in ipairs({ "on_connect", "on_disconnect", "on_error" }) do
+    def.hook_labels[h] = watch.label(name .. ": hooks." .. h)
+  end
   local hb = def.heartbeat
   if type(hb.message) == "table" then
     local f, errs = messages.compile(hb.message, "streaming.connections." .. name .. ".heartbeat.message",

@@ -19,6 +19,7 @@
 local ffi = require("ffi")
 local sys = require("feedhost.sys.ffi")
 local clock = require("feedhost.sys.clock")
+local watch = require("feedhost.sys.watch")
 
 local api, C = sys.api, sys.C
 local mono = clock.mono
@@ -43,7 +44,8 @@ local Reactor = {}
 Reactor.__index = Reactor
 
 --- A new reactor. opts: { log = feedhost.util.log logger (callback failures go there, rate
--- limited; default: warnings and errors to stderr) }
+-- limited; default: warnings and errors to stderr), budget = seconds a step's events and timers
+-- may take before the spec code running is interrupted (default 1; false: no watchdog) }
 -- @return reactor, or nil, message
 function M.new(opts)
   opts = opts or {}
@@ -52,8 +54,10 @@ function M.new(opts)
   if lp == nil then
     return nil, ffi_string(err)
   end
+  lp = ffi.gc(lp, api.loop_free)
   return setmetatable({
-    lp = ffi.gc(lp, api.loop_free),
+    lp = lp,
+    watch = opts.budget ~= false and watch.new(lp, opts.budget) or nil,
     log = opts.log or require("feedhost.util.log").new({ level = "warning" }),
     handlers = {},      -- id -> handler
     acceptors = {},     -- listener id -> acceptor
@@ -71,6 +75,9 @@ end
 -- Reports a callback that raised: counted on the reactor (and the handler, if it counts its own).
 function Reactor:callback_failed(what, err, handler)
   self.callback_errors = self.callback_errors + 1
+  if watch.is_budget(err) then
+    watch.taken()
+  end
   if handler and handler.on_callback_error then
     local ok = pcall(handler.on_callback_error, handler, what, err)
     if ok then
@@ -336,6 +343,8 @@ end
 function Reactor:step(max_wait_ms)
   local evp = self.evp
   local n = api.loop_poll(self.lp, self:wait_ms(max_wait_ms or 1000), evp)
+  local w = self.watch
+  watch.enter(w)
   -- copied out first: a handler that opens, sends or closes may queue events, and the C array
   -- they go to can move
   local list, ev = {}, evp[0]
@@ -348,6 +357,7 @@ function Reactor:step(max_wait_ms)
     self:dispatch(e[1], e[2], e[3], e[4], e[5])
   end
   self:run_timers()
+  watch.leave(w)
   return n
 end
 
@@ -363,6 +373,10 @@ end
 
 --- Frees the loop: every connection and listener closes at once.
 function Reactor:free()
+  if self.watch then
+    api.watch_free(ffi.gc(self.watch, nil))
+    self.watch = nil
+  end
   if self.lp then
     api.loop_free(ffi.gc(self.lp, nil))
     self.lp = nil

@@ -4,6 +4,7 @@
 local ffi = require("ffi")
 local sys = require("feedhost.sys.ffi")
 local tape = require("feedhost.spec.tape")
+local watch = require("feedhost.sys.watch")
 
 local api, C = sys.api, sys.C
 local M = {}
@@ -11,7 +12,8 @@ local M = {}
 local BATCH_FRAMES = 256
 
 --- Feeds every "in" frame of capture text `src` to `compiled` (feedhost.spec.compile result).
--- opts: { connection = name (only that one), default_ts = int64, stop = fn() -> true to end early }
+-- opts: { connection = name (only that one), default_ts = int64, stop = fn() -> true to end early,
+--         budget = seconds a batch may take (default feedhost.sys.watch's; false: none) }
 -- @return summary { lines, frames, skipped, unknown_connections = {name = n}, bad_lines = n,
 --         bad_samples = {...} }
 function M.run(compiled, src, opts)
@@ -26,11 +28,15 @@ function M.run(compiled, src, opts)
   local summary = { lines = 0, frames = 0, skipped = 0, unknown_connections = {}, bad_lines = 0,
     bad_samples = {} }
   local current = nil
+  -- spec code that never returns is stopped by the watchdog (budget per batch)
+  local w = opts.budget ~= false and watch.new(nil, opts.budget) or nil
   local function flush()
     if batch.n > 0 then
       local c = by_slot[current]
       if c and c.pipeline then
+        watch.enter(w)
         c.pipeline.run(batch)
+        watch.leave(w)
       end
       api.batch_clear(batch)
     end

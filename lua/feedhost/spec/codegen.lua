@@ -16,7 +16,9 @@ Gen.__index = Gen
 --- A new generator. opts: { name = chunk name, location = expr.CONTEXT key, registry = table,
 --- params = "data, received_at, channel" (of generated helper functions), prologue = code
 --- run at the start of each helper function, ctx = code yielding the context table for function
---- sources and custom functions, tape = true to rewrite `data` for the C tape }
+--- sources and custom functions, tape = true to rewrite `data` for the C tape, watch_label =
+--- function(key path) -> label id: calls into spec code are marked for the watchdog (`_W(id)`,
+--- feedhost.sys.watch.at) }
 function M.new(opts)
   local g = setmetatable({
     lines = {},
@@ -36,6 +38,7 @@ function M.new(opts)
     end
   end
   g.allowed = expr.allowed(opts.location, names)
+  g.registry_names = names
   for _, n in ipairs(opts.extra_names or {}) do
     g.allowed[n] = true
   end
@@ -85,6 +88,35 @@ function Gen:error(path, msg)
   self.errors[#self.errors + 1] = { path = path, msg = msg }
 end
 
+--- `code` (an expression) marked for the watchdog as spec code at `path` (when watched).
+function Gen:guard(path, code)
+  local label = self.opts.watch_label
+  if not label then
+    return code
+  end
+  return "(_W(" .. label(path) .. ") and " .. code .. ")"
+end
+
+--- A statement marking that spec code at `path` runs next ("" when not watched).
+function Gen:mark(path)
+  local label = self.opts.watch_label
+  return label and ("_W(" .. label(path) .. ") ") or ""
+end
+
+-- Whether an expression may run code of the spec's (a function literal, a string lambda, a
+-- registry function): only those can loop, so only those are marked for the watchdog.
+function Gen:calls_spec_code(src)
+  if src:find("function", 1, true) or src:find("|", 1, true) then
+    return true
+  end
+  for _, n in ipairs(self.registry_names) do
+    if src:find(n, 1, true) then
+      return true
+    end
+  end
+  return false
+end
+
 --- Checks and (for the tape) rewrites an expression string. @return code or nil (error recorded)
 function Gen:expression(src, path, as_token)
   local ok, err = expr.check(src, self.allowed)
@@ -92,15 +124,24 @@ function Gen:expression(src, path, as_token)
     self:error(path, err)
     return nil
   end
+  local code
   if self.opts.tape then
     local rw = expr.rewrite_tape(src, as_token)
     if rw then
-      return "(" .. rw .. "\n)"
+      code = "(" .. rw .. "\n)"
+    else
+      -- `data` rebound inside: hand the expression a materialized table
+      code = "(function(data) return (" .. src .. "\n) end)(_JM(data))"
     end
-    -- `data` rebound inside: hand the expression a materialized table
-    return "(function(data) return (" .. src .. "\n) end)(_JM(data))"
+  else
+    code = "(" .. src .. "\n)"
   end
-  return "(" .. src .. "\n)"
+  return self:calls_spec_code(src) and self:guard(path, code) or code
+end
+
+--- Code calling Lua function `fn` (the spec's) with the context.
+function Gen:call_fn(fn, path)
+  return self:guard(path, self:const(fn) .. "(" .. self.opts.ctx .. ")")
 end
 
 --- Code calling registry function or Lua function `ref` with the context.
@@ -113,7 +154,7 @@ function Gen:call_ref(ref, path)
       return "nil"
     end
   end
-  return self:const(fn) .. "(" .. self.opts.ctx .. ")"
+  return self:call_fn(fn, path)
 end
 
 local function is_value(v)
@@ -129,7 +170,7 @@ end
 function Gen:plain(v, path)
   if v.source ~= nil then
     if type(v.source) == "function" then
-      return self:const(v.source) .. "(" .. self.opts.ctx .. ")"
+      return self:call_fn(v.source, path .. ".source")
     end
     return self:expression(v.source, path .. ".source") or "nil"
   elseif v.custom ~= nil then
@@ -253,7 +294,7 @@ function Gen:store(target, v, path)
   if v.condition ~= nil then
     local cond
     if type(v.condition) == "function" then
-      cond = self:const(v.condition) .. "(" .. self.opts.ctx .. ")"
+      cond = self:call_fn(v.condition, path .. ".condition")
     else
       cond = self:expression(v.condition, path .. ".condition") or "false"
     end

@@ -16,6 +16,8 @@ local sandbox = require("feedhost.spec.sandbox")
 
 local M = {}
 
+local LOAD_BUDGET = 5   -- seconds a spec file (and the registry modules it requires) may take
+
 local function read_file(path)
   local f = io.open(path, "rb")
   if f then
@@ -58,7 +60,17 @@ function M.load(path, opts)
     return nil, { { path = "(syntax)", msg = tostring(err) } }, path
   end
   setfenv(fn, sandbox.env({ dir = dir, read_file = read_file, trusted = opts and opts.trusted }))
+  -- a spec file that never finishes loading is stopped by the watchdog
+  local watch = require("feedhost.sys.watch")
+  local w = watch.new(nil, LOAD_BUDGET)
+  watch.at(watch.label("loading " .. path))
+  watch.enter(w)
   local ok, spec = pcall(fn)
+  if not ok and watch.is_budget(spec) then
+    watch.taken()
+    spec = "did not finish loading within " .. LOAD_BUDGET .. "s (a loop that never ends?)"
+  end
+  watch.leave(w)
   if not ok then
     return nil, { { path = "(load)", msg = tostring(spec) } }, path
   end

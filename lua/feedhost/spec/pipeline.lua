@@ -16,6 +16,7 @@ local pipeline_gen = require("feedhost.spec.pipeline_gen")
 local tape = require("feedhost.spec.tape")
 local json = require("feedhost.util.json")
 local sys = require("feedhost.sys.ffi")
+local watch = require("feedhost.sys.watch")
 
 local M = {}
 
@@ -53,6 +54,7 @@ function M.compile(conn, name, env)
   local stats = {
     frames = 0, records = 0, by_channel = {}, errors = 0, error_kinds = {}, error_paths = {},
     unrouted = 0, unconverted = 0, dropped = 0, heartbeats = 0, info = 0, empty = 0, app_errors = 0,
+    skipped = 0,
   }
   local log = env.log
   local function count_error(kind, path, msg, sample)
@@ -88,10 +90,20 @@ function M.compile(conn, name, env)
     return ffi.string(p, math.min(tonumber(len), 512))
   end
 
+  -- the watchdog interrupted spec code that ran over its budget: the rest of the batch is
+  -- dropped (stats.skipped), the interrupt taken
+  local abort = false
   local function fail(e, p, len)
     local err, path = e, nil
     if type(e) == "table" and e.err ~= nil then
       err, path = e.err, e.path
+    end
+    if watch.is_budget(err) then
+      watch.taken()
+      abort = true
+      count_error("budget", path, tostring(err):gsub("^.-feedhost: budget: ", "")
+        .. "; the rest of the batch was dropped", sample_of(p, len))
+      return true
     end
     local kind = "expression"
     local msg
@@ -107,6 +119,7 @@ function M.compile(conn, name, env)
       kind = "decode"
     end
     count_error(kind, path, msg, sample_of(p, len))
+    return false
   end
 
   local function parse_fail(perr, poff, p, len)
@@ -118,6 +131,9 @@ function M.compile(conn, name, env)
   -- a record goes to the sink as soon as it is made, under its own protected call: a sink that
   -- raises (the application's callback) is counted apart from the spec's errors
   local function app_failed(e)
+    if watch.is_budget(e) then
+      watch.taken()
+    end
     stats.app_errors = stats.app_errors + 1
     if log then
       log:event("error", "app:" .. name, string.format("[%s] the application's record callback"
@@ -178,9 +194,11 @@ function M.compile(conn, name, env)
     ffi_string = ffi.string,
     u8 = function(p) return ffi.cast("const uint8_t *", p) end,
     FRAME_BINARY = sys.C.FH_FRAME_BINARY, J_ARR = sys.C.FH_J_ARR,
+    aborted = function() return abort end, watch_at = watch.at,
   }
   local inner = chunk(gen.consts, reader, env.helpers, X)
   local function run(batch, st)
+    abort = false
     if st then
       auth.waiting, auth.acked, auth.rejected = st.waiting, nil, nil
     else

@@ -35,7 +35,7 @@ local num, int, str, ts, now, map, filter, split, json = _H.num, _H.int, _H.str,
 local broker, credentials, mappings, connection_name = _X.broker, _X.credentials, _X.mappings, _X.connection_name
 local _emit, _fail, _parse_fail, _S, _HANDLER, _MKCTX, _CTX0 = _X.emit, _X.fail, _X.parse_fail, _X.stats, _X.handler, _X.mkctx, _X.ctx0
 local _nochan, _noconv, _AUTH, _ARR, _cast, _u8 = _X.nochan, _X.noconv, _X.auth, _X.ARR, _X.cast, _X.u8
-local _BINARY, _J_ARR = _X.FRAME_BINARY, _X.J_ARR
+local _BINARY, _J_ARR, _ABORTED, _W = _X.FRAME_BINARY, _X.J_ARR, _X.aborted, _X.watch_at
 local _ffi_string, setmetatable, type, xpcall, pcall = _X.ffi_string, setmetatable, type, xpcall, pcall
 local topic -- the frame's metadata (an MQTT topic, ...), set per frame when the spec reads it]]
 
@@ -57,7 +57,7 @@ local function gen_mode(g, conn, name, mode, channels)
         local rp = base .. "[" .. i .. "]"
         local cond = "true"
         if type(rule.condition) == "function" then
-          cond = g:const(rule.condition) .. "(" .. g.opts.ctx .. ")"
+          cond = g:call_fn(rule.condition, rp .. ".condition")
         elseif rule.condition ~= nil then
           cond = g:expression(rule.condition, rp .. ".condition") or "false"
         end
@@ -106,7 +106,7 @@ local function gen_mode(g, conn, name, mode, channels)
       local rp = "router.rules[" .. i .. "].match"
       local m
       if type(rule.match) == "function" then
-        m = g:const(rule.match) .. "(" .. g.opts.ctx .. ")"
+        m = g:call_fn(rule.match, rp)
       else
         m = g:expression(rule.match, rp) or "false"
       end
@@ -144,7 +144,7 @@ local function gen_auth(g, conn, mode)
   g:emit("local function " .. fname .. "(data)", "auth")
   local function cond(v, path)
     if type(v) == "function" then
-      return g:const(v) .. "(" .. g.opts.ctx .. ")"
+      return g:call_fn(v, path)
     end
     return g:expression(v, path) or "false"
   end
@@ -183,26 +183,26 @@ local function gen_frame(g, f)
   if hooks.on_message ~= nil then
     local h = hook_ref(g, hooks.on_message, "hooks.on_message")
     g:emit("do local m = _ffi_string(p, len)\n"
-      .. "local h = " .. h .. "({ message = m, broker = broker, credentials = credentials, connection_name = connection_name, received_at = received_at, topic = topic })\n"
+      .. g:mark("hooks.on_message") .. "local h = " .. h .. "({ message = m, broker = broker, credentials = credentials, connection_name = connection_name, received_at = received_at, topic = topic })\n"
       .. "if h == false then _S.dropped = _S.dropped + 1 return end\n"
       .. "if type(h) == \"table\" then return _TABLE(h, received_at, " .. tostring(frame_array) .. ") end\n"
       .. "if type(h) == \"string\" then keep = h; p = _cast(h); len = #h end end", "hooks.on_message")
   end
   if parser.preprocess ~= nil then
     local f = hook_ref(g, parser.preprocess, "parser.preprocess")
-    g:emit("do local s = " .. f .. "(_ffi_string(p, len), _CTX0)\n"
+    g:emit("do " .. g:mark("parser.preprocess") .. "local s = " .. f .. "(_ffi_string(p, len), _CTX0)\n"
       .. "if s == nil or s == false then _S.dropped = _S.dropped + 1 return end\n"
       .. "if type(s) == \"table\" then return _TABLE(s, received_at, " .. tostring(frame_array) .. ") end\n"
       .. "keep = s; p = _cast(s); len = #s end", "parser.preprocess")
   end
   if format == "binary" then
     if decode then
-      g:emit("if kind == _BINARY then local res, err = " .. decode .. "(_u8(p), len, _CTX0) return _RESULTS(res, err, received_at) end",
+      g:emit("if kind == _BINARY then " .. g:mark("parser.decode") .. "local res, err = " .. decode .. "(_u8(p), len, _CTX0) return _RESULTS(res, err, received_at) end",
         "parser.decode")
     end
   elseif format == "text" then
     if decode then
-      g:emit("do local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
+      g:emit("do " .. g:mark("parser.decode") .. "local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
         "parser.decode")
     else
       if auth_l then
@@ -211,7 +211,7 @@ local function gen_frame(g, f)
       g:emit("do return _TABLE(_ffi_string(p, len), received_at, false) end", "parser")
     end
   elseif decode then
-    g:emit("do local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
+    g:emit("do " .. g:mark("parser.decode") .. "local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
       "parser.decode")
   end
   if format ~= "text" then
@@ -243,7 +243,7 @@ if _RTYPE(data) == _J_ARR then
   local c = data + 1
   for _ = 1, _RLEN(data) do
     local ok, e = xpcall(_EL_t, _HANDLER, c, received_at)
-    if not ok then _fail(e, p, len) end
+    if not ok and _fail(e, p, len) then return end
     c = _RNEXT(c)
   end
   return
@@ -266,6 +266,7 @@ return function(batch)
     TOPIC_SET
     local ok, e = xpcall(_FRAME, _HANDLER, p, fr.len, RECEIVED_AT, fr.kind)
     if not ok then _fail(e, p, fr.len) end
+    if _ABORTED() then _S.skipped = _S.skipped + (n - 1 - i) return end
   end
 end]], nil)
 end
@@ -338,7 +339,7 @@ return function(batch)
     local ok, e = xpcall(_BATCH, _HANDLER, frames, buf, n)
     if ok then break end
     local fr = frames[_BI - 1]
-    _fail(e, buf + fr.off, fr.len)
+    if _fail(e, buf + fr.off, fr.len) then _S.skipped = _S.skipped + (n - _BI) break end
   end
 end]], nil)
 end
@@ -364,11 +365,13 @@ end
 --- Generates the source of connection `conn` named `name`.
 -- @return { source, linemap, channels } or nil, errors (list of {path, msg})
 function M.generate(conn, name, registry)
+  local watch = require("feedhost.sys.watch")
   local g = codegen.new({
     name = name,
     location = "data",
     registry = registry,
     params = "data, received_at, channel",
+    watch_label = function(path) return watch.label(name .. ": " .. path) end,
   })
   local channels = channel_list(conn)
   local parser = conn.parser or {}
@@ -387,9 +390,9 @@ function M.generate(conn, name, registry)
   if pp ~= nil then
     if type(pp) == "function" then
       g.opts.ctx = "_MKCTX(_JM(data), received_at, nil, topic)"
-      pp_t = g:const(pp) .. "(" .. g.opts.ctx .. ")"
+      pp_t = g:call_fn(pp, "parser.payload_path")
       g.opts.ctx = "_MKCTX(data, received_at, nil, topic)"
-      pp_l = g:const(pp) .. "(" .. g.opts.ctx .. ")"
+      pp_l = g:call_fn(pp, "parser.payload_path")
     else
       g.opts.tape = true
       pp_t = g:expression(pp, "parser.payload_path", pp_select) or "nil"
@@ -404,7 +407,7 @@ local function _TABLE_NOPP(data, received_at, split)
 if split and type(data) == "table" and data[1] ~= nil then
   for j = 1, #data do
     local ok, e = xpcall(_EL_l, _HANDLER, data[j], received_at)
-    if not ok then _fail(e) end
+    if not ok and _fail(e) then return end
   end
   return
 end
