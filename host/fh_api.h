@@ -17,6 +17,7 @@
 
 #include "codec/batch.h"
 #include "codec/json_tape.h"
+#include "codec/utf8.h"
 #include "core/loop.h"
 #include "lua/watchdog.h"
 
@@ -52,8 +53,11 @@ typedef struct fh_api {
   size_t (*base64_encode)(const uint8_t *src, size_t len, char *dst);
   int (*fmt_double)(double v, char *dst);
   int (*ts_iso)(const char *s, size_t len, int64_t *out);
+  int (*utf8_valid)(const uint8_t *p, size_t n, size_t *bad);
   // the one clock (FH_CLOCK_REALTIME: epoch ns; FH_CLOCK_MONOTONIC)
   int64_t (*clock_ns)(int which);
+  // a uniform random number in [0, 1), seeded from the system's entropy (backoff jitter)
+  double (*random)(void);
   // the event loop (core/loop.h)
   fh_loop *(*loop_new)(char *err);
   void (*loop_free)(fh_loop *lp);

@@ -102,6 +102,9 @@ struct lws *fh_conn_connect(fh_conn *c, fh_io *io, struct lws_vhost *vh, const c
 fh_conn *fh_conn_new(fh_loop *lp, const fh_transport *t);
 /// Appends one received message to the connection's batch (counted; FH_EV_FRAMES when first).
 void fh_conn_frame(fh_conn *c, int kind, const void *data, size_t len);
+/// The same for a text message whose protocol says it is UTF-8 (WebSocket text frames): one that
+/// is not is dropped, counted and reported (FH_EV_INVALID), never handed on.
+void fh_conn_text(fh_conn *c, const void *data, size_t len);
 /// The same with the receive time given (epoch ns), and metadata (a topic: `topic` in the spec's
 /// context; may be NULL) kept with the frame.
 void fh_conn_frame_at(fh_conn *c, int kind, int64_t ts, const void *meta, size_t mlen,

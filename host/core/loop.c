@@ -16,6 +16,7 @@
 #include "core/inbox.h"
 #include "core/signals.h"
 #include "core/table.h"
+#include "codec/utf8.h"
 #include "net/transports.h"
 
 enum {
@@ -208,6 +209,27 @@ void fh_conn_frame_at(fh_conn *c, int kind, int64_t ts, const void *meta, size_t
 void fh_conn_frame(fh_conn *c, int kind, const void *data, size_t len)
 {
   fh_conn_frame_at(c, kind, fh_clock_ns(FH_CLOCK_REALTIME), NULL, 0, data, len);
+}
+
+void fh_conn_text(fh_conn *c, const void *data, size_t len)
+{
+  size_t bad = 0;
+  if (fh_utf8_valid(data, len, &bad)) {
+    fh_conn_frame(c, FH_FRAME_TEXT, data, len);
+    return;
+  }
+  c->st.invalid++;
+  char sample[97];   // the start of the message, for the log line (which escapes it)
+  size_t n = len < sizeof sample - 1 ? len : sizeof sample - 1;
+  memcpy(sample, data, n);
+  sample[n] = 0;
+  for (size_t i = 0; i < n; i++) {   // a NUL would end the text early
+    if (!sample[i]) {
+      sample[i] = ' ';
+    }
+  }
+  push_event(c->lp, FH_EV_INVALID, c->id, len > INT32_MAX ? INT32_MAX : (int)len,
+             bad > INT32_MAX ? INT32_MAX : (int)bad, sample);
 }
 
 void *fh_conn_state(fh_conn *c, size_t size, char *err)

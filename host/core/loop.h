@@ -28,6 +28,8 @@ enum fh_event_kind {
   FH_EV_OVERSIZE,   // a message over the connection's max_frame was dropped: `code` bytes seen
   FH_EV_SIGNAL,     // SIGINT, SIGTERM or SIGHUP: `code` the signal number
   FH_EV_DROPPED,    // messages another thread posted found the inbox full: `code` how many
+  FH_EV_INVALID,    // a text message that is not UTF-8 was dropped: `code` bytes, `aux` the
+                    // offset of the first bad byte, `text` its start (for the log, escaped)
 };
 
 // Why a connection could not be made (FH_EV_ERROR's code).
@@ -73,6 +75,7 @@ typedef struct fh_conn_stats {
   uint64_t frames_out;
   uint64_t bytes_out;
   uint64_t oversize;      // messages dropped for their size
+  uint64_t invalid;       // text messages dropped: not UTF-8
   uint64_t out_dropped;   // outbound messages dropped: the send queue was full
   uint64_t in_dropped;    // messages from another thread dropped: the inbox was full
   uint32_t out_queued;    // outbound messages waiting now

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,22 @@ static int file_private(const char *path)
   int rc = fchmod(fd, 0600) == 0 ? 0 : errno;   // an existing file keeps its mode otherwise
   close(fd);
   return rc;
+}
+
+// xorshift64*, per thread, seeded from the system's entropy at first use: every process (and
+// thread) has its own sequence, so clients that lost the same server do not retry in lockstep.
+static double random_unit(void)
+{
+  static _Thread_local uint64_t state;
+  if (!state) {
+    if (RAND_bytes((unsigned char *)&state, sizeof state) != 1 || !state) {
+      state = (uint64_t)fh_clock_ns(FH_CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32) ^ 1;
+    }
+  }
+  state ^= state >> 12;
+  state ^= state << 25;
+  state ^= state >> 27;
+  return (double)((state * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
 static const fh_api api = {
@@ -43,7 +60,9 @@ static const fh_api api = {
   .base64_encode = fh_base64_encode,
   .fmt_double = fh_fmt_double,
   .ts_iso = fh_ts_iso,
+  .utf8_valid = fh_utf8_valid,
   .clock_ns = fh_clock_ns,
+  .random = random_unit,
   .loop_new = fh_loop_new,
   .loop_free = fh_loop_free,
   .loop_open = fh_loop_open,

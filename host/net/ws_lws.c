@@ -112,11 +112,21 @@ static struct lws_vhost *vhost_for(fh_loop *lp, const char *ca_file, char *err)
 }
 
 // ---- receiving ----------------------------------------------------------------------------------
+// A whole message: text must be UTF-8 (lws does not check unless a server option says so).
+static void deliver(fh_conn *c, int binary, const char *data, size_t len)
+{
+  if (binary) {
+    fh_conn_frame(c, FH_FRAME_BINARY, data, len);
+  } else {
+    fh_conn_text(c, data, len);
+  }
+}
+
 static void receive(ws_lws *s, struct lws *wsi, const char *in, size_t len)
 {
   fh_conn *c = s->c;
   int first = lws_is_first_fragment(wsi), last = lws_is_final_fragment(wsi);
-  int kind = lws_frame_is_binary(wsi) ? FH_FRAME_BINARY : FH_FRAME_TEXT;
+  int binary = lws_frame_is_binary(wsi);
   if (first) {
     s->rx_len = 0;
     s->rx_skip = 0;
@@ -135,7 +145,7 @@ static void receive(ws_lws *s, struct lws *wsi, const char *in, size_t len)
     return;
   }
   if (first && last) {
-    fh_conn_frame(c, kind, in, len);
+    deliver(c, binary, in, len);
     return;
   }
   if (fh_buf_append(&s->rx, &s->rx_len, &s->rx_cap, in, len, 4096)) {
@@ -145,7 +155,7 @@ static void receive(ws_lws *s, struct lws *wsi, const char *in, size_t len)
     return;
   }
   if (last) {
-    fh_conn_frame(c, kind, s->rx, s->rx_len);
+    deliver(c, binary, s->rx, s->rx_len);
     s->rx_len = 0;
   }
 }

@@ -77,6 +77,16 @@ static void peer_close(fh_wsp *w, const uint8_t *pl, size_t len)
   }
 }
 
+// A whole message: text must be UTF-8 (RFC 6455 5.6); one that is not is dropped and counted.
+static void deliver(fh_wsp *w, int binary, const void *data, size_t len)
+{
+  if (binary) {
+    fh_conn_frame(w->c, FH_FRAME_BINARY, data, len);
+  } else {
+    fh_conn_text(w->c, data, len);
+  }
+}
+
 // One whole frame whose payload is at pl.
 static int frame(fh_wsp *w, const fh_ws_header *h, uint8_t *pl)
 {
@@ -88,7 +98,7 @@ static int frame(fh_wsp *w, const fh_ws_header *h, uint8_t *pl)
   case FH_WS_TEXT:
   case FH_WS_BINARY:
     if (h->fin) {
-      fh_conn_frame(w->c, h->opcode == FH_WS_BINARY ? FH_FRAME_BINARY : FH_FRAME_TEXT, pl, len);
+      deliver(w, h->opcode == FH_WS_BINARY, pl, len);
       return 0;
     }
     w->in_msg = 1;
@@ -100,7 +110,7 @@ static int frame(fh_wsp *w, const fh_ws_header *h, uint8_t *pl)
       return protocol_error(w, "out of memory");
     }
     if (h->fin) {
-      fh_conn_frame(w->c, w->rx_binary ? FH_FRAME_BINARY : FH_FRAME_TEXT, w->rx, w->rx_len);
+      deliver(w, w->rx_binary, w->rx, w->rx_len);
       w->rx_len = 0;
       w->in_msg = 0;
     }

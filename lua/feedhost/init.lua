@@ -137,8 +137,9 @@ function Spec:pipeline(name)
   return c and c.pipeline
 end
 
---- Runs the "in" frames of a capture (its text) through the pipelines; records go to the
--- on_record given to load. opts: { connection = name }
+--- Runs the "in" frames of a capture (its text, or a file to read it from, in bounded memory)
+-- through the pipelines; records go to the on_record given to load. opts: { connection = name,
+-- stop = function() -> true to end early }
 -- @return summary { frames, unknown_connections, bad_lines, bad_samples, ..., stats = {name =
 --         pipeline stats} }
 function Spec:replay(capture, opts)

@@ -67,9 +67,9 @@ local function summary_lines(order, sum)
 end
 
 function M.run(opts, pos)
-  local src = require("feedhost.spec").read_file(pos[2])
+  local src, ferr = io.open(pos[2], "rb")
   if not src then
-    return args.report("replay", "cannot read capture " .. pos[2])
+    return args.report("replay", "cannot read capture " .. tostring(ferr))
   end
   local log, lerr = args.logger(opts, "warning")
   if not log then
@@ -101,7 +101,11 @@ function M.run(opts, pos)
     local _, ferr = output.flush()
     failed = ferr
   end
+  src:close()
   io.stderr:write(table.concat(summary_lines(spec.order, sum), "\n"), "\n")
+  if sum.fatal then
+    return args.report("replay", pos[2] .. ": " .. sum.fatal, 2)
+  end
   if failed then
     return args.report("replay", failed .. " (the replay stopped there)", 1)
   end

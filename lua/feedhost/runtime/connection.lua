@@ -13,6 +13,7 @@ local watch = require("feedhost.sys.watch")
 local ffi = require("ffi")
 
 local now = clock.mono
+local random = sys.api.random   -- seeded per process: jitter differs between hosts
 local BINARY = sys.C.FH_FRAME_BINARY
 
 local M = {}
@@ -236,6 +237,12 @@ function Connection:on_oversize(bytes)
     bytes, tostring(self.def.limits.max_frame_bytes or "16777216")))
 end
 
+function Connection:on_invalid(bytes, offset, sample)
+  self.errors = self.errors + 1
+  self.log:event("warning", "invalid", string.format("dropped a text frame of %d bytes that is not"
+    .. " UTF-8 (first bad byte at %d)", bytes, offset), sample)
+end
+
 function Connection:on_dropped(n)
   self.dropped = self.dropped + n
   self.log:event("warning", "dropped", string.format("dropped %d messages: the loop's inbox was full", n))
@@ -375,7 +382,7 @@ function Connection:lost(code, reason, failed)
     self.attempt = 0
   end
   local delay = math.min(rc.max, rc.initial * rc.factor ^ self.attempt)
-  delay = delay * (1 + rc.jitter * (2 * math.random() - 1))
+  delay = delay * (1 + rc.jitter * (2 * random() - 1))
   if delay < 0 then
     delay = 0
   end

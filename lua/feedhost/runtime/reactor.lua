@@ -8,7 +8,8 @@
 --   local R = reactor.new{ log = logger }     -- nil, message when the loop cannot be made
 --   local id = R:open("ws", {host=, port=, path=, tls=, ...}, handler)
 --       handler:on_open(id), on_close(id, code, reason), on_error(id, code, status, why),
---       on_frames(id, batch), on_pong(id), on_oversize(id, bytes), on_dropped(id, n)
+--       on_frames(id, batch), on_pong(id), on_oversize(id, bytes), on_dropped(id, n),
+--       on_invalid(id, bytes, offset, sample) (a text message that is not UTF-8, dropped)
 --   local lid, port = R:listen("ws-server", {host=, port=}, acceptor)
 --       acceptor:on_accept(id, path) -> handler (nil: refused); acceptor:on_close(lid)
 --   R:send(id, data, binary) / R:ping(id) / R:close(id, code, reason) / R:stats(id)
@@ -36,7 +37,7 @@ M.now = mono
 local EV = {
   [C.FH_EV_OPEN] = "open", [C.FH_EV_CLOSE] = "close", [C.FH_EV_ERROR] = "error",
   [C.FH_EV_FRAMES] = "frames", [C.FH_EV_PONG] = "pong", [C.FH_EV_OVERSIZE] = "oversize",
-  [C.FH_EV_SIGNAL] = "signal", [C.FH_EV_DROPPED] = "dropped",
+  [C.FH_EV_SIGNAL] = "signal", [C.FH_EV_DROPPED] = "dropped", [C.FH_EV_INVALID] = "invalid",
 }
 M.EVENTS = EV
 
@@ -171,7 +172,8 @@ function Reactor:stats(id)
   end
   return { frames_in = tonumber(st.frames_in), bytes_in = tonumber(st.bytes_in),
     frames_out = tonumber(st.frames_out), bytes_out = tonumber(st.bytes_out),
-    oversize = tonumber(st.oversize), out_dropped = tonumber(st.out_dropped),
+    oversize = tonumber(st.oversize), invalid = tonumber(st.invalid),
+    out_dropped = tonumber(st.out_dropped),
     in_dropped = tonumber(st.in_dropped), out_queued = tonumber(st.out_queued) }
 end
 
@@ -327,6 +329,8 @@ function Reactor:dispatch(kind, id, code, aux, text)
     return call(self, self.handlers[id], "on_oversize", id, code)
   elseif kind == "dropped" then
     return call(self, self.handlers[id], "on_dropped", id, code)
+  elseif kind == "invalid" then
+    return call(self, self.handlers[id], "on_invalid", id, code, aux, text)
   elseif kind == "signal" then
     local f = self.on_signal
     if f then

@@ -104,10 +104,22 @@ function M.run(compiled, src, opts)
     if rc ~= 0 then
       return bad(line, rc == -2 and "bad escape or base64" or "out of memory")
     end
+    if ttok then   -- a text frame is UTF-8, as on the wire
+      local f = batch.frames[batch.n - 1]
+      if api.utf8_valid(ffi.cast("const uint8_t *", batch.buf + f.off), f.len, nil) == 0 then
+        batch.n = batch.n - 1
+        batch.used = f.off
+        return bad(line, "the text frame is not UTF-8")
+      end
+    end
     summary.frames = summary.frames + 1
   end
   local stop = opts.stop or function() return false end
-  for line in src:gmatch("[^\n]+") do
+  for line, err in M.lines(src) do
+    if line == false then
+      summary.fatal = err
+      break
+    end
     if summary.lines % 256 == 0 and stop() then
       break
     end
@@ -118,6 +130,50 @@ function M.run(compiled, src, opts)
   end
   flush()
   return summary
+end
+
+M.MAX_LINE = 64 * 1024 * 1024   -- a capture line longer than this: not a capture
+local CHUNK = 1024 * 1024
+
+--- The lines of a capture: its text (a string), or a file read 1 MiB at a time (so memory stays
+-- bounded whatever its size). A line longer than M.MAX_LINE, or a read error, ends the lines
+-- with (false, message).
+function M.lines(src)
+  if type(src) == "string" then
+    return src:gmatch("[^\n]+")
+  end
+  local buf, pos, done = "", 1, false
+  return function()
+    while true do
+      local nl = buf:find("\n", pos, true)
+      if nl then
+        local line = buf:sub(pos, nl - 1)
+        pos = nl + 1
+        return line
+      end
+      if #buf - pos + 1 > M.MAX_LINE then
+        return false, string.format("a line longer than %d MiB: not a capture", M.MAX_LINE / 1048576)
+      end
+      if done then
+        local rest = buf:sub(pos)
+        buf, pos = "", 1
+        if rest ~= "" then
+          return rest
+        end
+        return nil
+      end
+      local chunk, err = src:read(CHUNK)
+      if err then
+        return false, "cannot read the capture: " .. tostring(err)
+      end
+      if not chunk then
+        done = true
+      else
+        buf = buf:sub(pos) .. chunk
+        pos = 1
+      end
+    end
+  end
 end
 
 --- int64 from a string of decimal digits.

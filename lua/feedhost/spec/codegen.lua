@@ -315,6 +315,20 @@ function Gen:store(target, v, path)
   end
 end
 
+-- Emits `key = <value>,` for a member of a table constructor; a nested table of values gets a
+-- line per member, so a runtime error maps to the member's own key path (`fields.data.price`).
+function Gen:emit_member(k, v, path)
+  if is_value(v) or type(v) ~= "table" or is_list(v) then
+    self:emit("  " .. key_code(k) .. " = " .. self:inline(v, path) .. ",", path)
+    return
+  end
+  self:emit("  " .. key_code(k) .. " = {", path)
+  for _, kk in ipairs(sorted_keys(v)) do
+    self:emit_member(kk, v[kk], sub_path(path, kk))
+  end
+  self:emit("  },", path)
+end
+
 --- Emits `local <var> = { base..., fields... }` for a fields table (record or message body).
 --- `base` is a list of preformatted `key = code` entries put first (channel, connection).
 function Gen:build(var, fields, path, base)
@@ -331,8 +345,7 @@ function Gen:build(var, fields, path, base)
   for _, k in ipairs(sorted_keys(fields)) do
     local v = fields[k]
     if simple(v) then
-      local p = sub_path(path, k)
-      self:emit("  " .. key_code(k) .. " = " .. self:inline(v, p) .. ",", p)
+      self:emit_member(k, v, sub_path(path, k))
     else
       later[#later + 1] = k
     end

@@ -49,7 +49,11 @@ M.now = require("feedhost.sys.clock").now_ns
 local function to_num(v)
   local tv = type(v)
   if tv == "number" then
-    return v
+    -- 1e400 in a JSON frame reads as infinity: not a number a record can carry
+    if v == v and v ~= huge and v ~= -huge then
+      return v
+    end
+    return nil
   elseif tv == "string" then
     -- only decimal digits, sign, '.', exponent and surrounding spaces
     if find(v, "[^%d%s%.eE+-]") then
@@ -68,10 +72,19 @@ end
 --- A number, or a numeric string (decimal, spaces trimmed), as a number; anything else raises.
 ---@param v any
 ---@return number
+-- Why `who` refuses `v`: a number out of range gets its own words.
+local function refuse(who, v)
+  if type(v) == "number" then
+    error(who .. ": expected a finite number, got " .. tostring(v)
+      .. " (a JSON number beyond the double range, such as 1e400?)", 3)
+  end
+  error(who .. ": expected a number or numeric string, got " .. describe(v), 3)
+end
+
 function M.num(v)
   local x = to_num(v)
   if x == nil then
-    error("num: expected a number or numeric string, got " .. describe(v), 2)
+    refuse("num", v)
   end
   return x
 end
@@ -82,10 +95,7 @@ end
 function M.int(v)
   local x = to_num(v)
   if x == nil then
-    error("int: expected a number or numeric string, got " .. describe(v), 2)
-  end
-  if x ~= x or x == huge or x == -huge then
-    error("int: expected a finite number, got " .. describe(v), 2)
+    refuse("int", v)
   end
   if x >= 0 then
     return floor(x)

@@ -185,7 +185,10 @@ function M.compile(conn, name, env)
     auth.waiting, auth.rejected = false, d == nil and true or d
   end
 
-  local reader = env.reader or tape.new(env.max_tokens)
+  -- room for the tokens of the largest frame the connection accepts (a JSON text of n bytes has
+  -- at most n/2 + 1 tokens: "[0,0,...]"); the tape grows to it only when such a frame comes
+  local max_frame = (conn.limits or {}).max_frame_bytes or 16 * 1024 * 1024
+  local reader = env.reader or tape.new(math.floor(max_frame / 2) + 16)
   local X = {
     broker = broker, credentials = credentials, mappings = mappings, connection_name = name,
     emit = emit, fail = fail, parse_fail = parse_fail, stats = stats, handler = handler,

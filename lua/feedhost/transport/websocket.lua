@@ -196,6 +196,13 @@ function Session:on_oversize(_, bytes)
   end
 end
 
+function Session:on_invalid(_, bytes, offset, sample)
+  local c = self.conn
+  if c then
+    c:on_invalid(bytes, offset, sample)
+  end
+end
+
 function Session:on_dropped(_, n)
   local c = self.conn
   if c then

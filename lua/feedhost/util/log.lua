@@ -38,18 +38,51 @@ for i = 0, 31 do
 end
 ctl_escapes["\127"] = "\\x7f"
 
+-- Bytes that are not valid UTF-8 as \xHH, so every line written is UTF-8 whatever a peer sent.
+local function escape_invalid(s)
+  if not find(s, "[\128-\255]") then
+    return s
+  end
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local c = byte(s, i)
+    local len = c < 0x80 and 1 or c >= 0xC2 and c <= 0xDF and 2 or c >= 0xE0 and c <= 0xEF and 3
+      or c >= 0xF0 and c <= 0xF4 and 4 or 0
+    local ok = len > 0 and i + len - 1 <= n
+    for k = 1, len - 1 do
+      local b = ok and byte(s, i + k)
+      ok = ok and b >= 0x80 and b <= 0xBF
+    end
+    if ok and len == 3 then   -- no overlong forms, no surrogates
+      local b = byte(s, i + 1)
+      ok = not (c == 0xE0 and b < 0xA0) and not (c == 0xED and b > 0x9F)
+    elseif ok and len == 4 then
+      local b = byte(s, i + 1)
+      ok = not (c == 0xF0 and b < 0x90) and not (c == 0xF4 and b > 0x8F)
+    end
+    if ok then
+      out[#out + 1] = sub(s, i, i + len - 1)
+      i = i + len
+    else
+      out[#out + 1] = format("\\x%02x", c)
+      i = i + 1
+    end
+  end
+  return concat(out)
+end
+
 local function escape_message(s)
   if find(s, "[%z\1-\8\10-\31\127]") then
     s = gsub(s, "[%z\1-\8\10-\31\127]", ctl_escapes)
   end
-  return s
+  return escape_invalid(s)
 end
 
 local function escape_sample(s)
   if find(s, "[%z\1-\31\127]") then
     s = gsub(s, "[%z\1-\31\127]", ctl_escapes)
   end
-  return s
+  return escape_invalid(s)
 end
 
 local function redact(shared, s)
