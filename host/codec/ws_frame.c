@@ -10,12 +10,18 @@
 
 int fh_ws_parse_header(const uint8_t *p, size_t n, fh_ws_header *h)
 {
+  return fh_ws_parse_header_ext(p, n, h, 0);
+}
+
+int fh_ws_parse_header_ext(const uint8_t *p, size_t n, fh_ws_header *h, int rsv1_ok)
+{
   if (n < 2) {
     return 0;
   }
-  if (p[0] & 0x70) {
-    return -1;  // RSV bits: no extension negotiated on this path
+  if (p[0] & (rsv1_ok ? 0x30 : 0x70)) {
+    return -1;  // RSV bits no extension negotiated
   }
+  h->compressed = (p[0] & 0x40) != 0;
   h->fin = (p[0] & 0x80) != 0;
   h->opcode = p[0] & 0x0F;
   h->masked = (p[1] & 0x80) != 0;
@@ -55,7 +61,7 @@ int fh_ws_parse_header(const uint8_t *p, size_t n, fh_ws_header *h)
   case FH_WS_CLOSE:
   case FH_WS_PING:
   case FH_WS_PONG:
-    if (!h->fin || len > 125) {
+    if (!h->fin || len > 125 || h->compressed) {
       return -1;
     }
     break;
@@ -289,4 +295,59 @@ size_t fh_ws_frame_plain(uint8_t *dst, int opcode, const void *payload, size_t l
     memcpy(dst + i, payload, len);
   }
   return i + len;
+}
+
+int fh_ws_deflate_params(const char *head, size_t len, fh_ws_deflate *out)
+{
+  memset(out, 0, sizeof *out);
+  size_t vlen = 0;
+  const char *v = header_value(head, len, "Sec-WebSocket-Extensions", &vlen);
+  if (!v) {
+    return 0;
+  }
+  // "permessage-deflate; server_no_context_takeover; server_max_window_bits=10", one offer back
+  const char *end = v + vlen;
+  const char *p = v;
+  int have = 0;
+  while (p < end) {
+    while (p < end && (*p == ' ' || *p == ';' || *p == '\t')) {
+      p++;
+    }
+    const char *tok = p;
+    while (p < end && *p != ';' && *p != ',') {
+      p++;
+    }
+    size_t tl = (size_t)(p - tok);
+    while (tl && (tok[tl - 1] == ' ' || tok[tl - 1] == '\t')) {
+      tl--;
+    }
+    if (tl == 18 && !strncasecmp(tok, "permessage-deflate", 18)) {
+      have = 1;
+    } else if (tl == 26 && !strncasecmp(tok, "server_no_context_takeover", 26)) {
+      out->server_no_context_takeover = 1;
+    } else if (tl == 26 && !strncasecmp(tok, "client_no_context_takeover", 26)) {
+      out->client_no_context_takeover = 1;
+    } else if (tl > 22 && !strncasecmp(tok, "server_max_window_bits", 22)) {
+      const char *q = tok + 22;
+      while (q < tok + tl && (*q == '=' || *q == ' ' || *q == '"')) {
+        q++;
+      }
+      int bits = 0;
+      while (q < tok + tl && *q >= '0' && *q <= '9') {
+        bits = bits * 10 + (*q++ - '0');
+      }
+      if (bits < 8 || bits > 15) {
+        return -1;
+      }
+      out->server_max_window_bits = bits;
+    } else if (tl >= 22 && !strncasecmp(tok, "client_max_window_bits", 22)) {
+      // we send uncompressed messages: nothing to honour
+    } else if (tl) {
+      return -1;  // an extension or parameter we did not offer
+    }
+    if (p < end && *p == ',') {
+      return -1;  // more than one extension accepted
+    }
+  }
+  return have ? 1 : -1;
 }

@@ -24,6 +24,7 @@ enum {
 
 typedef struct fh_ws_header {
   int fin;
+  int compressed;   // RSV1: permessage-deflate (only with fh_ws_parse_header_ext)
   int opcode;
   int masked;
   uint8_t mask[4];
@@ -34,6 +35,19 @@ typedef struct fh_ws_header {
 /// Parses a frame header at p[0..n). @return 1 parsed, 0 more bytes needed, -1 protocol error
 /// (reserved bits, unknown opcode, fragmented or long control frame).
 int fh_ws_parse_header(const uint8_t *p, size_t n, fh_ws_header *h);
+/// The same, with RSV1 (a compressed message) allowed when `rsv1_ok`.
+int fh_ws_parse_header_ext(const uint8_t *p, size_t n, fh_ws_header *h, int rsv1_ok);
+
+/// What a server said of permessage-deflate (RFC 7692) in its handshake response.
+typedef struct fh_ws_deflate {
+  int server_no_context_takeover;
+  int client_no_context_takeover;
+  int server_max_window_bits;   // 0: not given (15)
+} fh_ws_deflate;
+
+/// Reads the Sec-WebSocket-Extensions of a response head. @return 1 permessage-deflate
+/// accepted (params in *out), 0 no extension, -1 something we did not offer.
+int fh_ws_deflate_params(const char *head, size_t len, fh_ws_deflate *out);
 
 /// XORs `len` bytes with the 4-byte mask, starting at mask offset `at` (0..3).
 void fh_ws_unmask(uint8_t *p, size_t len, const uint8_t mask[4], size_t at);

@@ -88,7 +88,7 @@ fh_loop *fh_loop_new(char *err);
 /// Closes every connection and listener at once and frees the loop.
 void fh_loop_free(fh_loop *lp);
 
-/// Opens a client connection with transport `name` ("ws", "ws-lws", ...) and its options.
+/// Opens a client connection with transport `name` ("ws", ...) and its options.
 /// @return its id (> 0); an FH_EV_OPEN or FH_EV_ERROR event follows. -1 with `err` set when it
 /// could not even start (unknown transport, bad options).
 int fh_loop_open(fh_loop *lp, const char *name, const fh_kv *opts, int nopts, char *err);

@@ -5,7 +5,6 @@
 
 static const fh_transport *const all[] = {
   &fh_ws_client,
-  &fh_ws_lws,
   &fh_ws_server,
 };
 

@@ -10,8 +10,8 @@ struct lws_protocols;
 /// The transport named `name`, or NULL.
 const fh_transport *fh_transport_find(const char *name);
 
-extern const fh_transport fh_ws_client;   // "ws": RFC 6455 done here, over TCP or TLS
-extern const fh_transport fh_ws_lws;      // "ws-lws": libwebsockets' client (permessage-deflate)
+extern const fh_transport fh_ws_client;   // "ws": RFC 6455 (and permessage-deflate) done here,
+                                          // over TCP or TLS
 extern const fh_transport fh_ws_server;   // "ws-server": a WebSocket listener
 
 /// The loop's lws protocol list (the one dispatching callback), for adapters' own vhosts.

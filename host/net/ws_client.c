@@ -4,7 +4,7 @@
 // header at a time instead of lws's byte-at-a-time parser is what makes this the fast path.
 //
 // Options: host, port, path (with the query), tls, verify, ca_file, headers ("Name: value" lines),
-// max_frame. Handshakes are bounded by the caller's connect timeout (the Lua side closes a
+// max_frame, deflate (offer permessage-deflate: compressed messages in are inflated here). Handshakes are bounded by the caller's connect timeout (the Lua side closes a
 // connection that does not open in time).
 #include <libwebsockets.h>
 #include <openssl/rand.h>
@@ -39,6 +39,7 @@ typedef struct ws_client {
   char *hs_req;          // the upgrade request, sent once TLS is up
   size_t hs_req_len;
   uint32_t mask_state;   // xorshift state for frame masks
+  int offered_deflate;   // permessage-deflate offered in the upgrade request
   uint8_t *scratch;      // frames before encryption, and gathered writes
 } ws_client;
 
@@ -160,8 +161,19 @@ static int plain_rx(ws_client *s, struct lws *wsi, const uint8_t *in, size_t len
     return fail(s, wsi, FH_ERR_HANDSHAKE, 0, "bad upgrade response (Sec-WebSocket-Accept)");
   }
   if (status != 101) {
-    return fail(s, wsi, FH_ERR_HTTP, status, "the server refused the WebSocket upgrade");
+    // a redirect too: following it would hand the credentials of the handshake to another host
+    return fail(s, wsi, FH_ERR_HTTP, status, status >= 300 && status < 400
+                ? "the server redirects the WebSocket upgrade (not followed)"
+                : "the server refused the WebSocket upgrade");
   }
+  fh_ws_deflate dp;
+  int ext = fh_ws_deflate_params((const char *)s->head, used, &dp);
+  if (ext < 0 || (ext == 1 && !s->offered_deflate)) {
+    return fail(s, wsi, FH_ERR_HANDSHAKE, 0, "the server accepted an extension we did not offer");
+  }
+  s->w.deflate = ext == 1;
+  s->w.deflate_reset = dp.server_no_context_takeover;
+  s->w.window_bits = dp.server_max_window_bits;
   s->hs_done = 1;
   fh_conn_event(s->c, FH_EV_OPEN, 0, 0, NULL);
   size_t rest = s->head_len - used;
@@ -316,9 +328,21 @@ static int open_client(fh_conn *c, const fh_opts *o, char *err)
   }
   s->mask_state |= 1;  // xorshift never leaves 0
   fh_ws_key(rnd, s->key);
+  // permessage-deflate is offered on request: messages in may then come compressed
+  s->offered_deflate = fh_opt_bool(o, "deflate", 0);
+  char headers[7168];
+  const char *given = fh_opt_str(o, "headers");
+  int hn = snprintf(headers, sizeof headers, "%s%s%s", given ? given : "",
+                    given && *given ? "\n" : "",
+                    s->offered_deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                         "client_max_window_bits" : "");
+  if (hn < 0 || (size_t)hn >= sizeof headers) {
+    snprintf(err, FH_ERR_LEN, "the handshake request is over 8 KiB (headers too long)");
+    return -1;
+  }
   char req[8192];
   size_t n = fh_ws_request(req, sizeof req, host, port ? port : (tls ? 443 : 80), tls,
-                           path, s->key, fh_opt_str(o, "headers"));
+                           path, s->key, headers);
   if (!n) {
     snprintf(err, FH_ERR_LEN, "the handshake request is over 8 KiB (headers too long)");
     return -1;

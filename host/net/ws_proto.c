@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "codec/ws_frame.h"
 
 int fh_buf_append(void *bufp, size_t *len, size_t *cap, const void *p, size_t n, size_t first)
@@ -31,8 +33,15 @@ void fh_wsp_free(fh_wsp *w)
 {
   free(w->pend);
   free(w->rx);
+  if (w->z) {
+    inflateEnd(w->z);
+    free(w->z);
+  }
+  free(w->zout);
   w->pend = NULL;
   w->rx = NULL;
+  w->z = NULL;
+  w->zout = NULL;
 }
 
 // The connection is closed for a protocol violation: the code and reason are what the host
@@ -77,14 +86,78 @@ static void peer_close(fh_wsp *w, const uint8_t *pl, size_t len)
   }
 }
 
-// A whole message: text must be UTF-8 (RFC 6455 5.6); one that is not is dropped and counted.
-static void deliver(fh_wsp *w, int binary, const void *data, size_t len)
+// Inflates a compressed message into w->zout (at most max_frame bytes). @return its length, -1
+// bad data, -2 larger than max_frame (a "zip bomb" stops there).
+static long inflate_msg(fh_wsp *w, const uint8_t *in, size_t len)
 {
+  z_stream *z = w->z;
+  if (!z) {
+    z = calloc(1, sizeof *z);
+    if (!z || inflateInit2(z, -(w->window_bits ? w->window_bits : 15)) != Z_OK) {
+      free(z);
+      return -1;
+    }
+    w->z = z;
+  }
+  static const uint8_t tail[4] = { 0x00, 0x00, 0xff, 0xff };   // RFC 7692 7.2.2
+  size_t out = 0;
+  for (int part = 0; part < 2; part++) {
+    z->next_in = (Bytef *)(part ? tail : in);
+    z->avail_in = (uInt)(part ? sizeof tail : len);
+    while (z->avail_in > 0) {
+      if (out == w->zout_cap) {
+        if (w->zout_cap > w->c->max_frame) {
+          return -2;
+        }
+        size_t cap = w->zout_cap ? w->zout_cap * 2 : 65536;
+        uint8_t *nb = realloc(w->zout, cap);
+        if (!nb) {
+          return -1;
+        }
+        w->zout = nb;
+        w->zout_cap = cap;
+      }
+      z->next_out = w->zout + out;
+      z->avail_out = (uInt)(w->zout_cap - out);
+      int rc = inflate(z, Z_SYNC_FLUSH);
+      out = w->zout_cap - z->avail_out;
+      if (rc != Z_OK && rc != Z_BUF_ERROR) {
+        return -1;
+      }
+      if (rc == Z_BUF_ERROR && z->avail_out > 0) {
+        break;   // no progress possible on this input
+      }
+    }
+  }
+  if (w->deflate_reset) {
+    inflateReset(z);
+  }
+  return out > w->c->max_frame ? -2 : (long)out;
+}
+
+// A whole message: text must be UTF-8 (RFC 6455 5.6); one that is not is dropped and counted.
+static int deliver(fh_wsp *w, int binary, const void *data, size_t len)
+{
+  if (w->rx_compressed) {
+    w->rx_compressed = 0;
+    long n = inflate_msg(w, data, len);
+    if (n == -2) {
+      w->c->st.oversize++;
+      fh_conn_event(w->c, FH_EV_OVERSIZE, (int)(w->c->max_frame + 1), 0, NULL);
+      return 0;
+    }
+    if (n < 0) {
+      return protocol_error(w, "bad compressed message");
+    }
+    data = w->zout;
+    len = (size_t)n;
+  }
   if (binary) {
     fh_conn_frame(w->c, FH_FRAME_BINARY, data, len);
   } else {
     fh_conn_text(w->c, data, len);
   }
+  return 0;
 }
 
 // One whole frame whose payload is at pl.
@@ -97,22 +170,26 @@ static int frame(fh_wsp *w, const fh_ws_header *h, uint8_t *pl)
   switch (h->opcode) {
   case FH_WS_TEXT:
   case FH_WS_BINARY:
+    w->rx_compressed = h->compressed;
     if (h->fin) {
-      deliver(w, h->opcode == FH_WS_BINARY, pl, len);
-      return 0;
+      return deliver(w, h->opcode == FH_WS_BINARY, pl, len);
     }
     w->in_msg = 1;
     w->rx_binary = h->opcode == FH_WS_BINARY;
     w->rx_len = 0;
     return rx_append(w, pl, len) ? protocol_error(w, "out of memory") : 0;
   case FH_WS_CONT:
+    if (h->compressed) {
+      return protocol_error(w, "RSV1 on a continuation frame");
+    }
     if (rx_append(w, pl, len)) {
       return protocol_error(w, "out of memory");
     }
     if (h->fin) {
-      deliver(w, w->rx_binary, w->rx, w->rx_len);
+      size_t n = w->rx_len;
       w->rx_len = 0;
       w->in_msg = 0;
+      return deliver(w, w->rx_binary, w->rx, n);
     }
     return 0;
   case FH_WS_PING:
@@ -146,7 +223,7 @@ static int parse(fh_wsp *w, uint8_t *p, size_t n, size_t *done)
       break;
     }
     fh_ws_header h;
-    int r = fh_ws_parse_header(p + off, n - off, &h);
+    int r = fh_ws_parse_header_ext(p + off, n - off, &h, w->deflate);
     if (r == 0) {
       break;
     }

@@ -32,6 +32,15 @@ struct fh_wsp {
   char close_reason[124];
   int peer_code;          // the close code the peer sent (or a protocol error's 1002), or 0
   char peer_reason[124];
+  // permessage-deflate (RFC 7692), when the handshake agreed on it: messages in may come
+  // compressed (we send ours plain, which the extension allows)
+  int deflate;
+  int deflate_reset;      // server_no_context_takeover: a fresh window per message
+  int window_bits;
+  int rx_compressed;      // the message being reassembled is compressed
+  void *z;                // z_stream, made on the first compressed message
+  uint8_t *zout;          // inflated message
+  size_t zout_cap;
 };
 
 /// Bytes received after the handshake. @return 0, or -1: close the socket now (protocol error

@@ -8,8 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "core/conn.h"
 #include "core/loop.h"
+#include "net/ws_proto.h"
 
 static int failures;
 #define CHECK(cond)                                                              \
@@ -179,11 +182,87 @@ static void test_listener_reuse(void)
   fh_loop_free(lp);
 }
 
+static int no_out(fh_wsp *w, int opcode, const void *payload, size_t len)
+{
+  (void)w, (void)opcode, (void)payload, (void)len;
+  return 0;
+}
+
+// A server frame (unmasked) with RSV1 set: `data` compressed as permessage-deflate sends it.
+static size_t compressed_frame(uint8_t *dst, size_t cap, const uint8_t *data, size_t len)
+{
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+  uint8_t *body = malloc(cap);
+  z.next_in = (Bytef *)data;
+  z.avail_in = (uInt)len;
+  z.next_out = body;
+  z.avail_out = (uInt)cap;
+  deflate(&z, Z_SYNC_FLUSH);
+  size_t blen = cap - z.avail_out - 4;   // the 00 00 ff ff tail is left out on the wire
+  deflateEnd(&z);
+  size_t h = 0;
+  dst[h++] = 0xC2;   // FIN, RSV1, binary
+  if (blen < 126) {
+    dst[h++] = (uint8_t)blen;
+  } else {
+    dst[h++] = 126;
+    dst[h++] = (uint8_t)(blen >> 8);
+    dst[h++] = (uint8_t)blen;
+  }
+  memcpy(dst + h, body, blen);
+  free(body);
+  return h + blen;
+}
+
+// permessage-deflate: a compressed message is inflated into the batch; one that inflates past
+// max_frame (a zip bomb) is dropped and counted, not inflated without end; RSV1 without the
+// extension is a protocol error.
+static void test_deflate(void)
+{
+  char err[256];
+  fh_loop *lp = fh_loop_new(err);
+  fh_conn *c = fh_conn_new(lp, &threaded);
+  c->max_frame = 65536;
+  fh_wsp w;
+  memset(&w, 0, sizeof w);
+  w.c = c;
+  w.out = no_out;
+  w.deflate = 1;
+  static uint8_t msg[50000], frame[70000];
+  for (size_t i = 0; i < sizeof msg; i++) {
+    msg[i] = (uint8_t)("abcdefgh"[i % 8] + (i / 4096));
+  }
+  size_t n = compressed_frame(frame, sizeof frame, msg, sizeof msg);
+  CHECK(n < sizeof msg / 10);
+  CHECK(fh_wsp_rx(&w, frame, n) == 0);
+  CHECK(c->batch->n == 1 && c->batch->frames[0].len == sizeof msg &&
+        memcmp(c->batch->buf + c->batch->frames[0].off, msg, sizeof msg) == 0);
+  // the second message reuses the window (context takeover)
+  CHECK(fh_wsp_rx(&w, frame, compressed_frame(frame, sizeof frame, msg, 1000)) == 0);
+  CHECK(c->batch->n == 2 && c->batch->frames[1].len == 1000);
+  static uint8_t zeros[1 << 20];
+  n = compressed_frame(frame, sizeof frame, zeros, sizeof zeros);
+  uint64_t over = c->st.oversize;
+  CHECK(fh_wsp_rx(&w, frame, n) == 0);
+  CHECK(c->st.oversize == over + 1 && c->batch->n == 2);
+  fh_wsp_free(&w);
+  fh_wsp plain;
+  memset(&plain, 0, sizeof plain);
+  plain.c = c;
+  plain.out = no_out;
+  CHECK(fh_wsp_rx(&plain, frame, n) == -1 && plain.peer_code == FH_CLOSE_PROTOCOL);
+  fh_wsp_free(&plain);
+  fh_loop_free(lp);
+}
+
 int main(void)
 {
   test_inbox();
   test_signals();
   test_listener_reuse();
+  test_deflate();
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;

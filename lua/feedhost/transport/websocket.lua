@@ -1,7 +1,7 @@
 --- feedhost.transport.websocket: the WebSocket transport's Lua side (see feedhost.transport).
--- What is WebSocket here and nowhere else: ws:// and wss:// URLs, the choice between the host's
--- own framing (C transport "ws") and libwebsockets' client for permessage-deflate ("ws-lws"),
--- close codes, ping frames when the line is quiet, and the words for why a handshake failed.
+-- What is WebSocket here and nowhere else: ws:// and wss:// URLs (the C transport "ws": the
+-- protocol, permessage-deflate included, done by the host over TCP or TLS), close codes, ping
+-- frames when the line is quiet, and the words for why a handshake failed.
 local sys = require("feedhost.sys.ffi")
 local clock = require("feedhost.sys.clock")
 
@@ -93,10 +93,10 @@ function Session:open(url, headers)
   for _, h in ipairs(headers) do
     hl[#hl + 1] = h[1] .. ": " .. h[2]
   end
-  local deflate = def.options.deflate == true
-  local id, oerr = self.R:open(deflate and "ws-lws" or "ws", {
+  local id, oerr = self.R:open("ws", {
     host = u.host, port = u.port, path = u.path, tls = u.tls, verify = def.verify,
     ca_file = def.ca_file, headers = table.concat(hl, "\n"), max_frame = def.limits.max_frame_bytes,
+    deflate = def.options.deflate == true,
   }, self)
   if not id then
     return nil, oerr
