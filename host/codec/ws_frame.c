@@ -239,6 +239,9 @@ int fh_ws_response(const char *buf, size_t len, const char *key, int *status, si
   if (!end) {
     return len > FH_WS_MAX_HEAD ? -2 : 0;
   }
+  if ((size_t)(end - buf) > FH_WS_MAX_HEAD) {
+    return -2;
+  }
   *consumed = (size_t)(end - buf);
   const char *sp = memchr(buf, ' ', *consumed);
   if (!sp) {

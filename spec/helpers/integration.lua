@@ -230,7 +230,7 @@ function M.server(dir, args, opts)
   opts = opts or {}
   seq = seq + 1
   local log = opts.log or string.format("%s/server.%d.log", dir, seq)
-  local argv = { M.PYTHON, M.SERVER, "--log", log }
+  local argv = { M.PYTHON, opts.script or M.SERVER, "--log", log }
   for _, a in ipairs(args or {}) do
     argv[#argv + 1] = a
   end
