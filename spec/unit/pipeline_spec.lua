@@ -768,6 +768,20 @@ describe("pipeline records", function()
   end)
 end)
 
+describe("pipeline large frames", function()
+  it("a frame with more tokens than a million (under max_frame_bytes) parses whole", function()
+    local h = build({ streams = { "data" }, converters = { data = { { fields = {
+      n = { source = "#data.a" } } } } } })
+    local parts = {}
+    for i = 1, 1500000 do
+      parts[i] = "0"
+    end
+    h.feed('{"a":[' .. table.concat(parts, ",") .. "]}")
+    assert.are.equal(0, h.stats.errors)
+    assert.are.equal(1500000, h.out[1].n)
+  end)
+end)
+
 describe("pipeline topic", function()
   local conn = {
     streams = { "data", "quote" },
