@@ -1,0 +1,60 @@
+// ndjson.h: NDJSON lines written into a byte buffer, value by value, in C: what the compiled
+// pipeline uses to write a record's line without building the record as a Lua table.
+//
+// The bytes are exactly those of the Lua encoder (feedhost.util.json / feedhost.data.record):
+// strings with `"`, `\` and control characters escaped (\b \f \n \r \t, others \u00XX), `/` and
+// non-ASCII as they are; integral numbers below 2^53 as integers, others the shortest of
+// %.15g / %.16g / %.17g that reads back to the same double (fh_fmt_shortest); int64 and uint64
+// as their digits. A line is built between fh_out_begin and fh_out_end; fh_out_cancel takes back
+// a line left unfinished (an error in the middle of a record).
+#ifndef FH_NDJSON_H
+#define FH_NDJSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// FFI:BEGIN
+typedef struct fh_out {
+  char *buf;
+  size_t len;        // bytes held (whole lines, and the line being built)
+  size_t cap;
+  size_t line;       // where the line being built starts
+  size_t limit;      // fh_out_end drops a line that would take `len` past this (counted)
+  uint64_t lines;    // lines completed
+  uint64_t dropped;  // lines dropped at the limit
+  int32_t comma;     // a value was written at this level: the next member needs a comma
+  int32_t failed;    // out of memory, or a value that cannot be written, in this line
+} fh_out;
+// FFI:END
+
+/// A new buffer holding at most `limit` bytes (0: 64 MiB). @return NULL when out of memory.
+fh_out *fh_out_new(size_t limit);
+void fh_out_free(fh_out *o);
+/// Starts a line: `{` and the pre-encoded prefix (`"channel":"data","connection":"md"`).
+void fh_out_begin(fh_out *o, const char *prefix, size_t n);
+/// A member's key, pre-encoded with its colon (`"bid":`), after a comma when one is due.
+void fh_out_key(fh_out *o, const char *key, size_t n);
+/// Values.
+void fh_out_str(fh_out *o, const char *s, size_t n);
+/// @return 0, or -1 for a number JSON cannot carry (NaN, infinities): the line fails.
+int fh_out_num(fh_out *o, double v);
+void fh_out_int64(fh_out *o, int64_t v);
+void fh_out_uint64(fh_out *o, uint64_t v);
+/// Bytes already encoded (a nested value the Lua encoder wrote, `true`, `null`, ...).
+void fh_out_raw(fh_out *o, const char *s, size_t n);
+/// `{` / `}` and `[` / `]` of nested values.
+void fh_out_open(fh_out *o, char c);
+void fh_out_close(fh_out *o, char c);
+/// Ends the line (`}` and a newline). @return 1 kept, 0 dropped (over the limit, or failed).
+int fh_out_end(fh_out *o);
+/// Takes back the line being built.
+void fh_out_cancel(fh_out *o);
+/// Writes what whole lines it can to `fd` (which may be non-blocking). @return 0 (all written or
+/// the descriptor is full: EAGAIN), or an errno.
+int fh_out_write(fh_out *o, int fd);
+
+/// The shortest "%.15g".."%.17g" text that reads back to the same double (integral values below
+/// 2^53 as integers), into `dst` (room: 32). @return its length.
+int fh_fmt_shortest(double v, char *dst);
+
+#endif

@@ -1,0 +1,136 @@
+// C unit tests for the NDJSON writer: numbers are exactly what the Lua encoder writes (the
+// shortest of %.15g/%.16g/%.17g that reads back, integers below 2^53 as integers), over millions
+// of doubles; strings escaped as it escapes them; lines kept, dropped at the limit, taken back.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/ndjson.h"
+
+static int failures;
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    if (!(cond) && failures++ < 20) {                                             \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
+    }                                                                            \
+  } while (0)
+
+// The Lua encoder's rule (feedhost.util.json encode_number), in C.
+static int reference(double v, char *dst)
+{
+  if (v == floor(v) && v < 9007199254740992.0 && v > -9007199254740992.0) {
+    return snprintf(dst, 32, "%lld", (long long)v);
+  }
+  for (int prec = 15; prec <= 17; prec++) {
+    int n = snprintf(dst, 32, "%.*g", prec, v);
+    if (prec == 17 || strtod(dst, NULL) == v) {
+      return n;
+    }
+  }
+  return 0;
+}
+
+static uint64_t rng = 88172645463325252ULL;
+static uint64_t next(void)
+{
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+static void same(double v)
+{
+  char a[32], b[32];
+  int na = fh_fmt_shortest(v, a), nb = reference(v, b);
+  a[na] = b[nb] = 0;
+  if (na != nb || strcmp(a, b) != 0) {
+    if (failures++ < 20) {
+      fprintf(stderr, "%.17g: got %s, want %s\n", v, a, b);
+    }
+  }
+}
+
+static void test_numbers(void)
+{
+  // decimals as feeds send them: 1 to 17 significant digits, every magnitude
+  for (int i = 0; i < 500000; i++) {
+    char text[40];
+    int digits = 1 + (int)(next() % 17);
+    uint64_t m = next() % 100000000000000000ULL;
+    while (m >= 1 && (int)floor(log10((double)m)) + 1 > digits) {
+      m /= 10;
+    }
+    int e = (int)(next() % 40) - 25;
+    snprintf(text, sizeof text, "%s%llue%d", next() & 1 ? "-" : "", (unsigned long long)m, e);
+    same(strtod(text, NULL));
+  }
+  // any bit pattern that is a finite double
+  for (int i = 0; i < 500000; i++) {
+    uint64_t bits = next();
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    if (isfinite(v)) {
+      same(v);
+    }
+  }
+  double edge[] = { 0.0, -0.0, 1e-7, 9.9999999999999e-8, 1e15, 9007199254740991.0,
+                    9007199254740992.0, 0.1, 0.2, 0.3, 126.54, 1e-5, 123456789012345.6, 5e-324 };
+  for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+    same(edge[i]);
+    same(-edge[i]);
+  }
+}
+
+static void test_lines(void)
+{
+  fh_out *o = fh_out_new(64);
+  fh_out_begin(o, "\"channel\":\"data\"", 16);
+  fh_out_key(o, "\"s\":", 4);
+  fh_out_str(o, "a\"b\\c/\n\x01\xc3\xa9", 10);
+  fh_out_key(o, "\"n\":", 4);
+  CHECK(fh_out_num(o, 1.5) == 0);
+  CHECK(fh_out_end(o) == 1);
+  const char *want = "{\"channel\":\"data\",\"s\":\"a\\\"b\\\\c/\\n\\u0001\xc3\xa9\",\"n\":1.5}\n";
+  CHECK(o->len == strlen(want) && memcmp(o->buf, want, o->len) == 0);
+  size_t kept = o->len;
+  fh_out_begin(o, "", 0);   // a line over the limit is dropped and counted
+  fh_out_key(o, "\"x\":", 4);
+  fh_out_str(o, "0123456789012345678901234567890123456789", 40);
+  CHECK(fh_out_end(o) == 0 && o->dropped == 1 && o->len == kept);
+  fh_out_begin(o, "", 0);   // a number JSON cannot carry fails the line, which is not kept
+  fh_out_key(o, "\"x\":", 4);
+  CHECK(fh_out_num(o, INFINITY) == -1);
+  CHECK(fh_out_end(o) == 0 && o->len == kept && o->lines == 1);
+  fh_out_begin(o, "", 0);   // nested values and lists take their commas
+  fh_out_key(o, "\"d\":", 4);
+  fh_out_open(o, '{');
+  fh_out_key(o, "\"a\":", 4);
+  fh_out_int64(o, -9223372036854775807LL - 1);
+  fh_out_close(o, '}');
+  fh_out_key(o, "\"l\":", 4);
+  fh_out_open(o, '[');
+  fh_out_key(o, "", 0);
+  fh_out_uint64(o, 18446744073709551615ULL);
+  fh_out_key(o, "", 0);
+  fh_out_raw(o, "null", 4);
+  fh_out_close(o, ']');
+  o->limit = 1 << 20;
+  CHECK(fh_out_end(o) == 1);
+  const char *want2 = "{\"d\":{\"a\":-9223372036854775808},\"l\":[18446744073709551615,null]}\n";
+  CHECK(o->len - kept == strlen(want2) && memcmp(o->buf + kept, want2, strlen(want2)) == 0);
+  fh_out_free(o);
+}
+
+int main(void)
+{
+  test_numbers();
+  test_lines();
+  if (failures) {
+    fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  printf("test_ndjson: ok\n");
+  return 0;
+}
