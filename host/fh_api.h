@@ -2,7 +2,7 @@
 //
 // Lua receives a pointer to the one const fh_api (lua/l_core.c) and casts it once, with the
 // declarations the build extracted from the FFI sections of the C headers (host/gen_cdef.lua:
-// codec/batch.h, codec/json_tape.h, core/loop.h and this file), so every type and constant Lua
+// codec/batch.h, codec/json_tape.h, codec/ndjson.h, core/loop.h and this file), so every type and constant Lua
 // uses is C's own. A table of pointers rather than ffi.C works the same in the feedhost
 // executable and when the core is a module loaded into another application's LuaJIT.
 //
@@ -17,6 +17,7 @@
 
 #include "codec/batch.h"
 #include "codec/json_tape.h"
+#include "codec/ndjson.h"
 #include "codec/utf8.h"
 #include "core/loop.h"
 #include "lua/watchdog.h"
@@ -58,6 +59,24 @@ typedef struct fh_api {
   int64_t (*clock_ns)(int which);
   // a uniform random number in [0, 1), seeded from the system's entropy (backoff jitter)
   double (*random)(void);
+  // NDJSON lines written in C (codec/ndjson.h)
+  fh_out *(*out_new)(size_t limit);
+  void (*out_free)(fh_out *o);
+  void (*out_begin)(fh_out *o, const char *prefix, size_t n);
+  void (*out_key)(fh_out *o, const char *key, size_t n);
+  void (*out_str)(fh_out *o, const char *s, size_t n);
+  int (*out_num)(fh_out *o, double v);
+  void (*out_int64)(fh_out *o, int64_t v);
+  void (*out_uint64)(fh_out *o, uint64_t v);
+  void (*out_raw)(fh_out *o, const char *s, size_t n);
+  void (*out_open)(fh_out *o, char c);
+  void (*out_close)(fh_out *o, char c);
+  int (*out_end)(fh_out *o);
+  void (*out_cancel)(fh_out *o);
+  int (*out_line)(fh_out *o, const char *s, size_t n);
+  int (*out_write)(fh_out *o, int fd);
+  int (*out_wait)(fh_out *o, int fd, int timeout_ms);
+  int (*fd_nonblock)(int fd, int on);
   // the event loop (core/loop.h)
   fh_loop *(*loop_new)(char *err);
   void (*loop_free)(fh_loop *lp);
@@ -72,6 +91,7 @@ typedef struct fh_api {
   int (*loop_stats)(fh_loop *lp, int id, fh_conn_stats *out);
   int (*loop_signals)(fh_loop *lp, int on);
   void (*loop_wake)(fh_loop *lp);
+  int (*loop_signal_pending)(fh_loop *lp, int64_t *since);
   // files embedded at build time (lua/, specs/, registry/): NULL when absent
   const char *(*resource)(const char *name, size_t *len);
   // creates (or truncates) a file readable and writable by its owner only: 0 or an errno

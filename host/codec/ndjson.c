@@ -1,108 +1,17 @@
 // ndjson.c: see ndjson.h.
 #include "ndjson.h"
 
+#include "numfmt.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
-
-// ---- numbers ----------------------------------------------------------------------------------
-static const double pow10_exact[] = {
-  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-};
-
-// Digits of u (no sign) into dst. @return count.
-static int utoa(uint64_t u, char *dst)
-{
-  char tmp[24];
-  int n = 0;
-  do {
-    tmp[n++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  for (int i = 0; i < n; i++) {
-    dst[i] = tmp[n - 1 - i];
-  }
-  return n;
-}
-
-// What "%.15g" writes for digits D (no trailing zeros, nd of them) times 10^-k, k >= 1.
-static int format_g(int neg, const char *d, int nd, int k, char *dst)
-{
-  int n = 0;
-  if (neg) {
-    dst[n++] = '-';
-  }
-  int e = nd - 1 - k;   // exponent of the leading digit
-  if (e < -4) {
-    dst[n++] = d[0];
-    if (nd > 1) {
-      dst[n++] = '.';
-      memcpy(dst + n, d + 1, (size_t)nd - 1);
-      n += nd - 1;
-    }
-    dst[n++] = 'e';
-    dst[n++] = '-';
-    int ae = -e;
-    if (ae < 10) {
-      dst[n++] = '0';
-    }
-    n += utoa((uint64_t)ae, dst + n);
-    return n;
-  }
-  if (e >= 0) {
-    memcpy(dst + n, d, (size_t)e + 1);
-    n += e + 1;
-    dst[n++] = '.';
-    memcpy(dst + n, d + e + 1, (size_t)(nd - e - 1));
-    return n + nd - e - 1;
-  }
-  dst[n++] = '0';
-  dst[n++] = '.';
-  for (int z = 0; z < -e - 1; z++) {
-    dst[n++] = '0';
-  }
-  memcpy(dst + n, d, (size_t)nd);
-  return n + nd;
-}
-
-int fh_fmt_shortest(double v, char *dst)
-{
-  if (v == floor(v) && v < 9007199254740992.0 && v > -9007199254740992.0) {
-    if (v < 0) {
-      dst[0] = '-';
-      return 1 + utoa((uint64_t)(-v), dst + 1);
-    }
-    return utoa((uint64_t)v, dst);
-  }
-  // The common case, a decimal of at most 15 significant digits (a price): x = m / 10^k with
-  // m < 10^15 read back exactly (the division of two exact doubles is correctly rounded); the
-  // smallest such k gives the digits %.15g writes.
-  double a = fabs(v);
-  if (a >= 1e-7 && a < 1e15) {
-    for (int k = 1; k <= 22; k++) {
-      double m = nearbyint(a * pow10_exact[k]);
-      if (m >= 1e15) {
-        break;
-      }
-      if (m / pow10_exact[k] == a) {
-        char d[24];
-        int nd = utoa((uint64_t)m, d);
-        return format_g(v < 0, d, nd, k, dst);
-      }
-    }
-  }
-  for (int prec = 15; prec <= 17; prec++) {
-    int n = snprintf(dst, 32, "%.*g", prec, v);
-    if (prec == 17 || strtod(dst, NULL) == v) {
-      return n;
-    }
-  }
-  return 0;
-}
 
 // ---- the buffer --------------------------------------------------------------------------------
 fh_out *fh_out_new(size_t limit)
@@ -236,7 +145,7 @@ void fh_out_int64(fh_out *o, int64_t v)
       d[n++] = '-';
       u = 0 - u;
     }
-    o->len += n + (size_t)utoa(u, d + n);
+    o->len += n + (size_t)fh_utoa(u, d + n);
   }
   o->comma = 1;
 }
@@ -245,7 +154,7 @@ void fh_out_uint64(fh_out *o, uint64_t v)
 {
   char *d = room(o, 24);
   if (d) {
-    o->len += (size_t)utoa(v, d);
+    o->len += (size_t)fh_utoa(v, d);
   }
   o->comma = 1;
 }
@@ -264,13 +173,17 @@ void fh_out_open(fh_out *o, char c)
 
 void fh_out_close(fh_out *o, char c)
 {
+  if (c == '}' && o->len > o->line && o->buf[o->len - 1] == '{') {
+    o->buf[o->len - 1] = '[';   // an empty table: the Lua encoder writes `[]`
+    c = ']';
+  }
   put(o, &c, 1);
   o->comma = 1;
 }
 
-int fh_out_end(fh_out *o)
+// Keeps the line built since o->line, or drops it (failed, or over the limit).
+static int keep_line(fh_out *o)
 {
-  put(o, "}\n", 2);
   if (o->failed || o->len > o->limit) {
     if (!o->failed) {
       o->dropped++;
@@ -281,6 +194,21 @@ int fh_out_end(fh_out *o)
   o->lines++;
   o->line = o->len;
   return 1;
+}
+
+int fh_out_end(fh_out *o)
+{
+  put(o, "}\n", 2);
+  return keep_line(o);
+}
+
+int fh_out_line(fh_out *o, const char *s, size_t n)
+{
+  o->line = o->len;
+  o->failed = 0;
+  put(o, s, n);
+  put(o, "\n", 1);
+  return keep_line(o);
 }
 
 void fh_out_cancel(fh_out *o)
@@ -314,4 +242,38 @@ int fh_out_write(fh_out *o, int fd)
   o->len -= done;
   o->line -= done;
   return 0;
+}
+
+int fh_out_wait(fh_out *o, int fd, int timeout_ms)
+{
+  struct pollfd p = { .fd = fd, .events = POLLOUT };
+  int r = poll(&p, 1, timeout_ms);
+  if (r < 0) {
+    return errno == EINTR ? 0 : errno;
+  }
+  if (r > 0 && (p.revents & (POLLERR | POLLNVAL)) && !(p.revents & POLLOUT)) {
+    return EPIPE;
+  }
+  return r > 0 ? fh_out_write(o, fd) : 0;
+}
+
+int fh_fd_nonblock(int fd, int on)
+{
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    return -1;
+  }
+  if (S_ISREG(st.st_mode) || isatty(fd)) {
+    return -2;   // a file always takes its bytes; a terminal is shared with the shell
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) {
+    return -1;
+  }
+  int was = (fl & O_NONBLOCK) != 0;
+  int want = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+  if (want != fl && fcntl(fd, F_SETFL, want) != 0) {
+    return -1;
+  }
+  return was;
 }

@@ -42,19 +42,25 @@ void fh_out_int64(fh_out *o, int64_t v);
 void fh_out_uint64(fh_out *o, uint64_t v);
 /// Bytes already encoded (a nested value the Lua encoder wrote, `true`, `null`, ...).
 void fh_out_raw(fh_out *o, const char *s, size_t n);
-/// `{` / `}` and `[` / `]` of nested values.
+/// `{` / `}` and `[` / `]` of nested values. An object closed with no member is written `[]`,
+/// as the Lua encoder writes an empty table.
 void fh_out_open(fh_out *o, char c);
 void fh_out_close(fh_out *o, char c);
 /// Ends the line (`}` and a newline). @return 1 kept, 0 dropped (over the limit, or failed).
 int fh_out_end(fh_out *o);
-/// Takes back the line being built.
+/// Takes back the line being built (nothing when none is).
 void fh_out_cancel(fh_out *o);
+/// A whole line encoded elsewhere (without its newline), kept as fh_out_end keeps one.
+/// @return 1 kept, 0 dropped (over the limit).
+int fh_out_line(fh_out *o, const char *s, size_t n);
 /// Writes what whole lines it can to `fd` (which may be non-blocking). @return 0 (all written or
 /// the descriptor is full: EAGAIN), or an errno.
 int fh_out_write(fh_out *o, int fd);
-
-/// The shortest "%.15g".."%.17g" text that reads back to the same double (integral values below
-/// 2^53 as integers), into `dst` (room: 32). @return its length.
-int fh_fmt_shortest(double v, char *dst);
+/// Waits at most `timeout_ms` for `fd` to take bytes, then writes what it can (fh_out_write).
+/// @return 0, or an errno (EPIPE: the reader went away).
+int fh_out_wait(fh_out *o, int fd, int timeout_ms);
+/// Makes `fd` non-blocking (on != 0) or blocking again. @return 1 when it was non-blocking
+/// before, 0 when not, -1 on error (a regular file or terminal is left as it is: returns -2).
+int fh_fd_nonblock(int fd, int on);
 
 #endif

@@ -1,11 +1,89 @@
 // numfmt.c: see numfmt.h.
 #include "numfmt.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+static const double pow10_exact[] = {
+  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+int fh_utoa(uint64_t u, char *dst)
+{
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  for (int i = 0; i < n; i++) {
+    dst[i] = tmp[n - 1 - i];
+  }
+  return n;
+}
+
+// What "%.15g" writes for digits D (no trailing zeros, nd of them) times 10^-k, k >= 1.
+static int format_g(int neg, const char *d, int nd, int k, char *dst)
+{
+  int n = 0;
+  if (neg) {
+    dst[n++] = '-';
+  }
+  int e = nd - 1 - k;   // exponent of the leading digit
+  if (e < -4) {
+    dst[n++] = d[0];
+    if (nd > 1) {
+      dst[n++] = '.';
+      memcpy(dst + n, d + 1, (size_t)nd - 1);
+      n += nd - 1;
+    }
+    dst[n++] = 'e';
+    dst[n++] = '-';
+    int ae = -e;
+    if (ae < 10) {
+      dst[n++] = '0';
+    }
+    n += fh_utoa((uint64_t)ae, dst + n);
+    return n;
+  }
+  if (e >= 0) {
+    memcpy(dst + n, d, (size_t)e + 1);
+    n += e + 1;
+    dst[n++] = '.';
+    memcpy(dst + n, d + e + 1, (size_t)(nd - e - 1));
+    return n + nd - e - 1;
+  }
+  dst[n++] = '0';
+  dst[n++] = '.';
+  for (int z = 0; z < -e - 1; z++) {
+    dst[n++] = '0';
+  }
+  memcpy(dst + n, d, (size_t)nd);
+  return n + nd;
+}
 
 int fh_fmt_double(double v, char *dst)
 {
+  // The common case, a decimal of at most 15 significant digits (a price): x = m / 10^k with
+  // m < 10^15 read back exactly (the division of two exact doubles is correctly rounded); the
+  // smallest such k gives the digits %.15g writes.
+  double a = fabs(v);
+  if (a >= 1e-7 && a < 1e15) {
+    for (int k = 1; k <= 22; k++) {
+      double m = nearbyint(a * pow10_exact[k]);
+      if (m >= 1e15) {
+        break;
+      }
+      if (m / pow10_exact[k] == a) {
+        char d[24];
+        int nd = fh_utoa((uint64_t)m, d);
+        return format_g(v < 0, d, nd, k, dst);
+      }
+    }
+  }
   for (int prec = 15; prec <= 17; prec++) {
     int n = snprintf(dst, 32, "%.*g", prec, v);
     if (prec == 17 || strtod(dst, NULL) == v) {
@@ -13,4 +91,16 @@ int fh_fmt_double(double v, char *dst)
     }
   }
   return 0;
+}
+
+int fh_fmt_shortest(double v, char *dst)
+{
+  if (v == floor(v) && v < 9007199254740992.0 && v > -9007199254740992.0) {
+    if (v < 0) {
+      dst[0] = '-';
+      return 1 + fh_utoa((uint64_t)(-v), dst + 1);
+    }
+    return fh_utoa((uint64_t)v, dst);
+  }
+  return fh_fmt_double(v, dst);
 }

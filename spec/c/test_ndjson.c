@@ -1,12 +1,17 @@
 // C unit tests for the NDJSON writer: numbers are exactly what the Lua encoder writes (the
 // shortest of %.15g/%.16g/%.17g that reads back, integers below 2^53 as integers), over millions
 // of doubles; strings escaped as it escapes them; lines kept, dropped at the limit, taken back.
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codec/ndjson.h"
+#include "codec/numfmt.h"
 
 static int failures;
 #define CHECK(cond)                                                              \
@@ -123,10 +128,64 @@ static void test_lines(void)
   fh_out_free(o);
 }
 
+// Empty objects, whole lines, cancel, and writing to a pipe: full (EAGAIN, nothing lost) and
+// without a reader (EPIPE).
+static void test_pipe(void)
+{
+  fh_out *o = fh_out_new(0);
+  fh_out_begin(o, "\"c\":1", 5);   // an object with no member is written `[]`
+  fh_out_key(o, "\"e\":", 4);
+  fh_out_open(o, '{');
+  fh_out_close(o, '}');
+  CHECK(fh_out_end(o) == 1);
+  CHECK(fh_out_line(o, "{\"x\":2}", 7) == 1);
+  fh_out_begin(o, "", 0);            // cancelled: gone; cancelling again changes nothing
+  fh_out_key(o, "\"y\":", 4);
+  fh_out_cancel(o);
+  fh_out_cancel(o);
+  const char *want = "{\"c\":1,\"e\":[]}\n{\"x\":2}\n";
+  CHECK(o->len == strlen(want) && memcmp(o->buf, want, o->len) == 0 && o->lines == 2);
+
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  CHECK(fh_fd_nonblock(fds[1], 1) == 0);
+  CHECK(fh_fd_nonblock(fds[1], 1) == 1);
+  char line[1000];
+  memset(line, 'a', sizeof line);
+  for (int i = 0; i < 1000; i++) {   // ~1 MB: more than the pipe holds
+    fh_out_line(o, line, sizeof line);
+  }
+  size_t total = o->len;
+  CHECK(fh_out_write(o, fds[1]) == 0 && o->len > 0 && o->len < total);   // full: EAGAIN
+  CHECK(fh_out_wait(o, fds[1], 10) == 0);                                  // still full
+  fh_fd_nonblock(fds[0], 1);
+  size_t got = 0;
+  char buf[65536];
+  ssize_t r;
+  for (int spins = 0; spins < 100000 && (o->len > 0 || got < total); spins++) {
+    while ((r = read(fds[0], buf, sizeof buf)) > 0) {
+      got += (size_t)r;
+    }
+    CHECK(fh_out_wait(o, fds[1], 100) == 0);
+  }
+  CHECK(got == total && o->len == 0);   // every byte, none twice
+  close(fds[0]);
+  fh_out_line(o, "{}", 2);
+  signal(SIGPIPE, SIG_IGN);
+  CHECK(fh_out_write(o, fds[1]) == EPIPE);
+  CHECK(fh_out_wait(o, fds[1], 10) == EPIPE);
+  close(fds[1]);
+  int dn = open("/dev/null", O_WRONLY);
+  CHECK(fh_fd_nonblock(dn, 1) == 0);   // a character device other than a terminal
+  close(dn);
+  fh_out_free(o);
+}
+
 int main(void)
 {
   test_numbers();
   test_lines();
+  test_pipe();
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;
