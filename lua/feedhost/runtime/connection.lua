@@ -362,7 +362,7 @@ function Connection:lost(code, reason, failed)
     self.attempt = 0
   end
   local delay = math.min(rc.max, rc.initial * rc.factor ^ self.attempt)
-  delay = delay * (1 + rc.jitter * (2 * math.random() - 1))
+  delay = delay * (1 + rc.jitter * (2 * self.rt.random() - 1))
   if delay < 0 then
     delay = 0
   end
