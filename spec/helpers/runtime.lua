@@ -20,6 +20,19 @@ local M = {}
 
 M.SECRET = "sekrit-123"
 
+--- A fresh reactor for every test of the calling describe block: `set(R)` receives it before
+-- each test; it is freed after. (busted's before_each/after_each are the spec file's: pass them.)
+function M.reactor_per_test(before_each, after_each, set)
+  local R
+  before_each(function()
+    R = assert(reactor.new())
+    set(R)
+  end)
+  after_each(function()
+    R:free()
+  end)
+end
+
 --- A scripted server: every accepted connection is a table {id, got = {texts}, open,
 -- close_code}; `on_text(srv, c, text)` answers, `on_accept(srv, c)` greets.
 function M.server(R, on_text, on_accept)

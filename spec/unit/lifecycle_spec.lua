@@ -30,12 +30,7 @@ end
 
 describe("connection lifecycle", function()
   local R
-  before_each(function()
-    R = assert(reactor.new())
-  end)
-  after_each(function()
-    R:free()
-  end)
+  h.reactor_per_test(before_each, after_each, function(r) R = r end)
 
   describe("backoff", function()
     it("delays grow by reconnect.factor from reconnect.initial up to reconnect.max, and stay there", function()

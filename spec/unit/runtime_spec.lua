@@ -10,12 +10,7 @@ local server, conn_spec, start, wait_for = h.server, h.conn_spec, h.start, h.wai
 
 describe("runtime", function()
   local R
-  before_each(function()
-    R = assert(reactor.new())
-  end)
-  after_each(function()
-    R:free()
-  end)
+  h.reactor_per_test(before_each, after_each, function(r) R = r end)
 
   it("parses WebSocket URLs", function()
     local u = ws.parse_url("wss://stream.example.com/v2/iex?x=1")
