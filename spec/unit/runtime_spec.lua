@@ -158,8 +158,10 @@ describe("runtime", function()
       end
       return n >= 3
     end, 5, env)
+    -- (sent at the liveness tick's time plus the moment it takes to build and queue the message;
+    -- sent every tick, 0.2 s, they would be half the interval apart)
     for i = 2, #sent do
-      assert(sent[i] - sent[i - 1] >= interval - 1e-6, string.format("heartbeats %d and %d %.3fs apart",
+      assert(sent[i] - sent[i - 1] >= interval - 0.05, string.format("heartbeats %d and %d %.3fs apart",
         i - 1, i, sent[i] - sent[i - 1]))
     end
     assert.equal(1, #srv.conns)
