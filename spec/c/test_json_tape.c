@@ -224,6 +224,22 @@ static void test_ts(void)
       }
     }
   }
+  // exact values (the same instant written in four zones)
+  struct { const char *text; int64_t ns; } known[] = {
+    { "2021-02-22T15:51:44.208Z", 1614009104208000000LL },
+    { "2021-02-22T21:21:44.208+05:30", 1614009104208000000LL },
+    { "2021-02-22T10:51:44.208-05:00", 1614009104208000000LL },
+    { "2021-02-22T06:21:44.208-0930", 1614009104208000000LL },
+  };
+  for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
+    int64_t ns = 0;
+    CHECK(fh_ts_iso(known[k].text, strlen(known[k].text), &ns) == 0);
+    if (ns != known[k].ns) {
+      fprintf(stderr, "ts_iso %s: %lld, want %lld\n", known[k].text, (long long)ns,
+              (long long)known[k].ns);
+      failures++;
+    }
+  }
   const char *s = "[1,\"2021-02-22T14:30:00\\u005a\"]";
   CHECK(parse(s) == 3);
   int64_t v;
@@ -238,6 +254,24 @@ static void test_unescape(void)
   char out[64];
   int n = fh_json_unescape(s + tape[0].start, tape[0].len, out);
   CHECK(n == 10 && memcmp(out, "a\"b\xc3\xa9\xf0\x9f\x98\x80\n", 10) == 0);
+  // every escape of RFC 8259, each alone: \/ is a slash; a surrogate pair ends the string
+  struct { const char *json; const char *want; } cases[] = {
+    { "\"BRK\\/B\"", "BRK/B" },
+    { "\"\\\\\\/\\\"\"", "\\/\"" },
+    { "\"\\b\\f\\n\\r\\t\"", "\b\f\n\r\t" },
+    { "\"x\\ud83d\\ude00\"", "x\xf0\x9f\x98\x80" },
+    { "\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80" },
+    { "\"\\ud83d\"", "\xef\xbf\xbd" },   // a lone high surrogate: U+FFFD
+    { "\"\\u00e9\"", "\xc3\xa9" },
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    CHECK(parse(cases[i].json) == 1);
+    n = fh_json_unescape(cases[i].json + tape[0].start, tape[0].len, out);
+    if (n != (int)strlen(cases[i].want) || memcmp(out, cases[i].want, (size_t)n) != 0) {
+      fprintf(stderr, "unescape %s: got %d bytes '%.*s'\n", cases[i].json, n, n > 0 ? n : 0, out);
+      failures++;
+    }
+  }
   const char *k = "{\"\\u0053\":5}";
   CHECK(parse(k) == 3 && fh_json_find(tape, k, 0, "S", 1) == 2);
 }

@@ -28,6 +28,14 @@ static void test_headers(void)
   CHECK(fh_ws_parse_header(big, 9, &h) == 0);
   CHECK(fh_ws_parse_header(big, 10, &h) == 1);
   CHECK(h.opcode == FH_WS_CONT && h.len == 2097152 && h.size == 10);
+  // a 64-bit length is read whole, high half included: 2^32 + 5 bytes
+  const uint8_t huge[] = { 0x82, 127, 0, 0, 0, 1, 0, 0, 0, 5 };
+  CHECK(fh_ws_parse_header(huge, sizeof huge, &h) == 1);
+  CHECK(h.len == 0x100000005ULL && h.size == 10);
+  const uint8_t high[] = { 0x82, 127, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0 };
+  CHECK(fh_ws_parse_header(high, sizeof high, &h) == 1 && h.len == 0x123456789abcdef0ULL);
+  const uint8_t top[] = { 0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1 };   // the top bit must be 0
+  CHECK(fh_ws_parse_header(top, sizeof top, &h) == -1);
   const uint8_t rsv[] = { 0xC1, 0x00 };               // RSV1 without an extension
   CHECK(fh_ws_parse_header(rsv, 2, &h) == -1);
   const uint8_t op[] = { 0x83, 0x00 };                // reserved opcode

@@ -173,8 +173,10 @@ describe("pipeline values", function()
 
   it("unescapes JSON strings", function()
     local h = build(simple({ s = { source = "data.s" } }))
-    h.feed('{"s":"caf\\u00e9 \\"q\\" \\n"}')
+    h.feed('{"s":"caf\\u00e9 \\"q\\" \\n"}', '{"s":"BRK\\/B"}', '{"s":"\\ud83d\\ude00"}')
     assert.are.equal('caf\195\169 "q" \n', h.out[1].s)
+    assert.are.equal("BRK/B", h.out[2].s)
+    assert.are.equal("\240\159\152\128", h.out[3].s)   -- a surrogate pair at the end: U+1F600
   end)
 
   it("an expression using data whole, or rebinding data, sees the decoded message", function()
@@ -249,6 +251,36 @@ describe("pipeline frame = array", function()
     h.feed('[{"b":"y"},{"b":2}]')
     assert.are.equal(1, #h.out)
     assert.are.equal(1, h.stats.error_paths["converters.data[1].fields.n.inner"])
+  end)
+
+  it("every element, the last one too, of a list from on_message, preprocess or a replaced frame", function()
+    local function prices(h)
+      local t = {}
+      for i, r in ipairs(h.out) do
+        t[i] = r.p
+      end
+      return t
+    end
+    -- on_message: a table (the message itself) or a string (the frame replaced, read as JSON)
+    local h = build(simple({ p = { source = "data.p" } }, { frame = "array", hooks = { on_message = function(e)
+      if e.message == "table" then
+        return { { p = 1 }, { p = 2 }, { p = 3 } }
+      end
+      return '[{"p":4},{"p":5},{"p":6}]'
+    end } }))
+    h.feed("table", "text")
+    assert.are.same({ 1, 2, 3, 4, 5, 6 }, prices(h))
+    -- preprocess returning the decoded list
+    h = build(simple({ p = { source = "data.p" } }, { frame = "array", parser = { preprocess = function(s)
+      local t = {}
+      for d in s:gmatch("%d") do
+        t[#t + 1] = { p = tonumber(d) }
+      end
+      return t
+    end } }))
+    h.feed("789")
+    assert.are.same({ 7, 8, 9 }, prices(h))
+    assert.are.equal(0, h.stats.errors)
   end)
 
   it("logs the error with the connection, kind, key path and a sample", function()
@@ -413,6 +445,26 @@ describe("pipeline parser.payload_path", function()
       parser = { payload_path = "json.decode(data.body)" } }))
     h.feed('{"body":"[{\\"p\\":6},{\\"p\\":7}]"}')
     assert.are.same({ 6, 7 }, { h.out[1].p, h.out[2].p })
+  end)
+
+  it("applies to what decode, an on_message hook and a text parser give, as to a frame", function()
+    local pp = { payload_path = "data.body" }
+    -- decode (a text parser with a decode function)
+    local h = build(simple({ p = { source = "data.p" } }, { parser = { format = "text", payload_path = "data.body",
+      decode = function(s) return { body = { p = s } } end } }))
+    h.feed("dec")
+    -- an on_message hook returning the message as a table
+    local h2 = build(simple({ p = { source = "data.p" } }, { parser = pp, hooks = { on_message = function()
+      return { body = { p = "hook" } }
+    end } }))
+    h2.feed("anything")
+    -- a text parser without decode: data is the text, payload_path an expression over it
+    local h3 = build(simple({ p = { source = "data" } }, { parser = { format = "text",
+      payload_path = "data:match('^body=(.*)$')" } }))
+    h3.feed("body=text", "no body")
+    assert.are.same({ "dec", "hook", "text" }, { h.out[1].p, h2.out[1].p, h3.out[1].p })
+    assert.are.same({ 1, 1, 1 }, { #h.out, #h2.out, #h3.out })
+    assert.are.equal(1, h3.stats.empty)
   end)
 
   it("a payload_path function selects the payload once", function()

@@ -5,6 +5,12 @@ local ffi = require("ffi")
 local reactor = require("feedhost.runtime.reactor")
 local logmod = require("feedhost.util.log")
 
+pcall(ffi.cdef, "int poll(void *fds, unsigned long n, int timeout_ms);")
+-- blocks the thread (no step): timers fall due meanwhile and run together on the next step
+local function block(ms)
+  ffi.C.poll(nil, 0, ms)
+end
+
 local function wait(R, cond, secs)
   local deadline = reactor.now() + (secs or 5)
   while reactor.now() < deadline do
@@ -51,6 +57,24 @@ describe("reactor", function()
     assert.are.same({ "a", "b", "c" }, order)
   end)
 
+  it("a timer cancelled by another one due in the same step never runs", function()
+    local ran = {}
+    local victim, ticker
+    R:after(0.01, function()
+      ran[#ran + 1] = "killer"
+      victim:cancel()
+      ticker:cancel()
+    end)
+    victim = R:after(0.01, function() ran[#ran + 1] = "victim" end)
+    ticker = R:every(0.01, function() ran[#ran + 1] = "ticker" end)
+    block(30)   -- all three are due now: one step runs them in order
+    R:step(0)
+    assert.are.same({ "killer" }, ran)
+    block(30)
+    R:step(0)
+    assert.are.same({ "killer" }, ran)
+  end)
+
   it("a handler that raises on an event loses neither the connection nor the next events", function()
     local server_got = {}
     local acceptor = {}
@@ -95,6 +119,42 @@ describe("reactor", function()
     assert.is_false(closed)
     assert.are.equal(1, R.callback_errors)
     assert.matches("on_frames failed: .*handler bug", table.concat(lines, "\n"))
+  end)
+
+  it("a full send queue refuses a message and counts it; what it took arrives, in order", function()
+    local got = {}
+    local acceptor = {}
+    function acceptor:on_accept()
+      return { on_frames = function(_, _, b)
+        for i = 0, b.n - 1 do
+          got[#got + 1] = tonumber(ffi.string(b.buf + b.frames[i].off, b.frames[i].len))
+        end
+      end }
+    end
+    local _, port = assert(R:listen("ws-server", { host = "127.0.0.1", port = 0 }, acceptor))
+    local opened = false
+    local id = assert(R:open("ws", { host = "127.0.0.1", port = port, path = "/" },
+      { on_open = function() opened = true end }))
+    assert.is_true(wait(R, function() return opened end))
+    -- no step in between: nothing is written, the queue (4096 messages) fills
+    local refused, last_ok = 0, 0
+    for i = 1, 4096 + 50 do
+      local ok, err = R:send(id, tostring(i))
+      if ok then
+        last_ok = i
+      else
+        refused = refused + 1
+        assert.are.equal("queue full", err)
+      end
+    end
+    assert.are.equal(50, refused)
+    assert.are.equal(4096, last_ok)
+    assert.are.equal(50, R:stats(id).out_dropped)
+    assert.is_true(wait(R, function() return #got >= 4096 end, 5))
+    for i = 1, 4096 do
+      assert(got[i] == i, "message " .. i .. " arrived as " .. tostring(got[i]))
+    end
+    assert(R:send(id, "4097"))   -- drained: room again
   end)
 
   it("closing a listener frees its port: a new listener takes it, clients are refused meanwhile", function()

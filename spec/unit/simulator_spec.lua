@@ -20,14 +20,6 @@ local function wait_for(what, cond, secs)
   end
 end
 
--- runs the loop for `secs` seconds
-local function run_for(secs)
-  local deadline = reactor.now() + secs
-  while reactor.now() < deadline do
-    R:step(20)
-  end
-end
-
 -- A reactor client: frames (decoded arrays), items (every array element, in order), open/close.
 local function client(port)
   local c = { frames = {}, items = {}, opened = false }
@@ -294,15 +286,22 @@ describe("simulator data", function()
     function()
       start({ rate = 200 })
       local c = authed_client()
-      run_for(0.3)
-      assert.are.equal(2, #c.items)
+      -- a second client streams meanwhile: its data marks time passing on the simulator's loop
+      local other = authed_client()
+      other.send('{"action":"subscribe","trades":["MSFT"]}')
+      local function other_gets(n)
+        local have = #other.items
+        other.wait_item(n .. " more items", function() return #other.items >= have + n end)
+      end
+      other_gets(20)
+      assert.are.equal(2, #c.items)   -- connected, authenticated: no data without a subscription
       c.send('{"action":"subscribe","quotes":["AAPL"]}')
       c.wait_item("a quote", is_T("q"))
       c.send('{"action":"unsubscribe","quotes":["AAPL"]}')
       local _, at = c.wait_item("subscription", function(it)
         return it.T == "subscription" and #it.quotes == 0
       end)
-      run_for(0.3)
+      other_gets(20)
       assert.are.equal(at, #c.items)
     end)
 
@@ -352,15 +351,17 @@ describe("simulator data", function()
     end
   end)
 
-  it("roughly honours the rate", function()
-    start({ rate = 50 })
+  it("never sends faster than the rate: n messages take at least (n - 1) / rate seconds", function()
+    local rate, n = 100, 100
+    start({ rate = rate })
     local c = authed_client()
+    local t0 = reactor.now()   -- before the subscription: the simulator's credit starts after it
     c.send('{"action":"subscribe","quotes":["AAPL"]}')
-    c.wait_item("a quote", is_T("q"))
-    local before = #c.frames
-    run_for(1.0)
-    local n = #c.frames - before
-    assert.is_true(n >= 25 and n <= 100, "data messages in one second at rate 50: " .. n)
+    c.wait_item("the subscription", is_T("subscription"))
+    local from = #c.frames
+    wait_for(n .. " data messages", function() return #c.frames - from >= n end, 10)
+    local elapsed = reactor.now() - t0
+    assert(elapsed >= (n - 1) / rate, string.format("%d messages in %.3fs at rate %d", n, elapsed, rate))
   end)
 
   it("is deterministic for a seed", function()

@@ -54,6 +54,15 @@ describe("feedhost.data.universe", function()
       assert.equal("NIFTY 50", u:infer_asset { security_id = 256265 }.symbol)
     end)
 
+    it("finds a security_id given as int64 cdata (a binary decoder's token) by its text", function()
+      local a = u:infer_asset { symbol = "RELIANCE" }
+      assert.equal(a, u:infer_asset { security_id = 738561LL })
+      assert.equal(a, u:infer_asset { security_id = 738561ULL })
+      assert.equal(a, u:infer_fn()({ security_id = 738561LL }))
+      local e = raises(u.infer_asset, u, { security_id = 999LL })
+      assert.equal("no asset with security_id='999'", e.msg)
+    end)
+
     it("keeps the first row of a duplicate symbol and counts the duplicate", function()
       local infy = u:infer_asset { symbol = "INFY" }
       assert.equal("NSE", infy.exchange)

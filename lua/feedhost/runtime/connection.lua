@@ -13,7 +13,6 @@ local watch = require("feedhost.sys.watch")
 local ffi = require("ffi")
 
 local now = clock.mono
-local random = sys.api.random   -- seeded per process: jitter differs between hosts
 local BINARY = sys.C.FH_FRAME_BINARY
 
 local M = {}
@@ -382,7 +381,7 @@ function Connection:lost(code, reason, failed)
     self.attempt = 0
   end
   local delay = math.min(rc.max, rc.initial * rc.factor ^ self.attempt)
-  delay = delay * (1 + rc.jitter * (2 * random() - 1))
+  delay = delay * (1 + rc.jitter * (2 * self.rt.random() - 1))
   if delay < 0 then
     delay = 0
   end

@@ -110,12 +110,15 @@ local function definition(self, name)
 end
 
 --- opts: compiled, reactor, log, urls = {name = url}, once, recorder(conn, dir, binary, data, ts),
---  tls = {ca_file, insecure}, connections = {names} (default all). Raises a message naming the
---  key path when a connection cannot be set up (an unsupported backend, a bad heartbeat).
+--  tls = {ca_file, insecure}, connections = {names} (default all), random (the backoff jitter's
+--  source of numbers in [0, 1); default the host's, seeded per process, so hosts differ).
+--  Raises a message naming the key path when a connection cannot be set up (an unsupported
+--  backend, a bad heartbeat).
 function M.new(opts)
   local self = setmetatable({
     compiled = opts.compiled, R = opts.reactor, log = opts.log, urls = opts.urls or {},
     once = opts.once, recorder = opts.recorder, tls = opts.tls or {},
+    random = opts.random or require("feedhost.sys.ffi").api.random,
     sockets = {}, defs = {}, assets = {}, stopping = false,
   }, Runtime)
   for _, name in ipairs(opts.connections or self.compiled.order) do
