@@ -156,7 +156,7 @@ function M.start(R, conn, port, symbols, opts)
   local errs = schema.validate(spec, "t.lua")
   assert(#errs == 0, schema.format_errors(errs, "t.lua"))
   local env = { records = {}, lines = {} }
-  local log = logmod.new({ level = "debug", sink = function(l) env.lines[#env.lines + 1] = l end })
+  local log = logmod.new({ level = "debug", burst = 1000, sink = function(l) env.lines[#env.lines + 1] = l end })
   log:add_secret(M.SECRET)
   local compiled = assert(specmod.compile({ file = "t.lua", dir = ".", spec = spec }, {
     credentials = { key = M.SECRET }, log = log, open_assets = symbols,
@@ -201,7 +201,12 @@ end
 function M.delays(env, label)
   local out = {}
   for _, l in ipairs(env.lines) do
-    local who, d = l:match("%[([^%]]*%]?)%] reconnecting in ([%d.]+)s")
+    -- "[feed] reconnecting in 0.05s", "[feed] feed[2]: reconnecting in 0.05s"
+    local def, rest = l:match("%[([^%]]*)%] (.*)$")
+    local who, d = (rest or ""):match("^(%S+): reconnecting in ([%d.]+)s")
+    if not d then
+      who, d = def, (rest or ""):match("^reconnecting in ([%d.]+)s")
+    end
     if d and (label == nil or who == label) then
       out[#out + 1] = tonumber(d)
     end
