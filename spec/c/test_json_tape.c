@@ -231,6 +231,29 @@ static void test_ts(void)
   CHECK(fh_json_ts(tape, s, 2, &cache, &v) == -1);  // escaped: the Lua helper's job
 }
 
+// a day past the end of its month is no date, as for the Lua helper (not the next month's)
+static void test_ts_dates(void)
+{
+  struct {
+    const char *text;
+    int ok;
+  } cases[] = {
+    { "2021-02-28", 1 }, { "2021-02-29", 0 }, { "2020-02-29", 1 }, { "2000-02-29T00:00:00Z", 1 },
+    { "1900-02-29", 0 }, { "2021-04-30T12:00:00Z", 1 }, { "2021-04-31T12:00:00Z", 0 },
+    { "2021-12-31", 1 }, { "2021-11-31", 0 }, { "1764-02-31T17:07+07", 0 }, { "2021-02-30", 0 },
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    int64_t v = 0;
+    int rc = fh_ts_iso(cases[k].text, strlen(cases[k].text), &v);
+    if (rc != (cases[k].ok ? 0 : -1)) {
+      fprintf(stderr, "ts %s: %d\n", cases[k].text, rc);
+      failures++;
+    }
+  }
+  int64_t v = 0;
+  CHECK(fh_ts_iso("2020-02-29T00:00:00Z", 20, &v) == 0 && v == 1582934400000000000LL);
+}
+
 static void test_unescape(void)
 {
   const char *s = "\"a\\\"b\\u00e9\\ud83d\\ude00\\n\"";
@@ -272,6 +295,7 @@ int main(void)
   test_keys();
   test_str_eq();
   test_ts();
+  test_ts_dates();
   test_unescape();
   test_batch();
   if (failures) {
