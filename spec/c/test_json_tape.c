@@ -187,6 +187,29 @@ static void test_str_eq(void)
   CHECK(fh_json_str_eq(tape, s, 4, "1", 1) == 0);  // a number is not a string
   CHECK(fh_json_str_eq(tape, s, 5, "", 0) == 1);
   CHECK(fh_json_str_eq(tape, s, -1, "q", 1) == 0);
+
+  // an escaped string compares whatever its length (it once gave false past 256 bytes)
+  static char big[1024];
+  static char lit[512];
+  size_t o = 0, w = 0;
+  o += (size_t)sprintf(big, "{\"");
+  for (int k = 0; k < 100; k++) {
+    o += (size_t)sprintf(big + o, "ab\\n");
+    w += (size_t)sprintf(lit + w, "ab\n");
+  }
+  o += (size_t)sprintf(big + o, "\":\"");
+  for (int k = 0; k < 100; k++) {
+    o += (size_t)sprintf(big + o, "ab\\n");
+  }
+  o += (size_t)sprintf(big + o, "\"}");
+  CHECK(fh_json_parse(big, o, tape, 256, &(int){ 0 }) == 3 && tape[1].len == 400);
+  CHECK(fh_json_str_eq(tape, big, 1, lit, w) == 1);
+  CHECK(fh_json_str_eq(tape, big, 2, lit, w) == 1);
+  CHECK(fh_json_find(tape, big, 0, lit, w) == 2);
+  CHECK(fh_json_eq(tape, big, 0, lit, w, lit, w) == 1);
+  CHECK(fh_json_str_eq(tape, big, 2, lit, w - 1) == 0);
+  lit[w - 2] = 'x';
+  CHECK(fh_json_str_eq(tape, big, 2, lit, w) == 0);
 }
 
 // fh_json_ts gives what fh_ts_iso gives, with the date cached or not
