@@ -80,6 +80,27 @@ static void test_errors(void)
   CHECK(parse("[[]]") == 2);
   int off = 0;
   CHECK(fh_json_parse("[1,2,3]", 7, tape, 2, &off) == FH_JSON_ENOSPACE);
+
+  // a number of 512 characters or more is refused, whichever path would read it (the scan
+  // stops there: no count grows with the input); 511 characters still read
+  static char num[700];
+  const char *heads[] = { "0e", "1e-", "0.", "1", "-0.0e+" };
+  for (size_t k = 0; k < sizeof heads / sizeof heads[0]; k++) {
+    for (size_t n = 510; n <= 513; n++) {
+      memset(num, '0', n);
+      memcpy(num, heads[k], strlen(heads[k]));
+      num[n - 1] = '1';
+      int r = fh_json_parse(num, n, tape, 256, &off);
+      if (n < 512 ? r != 1 : r != FH_JSON_ESYNTAX) {
+        fprintf(stderr, "number %s... of %zu characters: %d\n", heads[k], n, r);
+        failures++;
+      }
+    }
+  }
+  memset(num, '0', 600);
+  memcpy(num, "[0e", 3);
+  memcpy(num + 598, "1]", 2);
+  CHECK(fh_json_parse(num, 600, tape, 256, &off) == FH_JSON_ESYNTAX && off == 513);
 }
 
 // error offsets: the first bad byte (what the pipeline logs as "at byte N")
