@@ -9,6 +9,10 @@
 #
 # Needs clang and libclang-rt-14-dev (Debian). Targets: json_tape ts base64 ws_frame capture kite.
 # Output directory: $FUZZ_OUT (default build-fuzz/ at the worktree root).
+#
+# Replay one input: build-fuzz/fuzz_<target> FILE. Seeds: luajit spec/fuzz/seed.lua rewrites
+# corpus/*/seed-*. Keep what a long run found, minimized against what is there:
+#   build-fuzz/fuzz_<target> -merge=1 spec/fuzz/corpus/<target> build-fuzz/run/<target>/new
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
