@@ -21,10 +21,16 @@ asan:
 asan-test: asan
 	cd build-asan && ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD=$$(gcc -print-file-name=libasan.so):$$(gcc -print-file-name=libubsan.so) ctest --output-on-failure
 
+# libFuzzer harnesses of spec/fuzz (clang + libclang-rt-14-dev), apart from the CMake build:
+# each target for FUZZ_SECONDS under ASan/UBSan; fails on any crash, leak or timeout.
+FUZZ_SECONDS ?= 20
+fuzz:
+	spec/fuzz/run.sh $(FUZZ_SECONDS)
+
 demo: all
 	./$(BUILD)/feedhost demo
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz
 
-.PHONY: all test asan asan-test demo clean
+.PHONY: all test asan asan-test fuzz demo clean

@@ -7,6 +7,8 @@
 
 #include "ts.h"
 
+static int unescape_at(const char *src, size_t len, size_t *pos, char *dst);
+
 static int key_equals(const fh_jtok *k, const char *buf, const char *key, size_t klen)
 {
   if (!(k->flags & FH_JF_ESC)) {
@@ -14,14 +16,29 @@ static int key_equals(const fh_jtok *k, const char *buf, const char *key, size_t
                                             memcmp(buf + k->start + 1, key + 1, klen - 1) == 0));
   }
   if (k->len < klen) {
-    return 0;
+    return 0;  // unescaping never lengthens a string
   }
-  char tmp[256];
-  if (k->len > sizeof tmp) {
-    return 0;
+  // decoded an escape at a time against the key, so a string of any length compares
+  const char *src = buf + k->start;
+  size_t i = 0;
+  size_t o = 0;
+  while (i < k->len) {
+    if (src[i] != '\\') {
+      if (o >= klen || src[i] != key[o]) {
+        return 0;
+      }
+      i++;
+      o++;
+      continue;
+    }
+    char u[4];
+    int n = unescape_at(src, k->len, &i, u);
+    if (n < 0 || klen - o < (size_t)n || memcmp(u, key + o, (size_t)n) != 0) {
+      return 0;
+    }
+    o += (size_t)n;
   }
-  int n = fh_json_unescape(buf + k->start, k->len, tmp);
-  return n == (int)klen && memcmp(tmp, key, klen) == 0;
+  return o == klen;
 }
 
 int fh_json_find(const fh_jtok *tape, const char *buf, int obj, const char *key, size_t klen)
@@ -275,6 +292,54 @@ static char *put_utf8(char *d, uint32_t cp)
   return d;
 }
 
+// Decodes the escape at src[*pos] (a backslash) into dst, a surrogate pair joined; advances
+// *pos past it. @return bytes written (1 to 4; never more than the escape's length), or -1.
+static int unescape_at(const char *src, size_t len, size_t *pos, char *dst)
+{
+  size_t i = *pos;
+  if (i + 1 >= len) {
+    return -1;
+  }
+  char e = src[i + 1];
+  i += 2;
+  char c;
+  switch (e) {
+  case '"': c = '"'; break;
+  case '\\': c = '\\'; break;
+  case '/': c = '/'; break;
+  case 'b': c = '\b'; break;
+  case 'f': c = '\f'; break;
+  case 'n': c = '\n'; break;
+  case 'r': c = '\r'; break;
+  case 't': c = '\t'; break;
+  case 'u': {
+    int cp = read_u4(src + i, len - i);
+    if (cp < 0) {
+      return -1;
+    }
+    i += 4;
+    uint32_t u = (uint32_t)cp;
+    if (u >= 0xD800 && u <= 0xDBFF && i + 6 <= len && src[i] == '\\' && src[i + 1] == 'u') {
+      int lo = read_u4(src + i + 2, len - i - 2);
+      if (lo >= 0xDC00 && lo <= 0xDFFF) {
+        u = 0x10000 + ((u - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
+        i += 6;
+      }
+    }
+    if (u >= 0xD800 && u <= 0xDFFF) {
+      u = 0xFFFD;  // lone surrogate: replacement character (3 bytes <= 6 escaped bytes)
+    }
+    *pos = i;
+    return (int)(put_utf8(dst, u) - dst);
+  }
+  default:
+    return -1;
+  }
+  *dst = c;
+  *pos = i;
+  return 1;
+}
+
 int fh_json_unescape(const char *src, size_t len, char *dst)
 {
   char *d = dst;
@@ -286,43 +351,11 @@ int fh_json_unescape(const char *src, size_t len, char *dst)
       i++;
       continue;
     }
-    if (i + 1 >= len) {
+    int n = unescape_at(src, len, &i, d);
+    if (n < 0) {
       return -1;
     }
-    char e = src[i + 1];
-    i += 2;
-    switch (e) {
-    case '"': *d++ = '"'; break;
-    case '\\': *d++ = '\\'; break;
-    case '/': *d++ = '/'; break;
-    case 'b': *d++ = '\b'; break;
-    case 'f': *d++ = '\f'; break;
-    case 'n': *d++ = '\n'; break;
-    case 'r': *d++ = '\r'; break;
-    case 't': *d++ = '\t'; break;
-    case 'u': {
-      int cp = read_u4(src + i, len - i);
-      if (cp < 0) {
-        return -1;
-      }
-      i += 4;
-      uint32_t u = (uint32_t)cp;
-      if (u >= 0xD800 && u <= 0xDBFF && i + 6 <= len && src[i] == '\\' && src[i + 1] == 'u') {
-        int lo = read_u4(src + i + 2, len - i - 2);
-        if (lo >= 0xDC00 && lo <= 0xDFFF) {
-          u = 0x10000 + ((u - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
-          i += 6;
-        }
-      }
-      if (u >= 0xD800 && u <= 0xDFFF) {
-        u = 0xFFFD;  // lone surrogate: replacement character (3 bytes <= 6 escaped bytes)
-      }
-      d = put_utf8(d, u);
-      break;
-    }
-    default:
-      return -1;
-    }
+    d += n;
   }
   return (int)(d - dst);
 }

@@ -29,6 +29,8 @@ static inline bool is_digit(uint8_t c)
   return c >= '0' && c <= '9';
 }
 
+enum { NUM_TEXT_MAX = 512 };  // a number this long or longer is refused
+
 // Parses the number at s[*pos]; stores the value and advances *pos. Returns false on bad syntax.
 // Fast path: up to 19 significant digits that fit 2^53 and a power of ten <= 22 give a
 // correctly rounded result with one multiply or divide (both operands exact). Otherwise strtod.
@@ -36,6 +38,12 @@ static bool parse_number(const char *s, size_t end, size_t *pos, double *out, bo
 {
   size_t i = *pos;
   size_t begin = i;
+  // The scan stops NUM_TEXT_MAX bytes in (such a number is refused below, and the byte that
+  // follows cannot follow a value), so no digit count or exponent here grows with the input:
+  // 2^31 digits overflowed `exp10` (undefined behaviour) before the length was checked.
+  if (end - i > NUM_TEXT_MAX) {
+    end = i + NUM_TEXT_MAX;
+  }
   bool neg = false;
   if (s[i] == '-') {
     neg = true;
@@ -108,6 +116,9 @@ static bool parse_number(const char *s, size_t end, size_t *pos, double *out, bo
     exp10 += eneg ? -e : e;
   }
   *pos = i;
+  if (i - begin >= NUM_TEXT_MAX) {
+    return false;
+  }
   if (exact && mant <= (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
     double v = (double)mant;
     v = exp10 < 0 ? v / pow10_exact[-exp10] : v * pow10_exact[exp10];
@@ -115,7 +126,7 @@ static bool parse_number(const char *s, size_t end, size_t *pos, double *out, bo
     return true;
   }
   // Slow path: strtod needs a terminated copy.
-  char tmp[512];
+  char tmp[NUM_TEXT_MAX];
   size_t n = i - begin;
   if (n >= sizeof tmp) {
     return false;

@@ -50,7 +50,8 @@ enum {
 enum { FH_JSON_MAX_DEPTH = 512 };
 // FFI:END
 
-/// Tokenizes `len` bytes of `buf` (one JSON text, surrounding white space allowed).
+/// Tokenizes `len` bytes of `buf` (one JSON text, surrounding white space allowed). A number of
+/// 512 characters or more is refused as FH_JSON_ESYNTAX; 1e400 reads as inf, as strtod reads it.
 /// @return the number of tokens written (root is token 0), or an FH_JSON_E* code; on
 ///         FH_JSON_ESYNTAX `*err_off` is the byte offset of the first bad byte.
 int fh_json_parse(const char *buf, size_t len, fh_jtok *tape, int cap, int *err_off);

@@ -1,6 +1,7 @@
 // ts.c: ISO-8601 / RFC 3339 timestamps to integer epoch nanoseconds, exactly.
-// The same grammar as the Lua helper `ts` (lua/feedhost/helpers.lua), which remains the
+// The same grammar as the Lua helper `ts` (lua/feedhost/spec/helpers.lua), which remains the
 // reference and handles everything this fast path declines (it returns -1, never guesses).
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ts.h"
@@ -24,6 +25,13 @@ static int64_t days_from_civil(int64_t y, int m, int d)
   return era * 146097 + doe - 719468;
 }
 
+static int days_in_month(int y, int m)
+{
+  static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+  bool leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+  return mdays[m - 1] + (m == 2 && leap);
+}
+
 static const int64_t scale[10] = { 1000000000, 100000000, 10000000, 1000000, 100000,
                                    10000,      1000,      100,      10,      1 };
 
@@ -33,8 +41,8 @@ int fh_ts_iso(const char *s, size_t len, int64_t *out)
     return -1;
   }
   int y1 = d2(s, 0, len), y2 = d2(s, 2, len), mo = d2(s, 5, len), d = d2(s, 8, len);
-  if (y1 < 0 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || d > 31) {
-    return -1;
+  if (y1 < 0 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y1 * 100 + y2, mo)) {
+    return -1;  // as the Lua helper: 2021-02-30 is no date (not 2021-03-02)
   }
   int64_t secs = 0;
   int64_t frac = 0;

@@ -80,6 +80,27 @@ static void test_errors(void)
   CHECK(parse("[[]]") == 2);
   int off = 0;
   CHECK(fh_json_parse("[1,2,3]", 7, tape, 2, &off) == FH_JSON_ENOSPACE);
+
+  // a number of 512 characters or more is refused, whichever path would read it (the scan
+  // stops there: no count grows with the input); 511 characters still read
+  static char num[700];
+  const char *heads[] = { "0e", "1e-", "0.", "1", "-0.0e+" };
+  for (size_t k = 0; k < sizeof heads / sizeof heads[0]; k++) {
+    for (size_t n = 510; n <= 513; n++) {
+      memset(num, '0', n);
+      memcpy(num, heads[k], strlen(heads[k]));
+      num[n - 1] = '1';
+      int r = fh_json_parse(num, n, tape, 256, &off);
+      if (n < 512 ? r != 1 : r != FH_JSON_ESYNTAX) {
+        fprintf(stderr, "number %s... of %zu characters: %d\n", heads[k], n, r);
+        failures++;
+      }
+    }
+  }
+  memset(num, '0', 600);
+  memcpy(num, "[0e", 3);
+  memcpy(num + 598, "1]", 2);
+  CHECK(fh_json_parse(num, 600, tape, 256, &off) == FH_JSON_ESYNTAX && off == 513);
 }
 
 // error offsets: the first bad byte (what the pipeline logs as "at byte N")
@@ -187,6 +208,29 @@ static void test_str_eq(void)
   CHECK(fh_json_str_eq(tape, s, 4, "1", 1) == 0);  // a number is not a string
   CHECK(fh_json_str_eq(tape, s, 5, "", 0) == 1);
   CHECK(fh_json_str_eq(tape, s, -1, "q", 1) == 0);
+
+  // an escaped string compares whatever its length (it once gave false past 256 bytes)
+  static char big[1024];
+  static char lit[512];
+  size_t o = 0, w = 0;
+  o += (size_t)sprintf(big, "{\"");
+  for (int k = 0; k < 100; k++) {
+    o += (size_t)sprintf(big + o, "ab\\n");
+    w += (size_t)sprintf(lit + w, "ab\n");
+  }
+  o += (size_t)sprintf(big + o, "\":\"");
+  for (int k = 0; k < 100; k++) {
+    o += (size_t)sprintf(big + o, "ab\\n");
+  }
+  o += (size_t)sprintf(big + o, "\"}");
+  CHECK(fh_json_parse(big, o, tape, 256, &(int){ 0 }) == 3 && tape[1].len == 400);
+  CHECK(fh_json_str_eq(tape, big, 1, lit, w) == 1);
+  CHECK(fh_json_str_eq(tape, big, 2, lit, w) == 1);
+  CHECK(fh_json_find(tape, big, 0, lit, w) == 2);
+  CHECK(fh_json_eq(tape, big, 0, lit, w, lit, w) == 1);
+  CHECK(fh_json_str_eq(tape, big, 2, lit, w - 1) == 0);
+  lit[w - 2] = 'x';
+  CHECK(fh_json_str_eq(tape, big, 2, lit, w) == 0);
 }
 
 // fh_json_ts gives what fh_ts_iso gives, with the date cached or not
@@ -245,6 +289,29 @@ static void test_ts(void)
   int64_t v;
   CHECK(fh_json_ts(tape, s, 1, &cache, &v) == -1);  // a number
   CHECK(fh_json_ts(tape, s, 2, &cache, &v) == -1);  // escaped: the Lua helper's job
+}
+
+// a day past the end of its month is no date, as for the Lua helper (not the next month's)
+static void test_ts_dates(void)
+{
+  struct {
+    const char *text;
+    int ok;
+  } cases[] = {
+    { "2021-02-28", 1 }, { "2021-02-29", 0 }, { "2020-02-29", 1 }, { "2000-02-29T00:00:00Z", 1 },
+    { "1900-02-29", 0 }, { "2021-04-30T12:00:00Z", 1 }, { "2021-04-31T12:00:00Z", 0 },
+    { "2021-12-31", 1 }, { "2021-11-31", 0 }, { "1764-02-31T17:07+07", 0 }, { "2021-02-30", 0 },
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    int64_t v = 0;
+    int rc = fh_ts_iso(cases[k].text, strlen(cases[k].text), &v);
+    if (rc != (cases[k].ok ? 0 : -1)) {
+      fprintf(stderr, "ts %s: %d\n", cases[k].text, rc);
+      failures++;
+    }
+  }
+  int64_t v = 0;
+  CHECK(fh_ts_iso("2020-02-29T00:00:00Z", 20, &v) == 0 && v == 1582934400000000000LL);
 }
 
 static void test_unescape(void)
@@ -306,6 +373,7 @@ int main(void)
   test_keys();
   test_str_eq();
   test_ts();
+  test_ts_dates();
   test_unescape();
   test_batch();
   if (failures) {
