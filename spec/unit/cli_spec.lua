@@ -420,6 +420,23 @@ describe("feedhost replay", function()
     assert.truthy(err2:match("1 unreadable capture lines?: line 5"), err2)
   end)
 
+  it("reads binary members written with escaped slashes (\\/, as other JSON writers put them)", function()
+    local cap = slurp("specs/captures/kite.ndjson")
+    local escaped, n = {}, 0
+    for _, l in ipairs(lines_of(cap)) do
+      local b64 = l:match('"binary":"([^"]*)"')
+      if b64 and b64:find("/", 1, true) then
+        n = n + 1
+        l = l:gsub('"binary":"[^"]*"', function(m) return (m:gsub("/", "\\/")) end)
+      end
+      escaped[#escaped + 1] = l
+    end
+    assert(n > 0, "the kite capture has no binary frame with a / in its base64")
+    local rc2, out2, err2 = feedhost({ "replay", "specs/kite.lua", tmpfile(table.concat(escaped, "\n") .. "\n", ".ndjson") })
+    assert.are.equal(0, rc2, err2)
+    assert.are.equal(out, out2)
+  end)
+
   it("exits 2 when the capture cannot be read", function()
     local rc2, _, err2 = feedhost({ "replay", "specs/kite.lua", "specs/captures/no_such.ndjson" })
     assert.are.equal(2, rc2)

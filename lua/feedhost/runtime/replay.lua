@@ -97,7 +97,12 @@ function M.run(compiled, src, opts)
     if ttok and reader.type(ttok) == tape.J_STR then
       rc = api.batch_push_json_string(batch, slot, C.FH_FRAME_TEXT, ts, p + T[ttok].start, T[ttok].len)
     elseif btok and reader.type(btok) == tape.J_STR then
-      rc = api.batch_push_base64(batch, slot, C.FH_FRAME_BINARY, ts, p + T[btok].start, T[btok].len)
+      if T[btok].flags == 0 then
+        rc = api.batch_push_base64(batch, slot, C.FH_FRAME_BINARY, ts, p + T[btok].start, T[btok].len)
+      else   -- escaped (`\/`, as other JSON writers put it): the plain text first
+        local b64 = reader.str(btok)
+        rc = api.batch_push_base64(batch, slot, C.FH_FRAME_BINARY, ts, b64, #b64)
+      end
     else
       return bad(line, "no \"text\" or \"binary\" member")
     end
