@@ -77,6 +77,16 @@ static void peer_close(fh_wsp *w, const uint8_t *pl, size_t len)
   }
 }
 
+// One whole message: to the protocol above, or to the batch.
+static int message(fh_wsp *w, int kind, uint8_t *p, size_t len)
+{
+  if (w->msg) {
+    return w->msg(w, kind, p, len);
+  }
+  fh_conn_frame(w->c, kind, p, len);
+  return 0;
+}
+
 // One whole frame whose payload is at pl.
 static int frame(fh_wsp *w, const fh_ws_header *h, uint8_t *pl)
 {
@@ -88,8 +98,7 @@ static int frame(fh_wsp *w, const fh_ws_header *h, uint8_t *pl)
   case FH_WS_TEXT:
   case FH_WS_BINARY:
     if (h->fin) {
-      fh_conn_frame(w->c, h->opcode == FH_WS_BINARY ? FH_FRAME_BINARY : FH_FRAME_TEXT, pl, len);
-      return 0;
+      return message(w, h->opcode == FH_WS_BINARY ? FH_FRAME_BINARY : FH_FRAME_TEXT, pl, len);
     }
     w->in_msg = 1;
     w->rx_binary = h->opcode == FH_WS_BINARY;
@@ -100,9 +109,10 @@ static int frame(fh_wsp *w, const fh_ws_header *h, uint8_t *pl)
       return protocol_error(w, "out of memory");
     }
     if (h->fin) {
-      fh_conn_frame(w->c, w->rx_binary ? FH_FRAME_BINARY : FH_FRAME_TEXT, w->rx, w->rx_len);
+      size_t n = w->rx_len;
       w->rx_len = 0;
       w->in_msg = 0;
+      return message(w, w->rx_binary ? FH_FRAME_BINARY : FH_FRAME_TEXT, (uint8_t *)w->rx, n);
     }
     return 0;
   case FH_WS_PING:
