@@ -228,13 +228,22 @@ Server.__index = Server
 --- start ws_server.py with extra arguments; waits for its PORT line
 function M.server(dir, args, opts)
   opts = opts or {}
+  return M.peer(dir, "ws_server", { M.PYTHON, M.SERVER }, args, opts)
+end
+
+--- start a test server (argv, then `--log LOG`, then args) that prints "PORT n" when it listens;
+--- waits for that line. opts: log (the event log's path), tls (its URLs are wss://)
+function M.peer(dir, name, argv, args, opts)
+  opts = opts or {}
   seq = seq + 1
   local log = opts.log or string.format("%s/server.%d.log", dir, seq)
-  local argv = { M.PYTHON, M.SERVER, "--log", log }
+  argv = { unpack(argv) }
+  argv[#argv + 1] = "--log"
+  argv[#argv + 1] = log
   for _, a in ipairs(args or {}) do
     argv[#argv + 1] = a
   end
-  local p = M.spawn(dir, "ws_server", argv)
+  local p = M.spawn(dir, name, argv)
   setmetatable(p, Server)
   p.log = log
   p.tls = opts.tls
