@@ -14,6 +14,7 @@ extern const fh_transport fh_ws_client;   // "ws": RFC 6455 done here, over TCP 
 extern const fh_transport fh_ws_lws;      // "ws-lws": libwebsockets' client (permessage-deflate)
 extern const fh_transport fh_ws_server;   // "ws-server": a WebSocket listener
 extern const fh_transport fh_sio_client;  // "socketio": Socket.IO (Engine.IO 3 or 4) over "ws"
+extern const fh_transport fh_http_client; // "http": one HTTP request (messages sent over HTTP)
 
 struct fh_wsp;
 /// The WebSocket protocol state of a "ws" connection, for a protocol carried over it (net/sio.c

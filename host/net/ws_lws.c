@@ -4,7 +4,6 @@
 // per CA file, shared by the loop's connections.
 //
 // Options: host, port, path, tls, verify, ca_file, headers ("Name: value" lines), max_frame.
-#define _GNU_SOURCE   // strcasestr
 #include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <strings.h>
 
 #include "core/conn.h"
+#include "net/lws_client.h"
 #include "net/outq.h"
 #include "net/transports.h"
 #include "net/ws_proto.h"
@@ -35,81 +35,6 @@ typedef struct ws_lws {
   int peer_code;
   char peer_reason[124];
 } ws_lws;
-
-static const struct lws_extension exts_deflate[] = {
-  { "permessage-deflate", lws_extension_callback_pm_deflate,
-    "permessage-deflate; client_max_window_bits" },
-  { NULL, NULL, NULL },
-};
-
-// ---- client vhosts, one per CA file -------------------------------------------------------------
-typedef struct vhost_entry {
-  struct lws_vhost *vh;   // freed with the lws context
-  char *ca_file;
-  struct vhost_entry *next;
-} vhost_entry;
-
-typedef struct vhost_list {
-  vhost_entry *first;
-} vhost_list;
-
-static void vhosts_free(void *p)
-{
-  vhost_list *list = p;
-  while (list->first) {
-    vhost_entry *e = list->first;
-    list->first = e->next;
-    free(e->ca_file);
-    free(e);
-  }
-  free(list);
-}
-
-static struct lws_vhost *vhost_for(fh_loop *lp, const char *ca_file, char *err)
-{
-  static const char key[] = "ws-lws-vhosts";
-  vhost_list *list = fh_loop_attached(lp, key);
-  if (!list) {
-    list = calloc(1, sizeof *list);
-    if (!list || fh_loop_attach(lp, key, list, vhosts_free) != 0) {
-      free(list);
-      snprintf(err, FH_ERR_LEN, "out of memory");
-      return NULL;
-    }
-  }
-  for (vhost_entry *e = list->first; e; e = e->next) {
-    if ((!ca_file && !e->ca_file) || (ca_file && e->ca_file && !strcmp(ca_file, e->ca_file))) {
-      return e->vh;
-    }
-  }
-  vhost_entry *e = calloc(1, sizeof *e);
-  if (!e || (ca_file && !(e->ca_file = strdup(ca_file)))) {
-    free(e);
-    snprintf(err, FH_ERR_LEN, "out of memory");
-    return NULL;
-  }
-  struct lws_context_creation_info info;
-  memset(&info, 0, sizeof info);
-  info.port = CONTEXT_PORT_NO_LISTEN;
-  info.protocols = fh_loop_protocols();
-  info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-  info.client_ssl_ca_filepath = ca_file;
-  info.extensions = exts_deflate;
-  char name[32];
-  snprintf(name, sizeof name, "deflate%p", (void *)e);
-  info.vhost_name = name;
-  e->vh = lws_create_vhost(fh_loop_lws(lp), &info);
-  if (!e->vh) {
-    snprintf(err, FH_ERR_LEN, "cannot set up TLS%s%s", ca_file ? " with CA file " : "",
-             ca_file ? ca_file : "");
-    free(e->ca_file);
-    free(e);
-    return NULL;
-  }
-  e->next = list->first;
-  list->first = e;
-  return e->vh;
-}
 
 // ---- receiving ----------------------------------------------------------------------------------
 static void receive(ws_lws *s, struct lws *wsi, const char *in, size_t len)
@@ -179,49 +104,6 @@ static int writable(ws_lws *s, struct lws *wsi)
   return 0;
 }
 
-static int append_headers(ws_lws *s, struct lws *wsi, unsigned char **p, unsigned char *end)
-{
-  char name[256];
-  for (const char *line = s->headers; line && *line;) {
-    const char *nl = strchr(line, '\n');
-    size_t n = nl ? (size_t)(nl - line) : strlen(line);
-    const char *colon = memchr(line, ':', n);
-    if (colon && (size_t)(colon - line) + 2 < sizeof name) {
-      size_t nlen = (size_t)(colon - line) + 1;   // the name keeps its colon
-      memcpy(name, line, nlen);
-      name[nlen] = 0;
-      const char *v = colon + 1;
-      while (v < line + n && *v == ' ') {
-        v++;
-      }
-      if (lws_add_http_header_by_name(wsi, (unsigned char *)name, (const unsigned char *)v,
-                                      (int)(line + n - v), p, end)) {
-        return -1;
-      }
-    }
-    line += n;
-    if (*line == '\n') {
-      line++;
-    }
-  }
-  return 0;
-}
-
-// What lws says of a failed connect, as an error code.
-static int error_code(const char *why, int status)
-{
-  if (status > 0) {
-    return FH_ERR_HTTP;
-  }
-  if (strcasestr(why, "certificate") || strcasestr(why, "verify")) {
-    return FH_ERR_TLS_CERT;
-  }
-  if (strcasestr(why, "ssl") || strcasestr(why, "tls")) {
-    return FH_ERR_TLS;
-  }
-  return FH_ERR_CONNECT;
-}
-
 static void gone(ws_lws *s, struct lws *wsi)
 {
   lws_set_opaque_user_data(wsi, NULL);
@@ -241,7 +123,7 @@ static int on_lws(fh_io *io, struct lws *wsi, int reason, void *in, size_t len)
   switch (reason) {
   case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
     unsigned char **p = (unsigned char **)in;
-    return append_headers(s, wsi, p, *p + len);
+    return fh_lws_append_headers(s->headers, wsi, p, *p + len);
   }
   case LWS_CALLBACK_CLIENT_ESTABLISHED:
     s->wsi = wsi;
@@ -256,7 +138,7 @@ static int on_lws(fh_io *io, struct lws *wsi, int reason, void *in, size_t len)
     int status = (int)lws_http_client_http_response(wsi);
     lws_set_opaque_user_data(wsi, NULL);
     s->wsi = NULL;
-    fh_conn_gone(s->c, FH_EV_ERROR, error_code(why, status), status, why);
+    fh_conn_gone(s->c, FH_EV_ERROR, fh_lws_error_code(why, status), status, why);
     return 0;
   }
   case LWS_CALLBACK_CLIENT_RECEIVE:
@@ -288,7 +170,7 @@ static int on_lws(fh_io *io, struct lws *wsi, int reason, void *in, size_t len)
 static int open_deflate(fh_conn *c, const fh_opts *o, char *err)
 {
   const char *host = fh_opt_need(o, "host", err);
-  struct lws_vhost *vh = host ? vhost_for(c->lp, fh_opt_str(o, "ca_file"), err) : NULL;
+  struct lws_vhost *vh = host ? fh_lws_client_vhost(c->lp, fh_opt_str(o, "ca_file"), err) : NULL;
   ws_lws *s = vh ? fh_conn_state(c, sizeof *s, err) : NULL;
   if (!s) {
     return -1;
@@ -305,15 +187,8 @@ static int open_deflate(fh_conn *c, const fh_opts *o, char *err)
   c->queued = &s->out.n;
   const char *path = fh_opt_str(o, "path");
   int port = (int)fh_opt_int(o, "port", 0);
-  int ssl = 0;
-  if (tls) {
-    ssl = LCCSCF_USE_SSL;
-    if (!fh_opt_bool(o, "verify", 1)) {
-      ssl |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
-             LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
-    }
-  }
-  s->wsi = fh_conn_connect(c, &s->io, vh, host, port ? port : (tls ? 443 : 80), path, NULL, ssl);
+  s->wsi = fh_conn_connect(c, &s->io, vh, host, port ? port : (tls ? 443 : 80), path, NULL,
+                           fh_lws_ssl_flags(o));
   return 0;
 }
 

@@ -7,7 +7,13 @@
 //
 //   node sio_server.js --log F [--port 0] [--eio3] [--token T] [--rate N] [--namespace /ns]
 //     [--ping-interval MS] [--ping-timeout MS] [--malformed-every K] [--binary-every K]
-//     [--disconnect-after N] [--mute-after SECS] [--string-args]
+//     [--path /socket.io] [--disconnect-after N] [--mute-after SECS] [--string-args] [--rest-fail N]
+//
+// XTS-like subscriptions over HTTP: POST /apimarketdata/instruments/subscription with a JSON
+// body {"instruments":[{"exchangeSegment":1,"exchangeInstrumentID":22}],"xtsMessageCode":1501}
+// (PUT: unsubscribe) is logged with its headers and body, answered 200 (the first N with 503
+// under --rest-fail N), and every connected client then gets `1501-json-full` events for those
+// instruments, their payload a JSON string as XTS sends it.
 'use strict';
 const fs = require('fs');
 const http = require('http');
@@ -37,9 +43,32 @@ function log(ev) {
   if (LOG) fs.appendFileSync(LOG, JSON.stringify(ev) + '\n');
 }
 
-const httpServer = http.createServer((req, res) => res.writeHead(404).end());
+const REST_FAIL = Number(arg('rest-fail', 0));
+const xts = new Map();   // "segment_id" -> instrument, subscribed over HTTP
+let restCalls = 0;
+const httpServer = http.createServer((req, res) => {
+  if (!req.url.startsWith('/apimarketdata/instruments/subscription')) return res.writeHead(404).end();
+  let body = '';
+  req.on('data', (d) => { body += d; });
+  req.on('end', () => {
+    restCalls++;
+    const fail = restCalls <= REST_FAIL;
+    log({ ev: 'http', method: req.method, path: req.url, headers: req.headers, body, status: fail ? 503 : 200 });
+    if (fail) return res.writeHead(503, { 'content-type': 'application/json' }).end('{"type":"error","description":"try later"}');
+    let msg;
+    try { msg = JSON.parse(body); } catch (e) { return res.writeHead(400).end('{"type":"error"}'); }
+    for (const i of msg.instruments || []) {
+      const key = i.exchangeSegment + '_' + i.exchangeInstrumentID;
+      if (req.method === 'PUT') xts.delete(key); else xts.set(key, i);
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ type: 'success',
+      code: 's-session-0001', description: 'Instrument subscribed successfully!',
+      result: { mdp: msg.xtsMessageCode, quotesList: msg.instruments || [], listQuotes: [] } }));
+  });
+});
 const io = new Server(httpServer, {
   transports: ['websocket'],
+  path: arg('path', '/socket.io'),
   allowEIO3: arg('eio3', false) === true,
   pingInterval: Number(arg('ping-interval', 25000)),
   pingTimeout: Number(arg('ping-timeout', 20000)),
@@ -94,6 +123,15 @@ io.of(NS).on('connection', (sock) => {
   });
   if (MUTE_AFTER > 0 && n === 1) setTimeout(() => mute(sock), MUTE_AFTER * 1000);
   const timer = setInterval(() => {
+    for (const i of xts.values()) {
+      const seq = ++dataSeq;
+      const touch = { MessageCode: 1501, ExchangeSegment: i.exchangeSegment,
+        ExchangeInstrumentID: i.exchangeInstrumentID, LastUpdateTime: 1385000000 + seq,
+        Touchline: { BidInfo: { Size: seq, Price: 100 + seq / 100 }, AskInfo: { Size: 2, Price: 100.5 + seq / 100 },
+          LastTradedPrice: 100.2 + seq / 100, LastTradedQunatity: seq, LastTradedTime: 1385000000 + seq } };
+      sock.emit('1501-json-full', JSON.stringify(touch));
+      log({ ev: 'data', conn: n, seq, code: i.exchangeSegment + '_' + i.exchangeInstrumentID });
+    }
     for (const code of codes) {
       const seq = ++dataSeq;
       sent++;
