@@ -225,6 +225,53 @@ describe("feedhost over Socket.IO", function()
     it_.wait_for(function() return count(fh) >= n + 4 end, 5, "records after the restart", fh, srv2)
   end)
 
+  it("specs/xts.lua (Engine.IO 3): query auth, subscriptions over HTTP seen by the server with"
+    .. " their headers and body, a 503 retried with backoff, JSON-string events to records", function()
+    local t = it_.tmpdir()
+    local srv = node_server(t, { "--eio3", "--rate", "10", "--path", "/apimarketdata/socket.io",
+      "--rest-fail", "1" })
+    local creds = it_.write(t .. "/creds.json", it_.json_encode({ token = TOKEN, user_id = "U77" }))
+    local fh = it_.feedhost(t, "specs/xts.lua", { "--assets", "RELIANCE,INFY", "--credentials", creds,
+      "--url", "market_data=http://127.0.0.1:" .. srv.port, "--stats-interval", "1" })
+    it_.wait_for(function() return count(fh) >= 6 end, 15, "6 quote records", fh, srv)
+    local c = events(srv, "connect")[1]
+    assert.are.equal(3, c.eio)
+    assert.are.equal(TOKEN, c.query.token)
+    assert.are.equal("U77", c.query.userID)
+    assert.are.equal("JSON", c.query.publishFormat)
+    it_.wait_for(function() return #events(srv, "http") >= 3 end, 10,
+      "two subscriptions over HTTP, the refused one again", fh, srv)
+    local calls = events(srv, "http")
+    assert.are.equal(503, calls[1].status)
+    local codes = {}
+    for _, h in ipairs(calls) do
+      assert.are.equal("POST", h.method)
+      assert.are.equal("/apimarketdata/instruments/subscription", h.path)
+      assert.are.equal(TOKEN, h.headers.authorization)
+      assert.are.equal("application/json", h.headers["content-type"])
+      local body = it_.json_decode(h.body)
+      assert.are.same({ { exchangeInstrumentID = 2885, exchangeSegment = 1 },
+        { exchangeInstrumentID = 1594, exchangeSegment = 1 } }, body.instruments)
+      if h.status == 200 then
+        codes[body.xtsMessageCode] = true
+      end
+    end
+    assert.are.same({ [1501] = true, [1512] = true }, codes)
+    assert.is_true(#fh:grep("HTTP 503") >= 1)
+    local recs = quotes(fh)
+    local checked = 0
+    for _, e in ipairs(events(srv, "data")) do
+      local r = recs[e.seq]
+      if r then
+        checked = checked + 1
+        assert.are.equal(e.code == "1_2885" and "RELIANCE" or "INFY", r.asset)
+        assert.are.equal(100 + e.seq / 100, r.bid)
+      end
+    end
+    assert.is_true(checked >= 4)
+    assert_no_secret(fh)
+  end)
+
   it("python3-socketio: CONNECT auth, join, JSON arguments sent as strings decoded like any other",
     function()
     local t = it_.tmpdir()
