@@ -272,6 +272,34 @@ describe("feedhost over Socket.IO", function()
     assert_no_secret(fh)
   end)
 
+  it("--record writes each event's name as the frame's topic; replay makes the same records",
+    function()
+    local t = it_.tmpdir()
+    local srv = node_server(t, { "--token", TOKEN, "--rate", "20", "--binary-every", "5" })
+    local cap = t .. "/capture.ndjson"
+    local fh = run(t, "sio_v4.lua", srv, nil, { "--record", cap })
+    it_.wait_for(function() return #fh:records() >= 12 end, 10, "12 records", fh, srv)
+    fh:signal("TERM")
+    assert.are.equal(0, fh:wait_exit(5))
+    local live = it_.lines(fh.out)
+    local topics = {}
+    for _, line in ipairs(it_.lines(cap)) do
+      local e = it_.json_decode(line)
+      if e.dir == "in" then
+        topics[e.topic] = true
+      end
+    end
+    assert.are.same({ stock = true, blob = true }, topics)
+    local p = io.popen(it_.shq(it_.BIN) .. " replay " .. SPECS .. "sio_v4.lua " .. it_.shq(cap)
+      .. " --assets AAPL,MSFT 2>/dev/null")
+    local replayed = {}
+    for line in p:lines() do
+      replayed[#replayed + 1] = line
+    end
+    p:close()
+    assert.are.same(live, replayed)
+  end)
+
   it("python3-socketio: CONNECT auth, join, JSON arguments sent as strings decoded like any other",
     function()
     local t = it_.tmpdir()

@@ -186,7 +186,8 @@ function Connection:on_transport_frames(batch)
   if rec then
     for i = 0, n - 1 do
       local f = batch.frames[i]
-      rec(self.def.name, "in", f.kind == BINARY, ffi.string(batch.buf + f.off, f.len), f.ts)
+      rec(self.def.name, "in", f.kind == BINARY, ffi.string(batch.buf + f.off, f.len), f.ts,
+        f.meta > 0 and ffi.string(batch.buf + f.off - f.meta, f.meta) or nil)
     end
   end
   local p = self.pipeline

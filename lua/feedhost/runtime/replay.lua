@@ -98,6 +98,10 @@ function M.run(compiled, src, opts)
     if rc ~= 0 then
       return bad(line, rc == -2 and "bad escape or base64" or "out of memory")
     end
+    local topic = G(root, "topic")
+    if type(topic) == "string" and api.batch_meta_last(batch, topic, #topic) ~= 0 then
+      return bad(line, "out of memory")
+    end
     summary.frames = summary.frames + 1
   end
   for line in src:gmatch("[^\n]+") do
