@@ -69,9 +69,9 @@ static void keep_answer(http_req *s, const char *in, size_t len)
 {
   size_t room = BODY_KEPT - s->answer_len;
   size_t n = len < room ? len : room;
-  if (n && fh_buf_append(&s->answer, &s->answer_len, &s->answer_cap, in, n + 1, 1024) == 0) {
+  if (n && fh_buf_append(&s->answer, &s->answer_len, &s->answer_cap, in, n, 1024) == 0 &&
+      fh_buf_append(&s->answer, &s->answer_len, &s->answer_cap, "", 1, 1024) == 0) {
     s->answer_len--;  // the NUL stays after the text
-    s->answer[s->answer_len] = 0;
   }
 }
 

@@ -16,6 +16,7 @@
 // Options: those of "ws" (host, port, path with the Engine.IO query, tls, verify, ca_file,
 // headers, max_frame), plus eio (3 or 4), namespace ("/" default; v3 may add "?query"), auth
 // (the v4 CONNECT payload, a JSON object).
+#define _GNU_SOURCE   // memmem
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,8 +141,8 @@ static void error_message(const char *p, size_t len, char *out, size_t cap)
 {
   const char *m = p;
   size_t n = len;
-  const char *key = len > 12 ? strstr(p, "\"message\"") : NULL;
-  if (key && key < p + len) {
+  const char *key = memmem(p, len, "\"message\"", 9);
+  if (key) {
     const char *q = memchr(key + 9, '"', (size_t)(p + len - key - 9));
     if (q) {
       size_t sl = fh_json_skip(q, (size_t)(p + len - q));

@@ -300,6 +300,34 @@ describe("feedhost over Socket.IO", function()
     assert.are.same(live, replayed)
   end)
 
+  it("specs/breeze.lua against python3-socketio: the CONNECT payload, join of stock codes,"
+    .. " Breeze's positional ticks to quote records", function()
+    local t = it_.tmpdir()
+    local srv = py_server(t, { "--token", TOKEN, "--rate", "20", "--breeze" })
+    local creds = it_.write(t .. "/creds.json", it_.json_encode({ user_id = "U9", session_token = TOKEN }))
+    local fh = it_.feedhost(t, "specs/breeze.lua", { "--assets", "RELIANCE,INFY", "--credentials", creds,
+      "--url", "ticks=http://127.0.0.1:" .. srv.port, "--stats-interval", "1" })
+    it_.wait_for(function() return #fh:records() >= 6 end, 10, "6 quote records", fh, srv)
+    assert.are.same({ user = "U9", token = TOKEN }, events(srv, "connect")[1].auth)
+    assert.are.equal("4.1!1594,4.1!2885", joined(srv, 1))
+    local by_seq = {}
+    for _, r in ipairs(fh:records()) do
+      by_seq[r.bid_volume] = r
+    end
+    local checked = 0
+    for _, e in ipairs(events(srv, "data")) do
+      local r = by_seq[e.seq]
+      if r then
+        checked = checked + 1
+        assert.are.equal(e.code == "4.1!2885" and "RELIANCE" or "INFY", r.asset)
+        assert.are.equal(100 + e.seq / 100, r.bid)
+        assert.are.equal(99.8, r.close)
+      end
+    end
+    assert.is_true(checked >= 4)
+    assert_no_secret(fh)
+  end)
+
   it("python3-socketio: CONNECT auth, join, JSON arguments sent as strings decoded like any other",
     function()
     local t = it_.tmpdir()

@@ -3,7 +3,8 @@
 sio_server.js (Breeze-like `join` / `leave` of stock codes, `stock` events as positional arrays)
 and the same JSON-lines log, for a second, independent server implementation.
 
-    sio_server.py --log F [--port 0] [--token T] [--rate N] [--string-args]
+    sio_server.py --log F [--port 0] [--token T] [--rate N] [--string-args] [--breeze]
+--breeze: ticks in Breeze's 21-item cash layout (seq as bQty, epoch seconds as ltt).
 Prints "PORT <n>" when listening.
 """
 import argparse
@@ -20,6 +21,7 @@ ap.add_argument("--port", type=int, default=0)
 ap.add_argument("--token")
 ap.add_argument("--rate", type=float, default=20)
 ap.add_argument("--string-args", action="store_true")
+ap.add_argument("--breeze", action="store_true")
 args = ap.parse_args()
 
 T0 = time.time()
@@ -76,6 +78,11 @@ async def stream():
                 state["seq"] += 1
                 seq = state["seq"]
                 tick = [code, seq, 100 + seq / 100, 100.5 + seq / 100, int(T0) + seq]
+                if args.breeze:
+                    bid = 100 + seq / 100
+                    tick = [code, 99.5, bid + 0.2, 101.0, 99.0, 0.1, bid, seq, bid + 0.5, 7, 3,
+                            100.1, 1000 + seq, 500, 600, 123456.5, "", 90.0, 110.0,
+                            int(T0) + seq, 99.8]
                 await sio.emit("stock", json.dumps(tick) if args.string_args else tick, to=sid)
                 log({"ev": "data", "conn": numbers[sid], "seq": seq, "code": code})
 
