@@ -94,11 +94,11 @@ static int same_ns(sio *s, const fh_sio_packet *pk)
   return pk->ns_len == s->ns_len && memcmp(pk->ns, s->ns, s->ns_len) == 0;
 }
 
-// "40", "41", "43" + the namespace (when not "/") + the rest
+// "40", "41", "43" + the namespace (when not "/"; its query only on the connect) + the rest
 static int send_packet(sio *s, const char *head, const char *rest, size_t rlen)
 {
   int custom = !(s->ns_len == 1 && s->ns[0] == '/');
-  size_t nl = custom ? strlen(s->ns) : 0;
+  size_t nl = !custom ? 0 : strcmp(head, "40") == 0 ? strlen(s->ns) : s->ns_len;
   char *buf = malloc(strlen(head) + nl + 1 + rlen + 1);
   if (!buf) {
     return -2;

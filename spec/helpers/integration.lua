@@ -294,8 +294,10 @@ end
 --- start `feedhost run SPEC ARGS...`
 function M.feedhost(dir, spec, args)
   -- a watchdog: GNU timeout forwards TERM/INT to feedhost and returns its exit status; it only
-  -- acts itself (KILL after 300 s) when a crashed test run left the child behind
-  local argv = { "timeout", "-s", "KILL", "300", M.BIN }
+  -- acts itself (KILL after 300 s) when a crashed test run left the child behind. --foreground:
+  -- a signal goes to feedhost once (without it timeout also signals its process group, and a
+  -- second TERM that lands after feedhost's clean shutdown restored the default action kills it)
+  local argv = { "timeout", "--foreground", "-s", "KILL", "300", M.BIN }
   -- FEEDHOST_LUA_DEV=1: the binary runs the Lua source tree (lua/) instead of its embedded copy
   if os.getenv("FEEDHOST_LUA_DEV") == "1" then
     argv[#argv + 1] = "--lua-dev"

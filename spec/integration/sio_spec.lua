@@ -123,6 +123,15 @@ describe("feedhost over Socket.IO", function()
     assert_no_secret(fh)
   end)
 
+  it("a custom namespace: CONNECT, join and events on /md", function()
+    local t = it_.tmpdir()
+    local srv = node_server(t, { "--token", TOKEN, "--rate", "20", "--namespace", "/md" })
+    local fh = run(t, "sio_ns.lua", srv)
+    it_.wait_for(function() return count(fh) >= 6 end, 10, "6 quote records", fh, srv)
+    assert.are.equal("4.1!AAPL,4.1!MSFT", joined(srv, 1))
+    assert_records_match(srv, fh, 1)
+  end)
+
   it("a rejected auth (connect_error) is retried with growing backoff, never in a tight loop",
     function()
     local t = it_.tmpdir()

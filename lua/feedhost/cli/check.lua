@@ -33,10 +33,11 @@ local function frame_text(fr, c)
   local head = ""
   if fr.event and c.backend == "socketio" then   -- the emit as it goes on the wire
     local sio = require("feedhost.transport.socketio")
+    local ns = (c.options.namespace or "/"):match("^[^?]*")
     if fr.binary then
-      return sio.binary_emit_packet(fr, c.options.namespace) .. " + (binary " .. #fr.binary .. " bytes)"
+      return sio.binary_emit_packet(fr, ns) .. " + (binary " .. #fr.binary .. " bytes)"
     end
-    return sio.emit_packet(fr, c.options.namespace)
+    return sio.emit_packet(fr, ns)
   elseif fr.event then
     head = "(event " .. fr.event .. (fr.namespace and (" " .. fr.namespace) or "") .. ") "
   end

@@ -80,7 +80,9 @@ function M.session(R, def, conn)
   return setmetatable({
     R = R, conn = conn, def = def,
     eio = options.eio or M.DEFAULTS.eio,
-    namespace = options.namespace or M.DEFAULTS.namespace,
+    -- the namespace of packets (a v3 namespace's query only rides on its connect, in C)
+    namespace = (options.namespace or M.DEFAULTS.namespace):match("^[^?]*"),
+    namespace_connect = options.namespace or M.DEFAULTS.namespace,
     ping_interval = M.DEFAULTS.ping_interval, ping_timeout = M.DEFAULTS.ping_timeout,
     last_ping = nil, sent_ping_at = nil, pinged_at = nil,
   }, Session)
@@ -104,7 +106,7 @@ function Session:open(url, headers)
   local id, oerr = self.R:open("socketio", {
     host = u.host, port = u.port, path = M.handshake_path(u, def.options), tls = u.tls,
     verify = def.verify, ca_file = def.ca_file, headers = table.concat(hl, "\n"),
-    max_frame = def.limits.max_frame_bytes, eio = self.eio, namespace = self.namespace,
+    max_frame = def.limits.max_frame_bytes, eio = self.eio, namespace = self.namespace_connect,
     auth = payload or "",
   }, self)
   if not id then
