@@ -117,6 +117,20 @@ int fh_batch_push_meta(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, con
   return 0;
 }
 
+int fh_batch_meta_last(fh_batch *b, const char *meta, size_t mlen)
+{
+  if (b->n == 0 || b->frames[b->n - 1].meta != 0 || !reserve(b, mlen)) {
+    return -1;
+  }
+  fh_frame *f = &b->frames[b->n - 1];
+  memmove(b->buf + f->off + mlen, b->buf + f->off, f->len);
+  memcpy(b->buf + f->off, meta, mlen);
+  f->off += (uint32_t)mlen;
+  f->meta = (uint32_t)mlen;
+  b->used += mlen;
+  return 0;
+}
+
 int fh_batch_push_json_string(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts,
                               const char *src, size_t len)
 {

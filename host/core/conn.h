@@ -105,6 +105,9 @@ void fh_conn_frame(fh_conn *c, int kind, const void *data, size_t len);
 /// The same for a text message whose protocol says it is UTF-8 (WebSocket text frames): one that
 /// is not is dropped, counted and reported (FH_EV_INVALID), never handed on.
 void fh_conn_text(fh_conn *c, const void *data, size_t len);
+/// Whether a text message is UTF-8; one that is not is counted and reported (FH_EV_INVALID).
+/// For an adapter that hands the message on itself (Socket.IO over WebSocket). @return 1 / 0
+int fh_conn_text_ok(fh_conn *c, const void *data, size_t len);
 /// The same with the receive time given (epoch ns), and metadata (a topic: `topic` in the spec's
 /// context; may be NULL) kept with the frame.
 void fh_conn_frame_at(fh_conn *c, int kind, int64_t ts, const void *meta, size_t mlen,

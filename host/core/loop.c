@@ -213,10 +213,16 @@ void fh_conn_frame(fh_conn *c, int kind, const void *data, size_t len)
 
 void fh_conn_text(fh_conn *c, const void *data, size_t len)
 {
+  if (fh_conn_text_ok(c, data, len)) {
+    fh_conn_frame(c, FH_FRAME_TEXT, data, len);
+  }
+}
+
+int fh_conn_text_ok(fh_conn *c, const void *data, size_t len)
+{
   size_t bad = 0;
   if (fh_utf8_valid(data, len, &bad)) {
-    fh_conn_frame(c, FH_FRAME_TEXT, data, len);
-    return;
+    return 1;
   }
   c->st.invalid++;
   char sample[97];   // the start of the message, for the log line (which escapes it)
@@ -230,6 +236,7 @@ void fh_conn_text(fh_conn *c, const void *data, size_t len)
   }
   push_event(c->lp, FH_EV_INVALID, c->id, len > INT32_MAX ? INT32_MAX : (int)len,
              bad > INT32_MAX ? INT32_MAX : (int)bad, sample);
+  return 0;
 }
 
 void *fh_conn_state(fh_conn *c, size_t size, char *err)

@@ -42,6 +42,7 @@ enum fh_error_code {
   FH_ERR_CLOSED,        // the peer closed the connection during the handshake
   FH_ERR_RESOURCE,      // out of memory or file descriptors
   FH_ERR_OPTIONS,       // the connection's options were refused (bad host name, CA file, ...)
+  FH_ERR_REFUSED,       // the protocol's own handshake refused us (Socket.IO connect_error)
 };
 
 // A close of the connection that this host's transport decided itself (FH_EV_CLOSE's code).

@@ -6,6 +6,8 @@
 static const fh_transport *const all[] = {
   &fh_ws_client,
   &fh_ws_server,
+  &fh_sio_client,
+  &fh_http_client,
 };
 
 const fh_transport *fh_transport_find(const char *name)

@@ -175,7 +175,11 @@ static int plain_rx(ws_client *s, struct lws *wsi, const uint8_t *in, size_t len
   s->w.deflate_reset = dp.server_no_context_takeover;
   s->w.window_bits = dp.server_max_window_bits;
   s->hs_done = 1;
-  fh_conn_event(s->c, FH_EV_OPEN, 0, 0, NULL);
+  if (s->w.opened) {
+    s->w.opened(&s->w);
+  } else {
+    fh_conn_event(s->c, FH_EV_OPEN, 0, 0, NULL);
+  }
   size_t rest = s->head_len - used;
   int rc = rest ? fh_wsp_rx(&s->w, s->head + used, rest) : 0;
   free(s->head);
@@ -287,8 +291,9 @@ static void client_destroy(fh_conn *c)
   if (!s) {
     return;
   }
-  if (s->wsi) {  // the loop outlives no wsi, but a half-started one may still point here
+  if (s->wsi) {  // a socket the host gave up on (a protocol above reported it gone): drop it
     lws_set_opaque_user_data(s->wsi, NULL);
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
   }
   fh_outq_free(&s->out);
   fh_wsp_free(&s->w);
@@ -365,6 +370,20 @@ static int open_client(fh_conn *c, const fh_opts *o, char *err)
   }
   s->wsi = fh_conn_connect(c, &s->io, NULL, host, port ? port : (tls ? 443 : 80), path, "RAW", 0);
   return 0;
+}
+
+fh_wsp *fh_ws_client_proto(fh_conn *c)
+{
+  ws_client *s = c->impl;
+  return s ? &s->w : NULL;
+}
+
+void fh_ws_client_flush(fh_conn *c)
+{
+  ws_client *s = c->impl;
+  if (s) {
+    want_write(s);
+  }
 }
 
 static int client_send(fh_conn *c, int kind, const char *data, size_t len)

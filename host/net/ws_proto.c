@@ -152,11 +152,14 @@ static int deliver(fh_wsp *w, int binary, const void *data, size_t len)
     data = w->zout;
     len = (size_t)n;
   }
-  if (binary) {
-    fh_conn_frame(w->c, FH_FRAME_BINARY, data, len);
-  } else {
-    fh_conn_text(w->c, data, len);
+  int kind = binary ? FH_FRAME_BINARY : FH_FRAME_TEXT;
+  if (!binary && !fh_conn_text_ok(w->c, data, len)) {
+    return 0;
   }
+  if (w->msg) {   // the protocol above (Socket.IO) takes it
+    return w->msg(w, kind, (uint8_t *)data, len);
+  }
+  fh_conn_frame(w->c, kind, data, len);
   return 0;
 }
 

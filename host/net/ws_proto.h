@@ -17,6 +17,13 @@ struct fh_wsp {
   int server;             // frames in must be masked (a server's side), else must not be
   /// Sends one frame of the connection. @return 0, -2 queue full or out of memory.
   int (*out)(fh_wsp *w, int opcode, const void *payload, size_t len);
+  /// When set, takes each whole received message (FH_FRAME_TEXT / FH_FRAME_BINARY; the bytes may
+  /// be changed in place) instead of the connection's batch: a protocol carried over WebSocket
+  /// (net/sio.c). @return 0, or -1 to close the socket now (peer_code / peer_reason say why).
+  int (*msg)(fh_wsp *w, int kind, uint8_t *p, size_t len);
+  /// When set, called instead of reporting FH_EV_OPEN once the upgrade is done.
+  void (*opened)(fh_wsp *w);
+  void *user;             // the state of the protocol above (msg, opened)
   uint8_t *pend;          // bytes received but not parsed yet (a partial frame)
   size_t pend_len;
   size_t pend_cap;

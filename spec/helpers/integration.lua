@@ -225,16 +225,25 @@ end
 local Server = setmetatable({}, { __index = Proc })
 Server.__index = Server
 
---- start ws_server.py with extra arguments; waits for its PORT line
+--- start ws_server.py (or opts.script) with extra arguments; waits for its PORT line
 function M.server(dir, args, opts)
+  opts = opts or {}
+  return M.peer(dir, "ws_server", { M.PYTHON, opts.script or M.SERVER }, args, opts)
+end
+
+--- start a test server (argv, then `--log LOG`, then args) that prints "PORT n" when it listens;
+--- waits for that line. opts: log (the event log's path), tls (its URLs are wss://)
+function M.peer(dir, name, argv, args, opts)
   opts = opts or {}
   seq = seq + 1
   local log = opts.log or string.format("%s/server.%d.log", dir, seq)
-  local argv = { M.PYTHON, opts.script or M.SERVER, "--log", log }
+  argv = { unpack(argv) }
+  argv[#argv + 1] = "--log"
+  argv[#argv + 1] = log
   for _, a in ipairs(args or {}) do
     argv[#argv + 1] = a
   end
-  local p = M.spawn(dir, "ws_server", argv)
+  local p = M.spawn(dir, name, argv)
   setmetatable(p, Server)
   p.log = log
   p.tls = opts.tls
@@ -285,8 +294,10 @@ end
 --- start `feedhost run SPEC ARGS...`
 function M.feedhost(dir, spec, args)
   -- a watchdog: GNU timeout forwards TERM/INT to feedhost and returns its exit status; it only
-  -- acts itself (KILL after 300 s) when a crashed test run left the child behind
-  local argv = { "timeout", "-s", "KILL", "300", M.BIN }
+  -- acts itself (KILL after 300 s) when a crashed test run left the child behind. --foreground:
+  -- a signal goes to feedhost once (without it timeout also signals its process group, and a
+  -- second TERM that lands after feedhost's clean shutdown restored the default action kills it)
+  local argv = { "timeout", "--foreground", "-s", "KILL", "300", M.BIN }
   -- FEEDHOST_LUA_DEV=1: the binary runs the Lua source tree (lua/) instead of its embedded copy
   if os.getenv("FEEDHOST_LUA_DEV") == "1" then
     argv[#argv + 1] = "--lua-dev"

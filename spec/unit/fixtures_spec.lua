@@ -1,10 +1,14 @@
 -- Every spec in specs/ against its fixture (specs/fixtures/<name>.lua): the URL, the handshake
--- headers and the exact frames it sends, then the frames in -> the exact NDJSON records out and
--- the error counts per kind.
+-- headers and the exact frames it sends (Socket.IO: the handshake URL, the CONNECT packet, emits
+-- as packets; HTTP requests as "METHOD url body" with their headers), then the frames in (for
+-- Socket.IO, each event's argument with the event name as the frame's topic) -> the exact NDJSON
+-- records out and the error counts per kind.
 local cffi = require("feedhost.sys.ffi")
 local specmod = require("feedhost.spec")
 local record = require("feedhost.data.record")
 local bytes = require("feedhost.bytes")
+local sio = require("feedhost.transport.socketio")
+local http_out = require("feedhost.runtime.http_out")
 
 local function run_fixture(name)
   local fx = dofile("specs/fixtures/" .. name .. ".lua")
@@ -26,7 +30,9 @@ local function feed(compiled, conn, frames)
   for _, f in ipairs(frames) do
     local ts = f.received_at and specmod and require("feedhost.runtime.replay").parse_int64(tostring(f.received_at))
       or 1700000000000000000LL
-    if f.hex then
+    if f.event then
+      cffi.api.batch_push_meta(b, 1, cffi.C.FH_FRAME_TEXT, ts, f.event, #f.event, f.text, #f.text)
+    elseif f.hex then
       local bin = bytes.hex(f.hex)
       cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_BINARY, ts, bin, #bin)
     elseif f.binary then
@@ -38,7 +44,17 @@ local function feed(compiled, conn, frames)
   compiled.connections[conn].pipeline.run(b)
 end
 
-for _, name in ipairs({ "alpaca", "binance", "kite" }) do
+-- a sent frame as the fixture writes it: text, a Socket.IO emit packet, or an HTTP request
+local function wire(c, fr)
+  if fr.event and c.backend == "socketio" then
+    return sio.emit_packet(fr, (c.spec.backend.options or {}).namespace)
+  elseif fr.http then
+    return fr.http.method .. " " .. http_out.resolve(fr.http.url, c.url()) .. (fr.http.body and (" " .. fr.http.body) or "")
+  end
+  return fr.text
+end
+
+for _, name in ipairs({ "alpaca", "binance", "kite", "breeze", "xts" }) do
   describe("spec " .. name, function()
     local fx, compiled, assets = run_fixture(name)
     for conn, cfx in pairs(fx.connections) do
@@ -65,12 +81,38 @@ for _, name in ipairs({ "alpaca", "binance", "kite" }) do
           it("sends the expected frames: auth, then subscribe per channel", function()
             local got = {}
             for _, fr in ipairs(c.auth_frames()) do
-              got[#got + 1] = fr.text
+              got[#got + 1] = wire(c, fr)
             end
             for _, fr in ipairs(c.subscribe(assets)) do
-              got[#got + 1] = fr.text
+              got[#got + 1] = wire(c, fr)
             end
             assert.are.same(cfx.sends, got)
+          end)
+        end
+        if cfx.unsubscribe then
+          it("sends the expected unsubscribe frames", function()
+            local got = {}
+            for _, fr in ipairs(c.unsubscribe(assets)) do
+              got[#got + 1] = wire(c, fr)
+            end
+            assert.are.same(cfx.unsubscribe, got)
+          end)
+        end
+        if cfx.http_headers then
+          it("sends its HTTP requests with the expected headers", function()
+            for _, fr in ipairs(c.subscribe(assets)) do
+              assert.are.same(cfx.http_headers, fr.http.headers)
+            end
+          end)
+        end
+        if cfx.handshake then
+          it("opens the expected Socket.IO handshake and namespace", function()
+            local opts = c.spec.backend.options or {}
+            local u = assert(sio.parse_url(c.url()))
+            assert.are.equal(cfx.handshake, string.format("%s://%s:%d%s", u.tls and "wss" or "ws",
+              u.host, u.port, sio.handshake_path(u, opts)))
+            local payload = c.connect_payload()
+            assert.are.equal(cfx.connect, payload and ("40" .. payload) or nil)
           end)
         end
         it("turns the fixture frames into exactly the fixture records", function()

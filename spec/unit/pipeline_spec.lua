@@ -864,6 +864,43 @@ describe("pipeline topic", function()
   end)
 end)
 
+describe("pipeline Socket.IO events", function()
+  local function sio(extra)
+    local conn = { url = "https://feed.example", backend = { type = "socketio" },
+      streams = { "quote", "data" },
+      converters = {
+        quote = { { fields = { b = { source = "data[1]" }, e = { source = "event" } } } },
+        data = { { fields = { p = { source = "data.p" } } } },
+      } }
+    for k, v in pairs(extra or {}) do
+      conn[k] = v
+    end
+    return conn
+  end
+
+  it("without a router, routes each event to the channel of that name (`events`, default the"
+    .. " channel's own), others to unknown", function()
+    local h = build(sio({ events = { quote = "stock" } }))
+    h.feed({ text = "[1.5]", topic = "stock" }, { text = '{"p":2}', topic = "data" },
+      { text = '{"p":3}', topic = "order" }, '{"p":4}')
+    assert.are.same({ "quote", "data" }, { h.out[1].channel, h.out[2].channel })
+    assert.are.equal(1.5, h.out[1].b)
+    assert.are.equal("stock", h.out[1].e)
+    assert.are.equal(2, #h.out)
+    assert.are.equal(2, h.stats.unrouted)
+  end)
+
+  it("with a router, `event` is in the rules' context", function()
+    local h = build(sio({ router = { rules = {
+      { channel = "data", match = "event == 'tick' and data.p ~= nil" },
+      { channel = "quote", match = "event:match('^1501') ~= nil" },
+    } } }))
+    h.feed({ text = '{"p":2}', topic = "tick" }, { text = "[7]", topic = "1501-json-full" })
+    assert.are.same({ "data", "quote" }, { h.out[1].channel, h.out[2].channel })
+    assert.are.equal("1501-json-full", h.out[2].e)
+  end)
+end)
+
 describe("pipeline auth ack / reject", function()
   it("reports ack or reject while waiting, then stops checking", function()
     local h = build(simple({ p = { source = "data.p" } }, { auth = {

@@ -120,7 +120,7 @@ local function full_spec()
         trading = {
           url = "https://stream.example.com",
           backend = { type = "socketio", options = { eio = 3, transports = { "websocket" },
-            path = "/apimarketdata/socket.io", reconnection = false } },
+            path = "/apimarketdata/socket.io" } },
           streams = { "order", "position", "account", "news", "trade", "info" },
           events = { order = "order-update", position = "1502-json-full" },
           frame = "record",
@@ -142,7 +142,7 @@ local function full_spec()
               } },
             },
           },
-          heartbeat = { interval = 20, message = { format = "text", text = "2" } },
+          heartbeat = { interval = 20, message = { format = "text", text = "2", event = "beat" } },
         },
       },
     },
@@ -401,6 +401,40 @@ describe("feedhost.spec.schema", function()
       assert.equal(1, #errors)
       assert.equal(MD .. ".backend.options.verfy", errors[1].path)
       assert.matches("did you mean 'verify'", errors[1].msg)
+    end)
+
+    it("Socket.IO: options are a closed set with suggestions, emits need an event, Engine.IO 3"
+      .. " has no CONNECT payload, events belong to Socket.IO", function()
+      local spec = full_spec()
+      local tr = spec.streaming.connections.trading
+      tr.backend.options.namespce = "/md"
+      tr.backend.options.transports = { "polling" }
+      local errors = schema.validate(spec)
+      assert.equal(2, #errors, dump(errors))
+      assert.equal(TR .. ".backend.options.namespce", errors[1].path)
+      assert.matches("did you mean 'namespace'", errors[1].msg)
+      assert.equal(TR .. ".backend.options.transports[1]", errors[2].path)
+      spec = full_spec()
+      tr = spec.streaming.connections.trading
+      tr.backend.options.namespace = "md"
+      tr.subscribe.subscribe.all.event = nil
+      tr.auth = { mode = "first_message", first_message = { format = "json", json = { fields = {
+        token = { value = "t" } } } } }
+      conn(spec).events = { quote = "q" }
+      expect_exactly(spec, {
+        { MD .. ".events", "only for backend type 'socketio' (event names of channels)" },
+        { TR .. ".auth.first_message", "Engine.IO 3 has no CONNECT payload: put the credentials"
+          .. " in the URL (auth.mode = \"url\") or make the message an emit (event)" },
+        { TR .. ".backend.options.namespace", "a Socket.IO namespace starts with '/', got 'md'" },
+        { TR .. ".subscribe.subscribe.all", "a Socket.IO message is an emit: give its event name"
+          .. " (event = \"...\"), or format = \"http\" for a subscription over HTTP" },
+      })
+      -- over HTTP, no event is needed; Engine.IO 4 takes the first message as CONNECT payload
+      tr.subscribe.subscribe.all = { format = "http", method = "POST", url = "/subscribe",
+        json = { fields = { a = { value = 1 } } } }
+      tr.backend.options.eio, tr.backend.options.namespace = 4, "/md"
+      conn(spec).events = nil
+      expect_exactly(spec, {})
     end)
 
     it("checks backend type and per-backend options", function()

@@ -14,9 +14,33 @@ would send: the auth message first, then the subscribe messages per channel for 
 Credentials are shown as *** wherever they appear (URL query, headers, frames).
 ]]
 
-local function frame_text(fr)
+-- credentials shown as *** (values of 3 characters or more)
+local function redactor(creds)
+  local list = {}
+  for _, v in pairs(creds or {}) do
+    if type(v) == "string" and #v >= 3 then
+      list[#list + 1] = v
+    end
+  end
+  table.sort(list, function(a, b) return #a > #b end)
+  return function(s)
+    for _, v in ipairs(list) do
+      s = s:gsub(v:gsub("%W", "%%%0"), "***")
+    end
+    return s
+  end
+end
+
+local function frame_text(fr, c)
   local head = ""
-  if fr.event then
+  if fr.event and c.backend == "socketio" then   -- the emit as it goes on the wire
+    local sio = require("feedhost.transport.socketio")
+    local ns = (c.options.namespace or "/"):match("^[^?]*")
+    if fr.binary then
+      return sio.binary_emit_packet(fr, ns) .. " + (binary " .. #fr.binary .. " bytes)"
+    end
+    return sio.emit_packet(fr, ns)
+  elseif fr.event then
     head = "(event " .. fr.event .. (fr.namespace and (" " .. fr.namespace) or "") .. ") "
   end
   if fr.text then
@@ -25,7 +49,17 @@ local function frame_text(fr)
     return head .. "(binary " .. #fr.binary .. " bytes) " .. require("feedhost.bytes").to_hex(fr.binary)
   elseif fr.http then
     local h = fr.http
-    return head .. h.method .. " " .. h.url .. (h.body and (" " .. h.body) or "")
+    local url = require("feedhost.runtime.http_out").resolve(h.url, c.url)
+    local lines = { head .. h.method .. " " .. url .. (h.body and (" " .. h.body) or "") }
+    local names = {}
+    for k in pairs(h.headers or {}) do
+      names[#names + 1] = k
+    end
+    table.sort(names)
+    for _, k in ipairs(names) do
+      lines[#lines + 1] = "      header: " .. k .. ": " .. tostring(h.headers[k])
+    end
+    return table.concat(lines, "\n")
   elseif fr.topics then
     return head .. "topics " .. require("feedhost.util.json").encode(fr.topics)
   end
@@ -56,17 +90,34 @@ function M.run(opts, pos)
     end
     out[#out + 1] = ""
     out[#out + 1] = string.format("connection %s (%s, auth %s)", name, c.backend, c.auth_mode)
-    out[#out + 1] = "  url: " .. c.url
+    local redact = redactor(spec.compiled.credentials)
+    out[#out + 1] = "  url: " .. redact(c.url)
+    if c.backend == "socketio" then
+      local sio = require("feedhost.transport.socketio")
+      local u = sio.parse_url(c.url)
+      if u then
+        out[#out + 1] = "  handshake: " .. redact(string.format("%s://%s:%d%s", u.tls and "wss" or "ws",
+          u.host, u.port, sio.handshake_path(u, c.options)))
+      end
+      local ns = c.options.namespace or "/"
+      local eio = c.options.eio or sio.DEFAULTS.eio
+      if eio >= 4 or ns ~= "/" then
+        out[#out + 1] = "  > connect: " .. redact("40" .. (ns ~= "/" and (ns .. ",") or "") .. (c.connect or ""))
+      else
+        out[#out + 1] = "  < connect: 40 (Engine.IO 3: the server connects the namespace itself)"
+      end
+    end
     out[#out + 1] = "  streams: " .. table.concat(c.streams, ", ")
     for _, h in ipairs(c.headers) do
       out[#out + 1] = "  header: " .. h[1] .. ": " .. h[2]
     end
     for _, fr in ipairs(c.auth) do
-      out[#out + 1] = "  > auth: " .. frame_text(fr)
+      out[#out + 1] = "  > auth: " .. frame_text(fr, c)
     end
     -- what `run` sends, assets or not (trade_updates needs none)
     for _, fr in ipairs(c.subscribe) do
-      out[#out + 1] = "  > subscribe " .. fr.channel .. ": " .. frame_text(fr)
+      local text = frame_text(fr, c)
+      out[#out + 1] = "  > subscribe " .. fr.channel .. ": " .. (fr.http and redact(text) or text)
     end
     if #list == 0 and c.has_subscribe then
       out[#out + 1] = "  (no --assets: these are the frames for an empty asset list)"

@@ -157,8 +157,8 @@ function Connection:send_frames(frames, what)
         self.rt.recorder(self.def.name, "out", fr.binary ~= nil, fr.binary or fr.text)
       end
     elseif fr.http then
-      self.log:event("warning", "http", what .. ": HTTP subscribe messages are not sent by this"
-        .. " version (" .. fr.http.method .. " " .. fr.http.url .. ")")
+      self.http_out = self.http_out or require("feedhost.runtime.http_out").new(self)
+      self.http_out:send(fr.http, what)
     end
   end
 end
@@ -199,7 +199,8 @@ function Connection:on_transport_frames(batch)
   if rec then
     for i = 0, n - 1 do
       local f = batch.frames[i]
-      rec(self.def.name, "in", f.kind == BINARY, ffi.string(batch.buf + f.off, f.len), f.ts)
+      rec(self.def.name, "in", f.kind == BINARY, ffi.string(batch.buf + f.off, f.len), f.ts,
+        f.meta > 0 and ffi.string(batch.buf + f.off - f.meta, f.meta) or nil)
     end
   end
   local p = self.pipeline
@@ -372,6 +373,9 @@ function Connection:lost(code, reason, failed)
   end
   self.session = nil
   self.auth.waiting = false
+  if self.http_out then
+    self.http_out:cancel()
+  end
   if self.rt.stopping or self.rt.once then
     self.state = "closed"
     return

@@ -7,8 +7,8 @@
 --
 --   local R = reactor.new{ log = logger }     -- nil, message when the loop cannot be made
 --   local id = R:open("ws", {host=, port=, path=, tls=, ...}, handler)
---       handler:on_open(id), on_close(id, code, reason), on_error(id, code, status, why),
---       on_frames(id, batch), on_pong(id), on_oversize(id, bytes), on_dropped(id, n),
+--       handler:on_open(id, code, text), on_close(id, code, reason), on_error(id, code, status,
+--       why), on_frames(id, batch), on_pong(id), on_oversize(id, bytes), on_dropped(id, n),
 --       on_invalid(id, bytes, offset, sample) (a text message that is not UTF-8, dropped)
 --   local lid, port = R:listen("ws-server", {host=, port=}, acceptor)
 --       acceptor:on_accept(id, path) -> handler (nil: refused); acceptor:on_close(lid)
@@ -309,7 +309,7 @@ function Reactor:dispatch(kind, id, code, aux, text)
       end
       return
     end
-    return call(self, self.handlers[id], "on_open", id)
+    return call(self, self.handlers[id], "on_open", id, code, text)
   elseif kind == "close" or kind == "error" then
     local h = self.handlers[id]
     self.handlers[id] = nil

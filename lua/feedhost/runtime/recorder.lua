@@ -1,5 +1,6 @@
 --- feedhost.runtime.recorder: the capture writer behind `--record`: JSON lines that
--- `feedhost replay` reads ({"ts","connection","dir","text"|"binary"}, DESIGN.md section 5).
+-- `feedhost replay` reads ({"ts","connection","dir","text"|"binary"}, DESIGN.md section 5), with
+-- a "topic" member for frames that carry one (a Socket.IO event name, an MQTT topic).
 local json = require("feedhost.util.json")
 local sys = require("feedhost.sys.ffi")
 local clock = require("feedhost.sys.clock")
@@ -22,13 +23,13 @@ function M.open(path)
   return f
 end
 
---- A recorder writing to `file`: function(conn, dir, binary, data, ts) (ts: int64 epoch ns; now
--- when nil). opts: { redact = function(text) -> text (applied to text frames), on_error =
+--- A recorder writing to `file`: function(conn, dir, binary, data, ts, topic) (ts: int64 epoch
+-- ns; now when nil; topic: the frame's metadata or nil). opts: { redact = function(text) -> text (applied to text frames), on_error =
 -- function(message) called once when a write fails; nothing more is written after it }
 function M.new(file, opts)
   opts = opts or {}
   local b64, redact, failed = sys.base64, opts.redact, false
-  return function(conn, dir, binary, data, ts)
+  return function(conn, dir, binary, data, ts, topic)
     if failed then
       return
     end
@@ -38,6 +39,9 @@ function M.new(file, opts)
       body = '"binary":' .. json.encode(b64(data))
     else
       body = '"text":' .. json.encode(redact and redact(data) or data)
+    end
+    if topic then
+      body = '"topic":' .. json.encode(topic) .. ',' .. body
     end
     local ok, err = file:write(string.format('{"ts":%s,"connection":%s,"dir":"%s",%s}\n',
       tostring(ts):gsub("LL$", ""), json.encode(conn), dir, body))

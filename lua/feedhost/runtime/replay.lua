@@ -117,6 +117,10 @@ function M.run(compiled, src, opts)
         return bad(line, "the text frame is not UTF-8")
       end
     end
+    local topic = G(root, "topic")
+    if type(topic) == "string" and api.batch_meta_last(batch, topic, #topic) ~= 0 then
+      return bad(line, "out of memory")
+    end
     summary.frames = summary.frames + 1
   end
   local stop = opts.stop or function() return false end

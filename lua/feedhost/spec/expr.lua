@@ -40,7 +40,7 @@ M.CONTEXT = {
   subscribe = { "credentials", "broker", "connection_name", "subscribe_assets", "channel" },
   token = { "credentials", "broker", "connection_name", "subscribe_assets", "channel", "asset" },
   data = { "data", "broker", "credentials", "mappings", "connection_name", "channel",
-    "received_at", "topic" },
+    "received_at", "topic", "event" },
   hook = { "broker", "credentials", "connection_name", "message", "error", "code", "reason" },
   master = { "row", "broker", "credentials" },
 }

@@ -238,11 +238,22 @@ function M.compile(loaded, opts)
       end
       return list
     end
+    -- Socket.IO: a first message without `event` is the namespace CONNECT payload, not a frame
+    local connect_payload = c.backend == "socketio" and auth.first_message ~= nil
+      and auth.first_message.event == nil
     function c.auth_frames()
-      if c.first_message then
+      if c.first_message and not connect_payload then
         return c.first_message(ctx_base)
       end
       return {}
+    end
+    --- The Socket.IO CONNECT payload (a JSON object's text), or nil.
+    function c.connect_payload()
+      if c.first_message and connect_payload then
+        local fr = c.first_message(ctx_base)[1]
+        return fr and fr.text
+      end
+      return nil
     end
     -- subscribe / unsubscribe: per channel, else `all`; an entry may be a list of messages
     for _, kind in ipairs({ "subscribe", "unsubscribe" }) do

@@ -158,7 +158,7 @@ function M.compile(msg, path, opts)
   tokens_fn = format == "text" and body_fn or nil
 
   local function one(ctx)
-    local frame = { event = msg.event, namespace = msg.namespace }
+    local frame = { event = msg.event, namespace = msg.namespace, format = format }
     if format == "json" then
       if msg.json ~= nil then
         frame.text = json.encode(body_fn(ctx), { order = msg.order })

@@ -173,7 +173,8 @@ function M.compile(conn, name, env)
   local mappings = env.mappings
   local function mkctx(data, received_at, channel, topic)
     return { data = data, broker = broker, credentials = credentials, mappings = mappings,
-      connection_name = name, channel = channel, received_at = received_at, topic = topic }
+      connection_name = name, channel = channel, received_at = received_at, topic = topic,
+      event = topic }
   end
 
   -- the auth check's view of the connection being run (see run below)

@@ -37,10 +37,11 @@ local _emit, _fail, _parse_fail, _S, _HANDLER, _MKCTX, _CTX0 = _X.emit, _X.fail,
 local _nochan, _noconv, _AUTH, _ARR, _cast, _u8 = _X.nochan, _X.noconv, _X.auth, _X.ARR, _X.cast, _X.u8
 local _BINARY, _J_ARR, _ABORTED, _W = _X.FRAME_BINARY, _X.J_ARR, _X.aborted, _X.watch_at
 local _ffi_string, setmetatable, type, xpcall, pcall = _X.ffi_string, setmetatable, type, xpcall, pcall
-local topic -- the frame's metadata (an MQTT topic, ...), set per frame when the spec reads it]]
+local topic, event -- the frame's metadata (an MQTT topic, a Socket.IO event name, ...), set per
+-- frame when the spec reads it; `event` is the same value under its Socket.IO name]]
 
 -- Generates router + converters + element function for one mode ("t" tape, "l" Lua tables).
-local function gen_mode(g, conn, name, mode, channels)
+local function gen_mode(g, conn, name, mode, channels, events)
   local tapemode = mode == "t"
   g.opts.tape = tapemode
   g.opts.ctx = tapemode and "_MKCTX(_JM(data), received_at, channel, topic)" or "_MKCTX(data, received_at, channel, topic)"
@@ -87,7 +88,7 @@ local function gen_mode(g, conn, name, mode, channels)
       any_streams[#any_streams + 1] = ch
     end
   end
-  if not use_router and #any_streams > 1 then
+  if not use_router and not events and #any_streams > 1 then
     -- no router, several channels: the first converter rule that holds, in `streams` order
     local body = { "local function _C_any_" .. mode .. "(data, received_at)" }
     for _, ch in ipairs(any_streams) do
@@ -113,6 +114,12 @@ local function gen_mode(g, conn, name, mode, channels)
       g:emit("if " .. m .. " then return " .. target(rule.channel) .. " end", rp)
     end
     g:emit("return " .. target(router.default_channel or "unknown"), "router.default_channel")
+  elseif events then
+    -- Socket.IO without a router: each event to the channel whose event name it is
+    for _, e in ipairs(events) do
+      g:emit("if topic == " .. g:const(e[1]) .. " then return " .. target(e[2]) .. " end", "events." .. e[2])
+    end
+    g:emit("return " .. target((router and router.default_channel) or "unknown"), "router.default_channel")
   else
     if #any_streams <= 1 then
       local ch = any_streams[1] or (router and router.default_channel) or (conn.streams or {})[1] or "unknown"
@@ -183,7 +190,7 @@ local function gen_frame(g, f)
   if hooks.on_message ~= nil then
     local h = hook_ref(g, hooks.on_message, "hooks.on_message")
     g:emit("do local m = _ffi_string(p, len)\n"
-      .. g:mark("hooks.on_message") .. "local h = " .. h .. "({ message = m, broker = broker, credentials = credentials, connection_name = connection_name, received_at = received_at, topic = topic })\n"
+      .. g:mark("hooks.on_message") .. "local h = " .. h .. "({ message = m, broker = broker, credentials = credentials, connection_name = connection_name, received_at = received_at, topic = topic, event = topic })\n"
       .. "if h == false then _S.dropped = _S.dropped + 1 return end\n"
       .. "if type(h) == \"table\" then return _TABLE(h, received_at, " .. tostring(frame_array) .. ") end\n"
       .. "if type(h) == \"string\" then keep = h; p = _cast(h); len = #h end end", "hooks.on_message")
@@ -362,6 +369,22 @@ local function uses(v, word, seen)
   return false
 end
 
+--- Socket.IO routing without a router: { {event name, channel}, ... } for the channels of
+-- `conn` (`events[channel]`, default the channel's own name), or nil when the connection is not
+-- a Socket.IO one or has a router of its own.
+function M.event_routes(conn, channels)
+  local router = conn.router
+  if ((conn.backend or {}).type ~= "socketio" and conn.events == nil)
+    or (router and router.enabled ~= false and router.rules) then
+    return nil
+  end
+  local list = {}
+  for _, ch in ipairs(channels or channel_list(conn)) do
+    list[#list + 1] = { (conn.events or {})[ch] or ch, ch }
+  end
+  return list
+end
+
 --- Generates the source of connection `conn` named `name`.
 -- @return { source, linemap, channels } or nil, errors (list of {path, msg})
 function M.generate(conn, name, registry)
@@ -378,8 +401,9 @@ function M.generate(conn, name, registry)
   local format = parser.format or "json"
   local frame_array = conn.frame == "array"
 
-  gen_mode(g, conn, name, "t", channels)
-  gen_mode(g, conn, name, "l", channels)
+  local events = M.event_routes(conn, channels)
+  gen_mode(g, conn, name, "t", channels, events)
+  gen_mode(g, conn, name, "l", channels, events)
   local auth_t = gen_auth(g, conn, "t")
   local auth_l = gen_auth(g, conn, "l")
 
@@ -459,9 +483,10 @@ end]], "parser.decode")
 
   -- the receive time is boxed as an int64 per frame, the topic is a string: each is read only
   -- when something may use it
-  local need_ts, need_topic = uses(conn, "received_at", {}), uses(conn, "topic", {})
-  local topic_set = need_topic and "topic = fr.meta > 0 and _ffi_string(p - fr.meta, fr.meta) or nil"
-    or ""
+  local need_ts = uses(conn, "received_at", {})
+  local need_topic = events ~= nil or uses(conn, "topic", {}) or uses(conn, "event", {})
+  local topic_set = need_topic
+    and "topic = fr.meta > 0 and _ffi_string(p - fr.meta, fr.meta) or nil event = topic" or ""
   for i, line in ipairs(g.lines) do
     g.lines[i] = line:gsub("RECEIVED_AT", need_ts and "fr.ts" or "nil"):gsub("TOPIC_SET", topic_set)
   end

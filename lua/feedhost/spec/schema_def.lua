@@ -121,6 +121,51 @@ local URL_SCHEMES = {
   mqtt = { "tcp", "ssl", "ws", "wss", "mqtt", "mqtts" },
 }
 
+-- Socket.IO: every message to the server is an emit (`event`), but for the auth first message,
+-- which without `event` is the namespace CONNECT payload (Engine.IO 4 only); `events` is
+-- Socket.IO's alone.
+local function check_socketio(t, segs, ctx, btype)
+  if btype ~= "socketio" then
+    if t.events ~= nil then
+      ctx.err(push(segs, "events"), "only for backend type 'socketio' (event names of channels)")
+    end
+    return
+  end
+  local function need_event(m, path)
+    if type(m) == "table" and m.format ~= "http" and m.event == nil and m.format ~= nil then
+      ctx.err(path, "a Socket.IO message is an emit: give its event name (event = \"...\")"
+        .. (m.format == "json" and ", or format = \"http\" for a subscription over HTTP" or ""))
+    end
+  end
+  for _, kind in ipairs({ "subscribe", "unsubscribe" }) do
+    local map_ = type(t.subscribe) == "table" and t.subscribe[kind]
+    for _, key in ipairs(type(map_) == "table" and sorted_keys(map_) or {}) do
+      local e = map_[key]
+      local p = push(push(push(segs, "subscribe"), kind), key)
+      if type(e) == "table" and e.format == nil and e[1] ~= nil then
+        for i, m in ipairs(e) do
+          need_event(m, push(p, i))
+        end
+      else
+        need_event(e, p)
+      end
+    end
+  end
+  if type(t.heartbeat) == "table" then
+    need_event(t.heartbeat.message, push(push(segs, "heartbeat"), "message"))
+  end
+  local fm = type(t.auth) == "table" and t.auth.first_message
+  local opts = type(t.backend) == "table" and type(t.backend.options) == "table" and t.backend.options
+  if opts and type(opts.namespace) == "string" and opts.namespace:sub(1, 1) ~= "/" then
+    ctx.err(push(push(push(segs, "backend"), "options"), "namespace"), "a Socket.IO namespace"
+      .. " starts with '/', got " .. repr(opts.namespace))
+  end
+  if type(fm) == "table" and fm.event == nil and opts and opts.eio == 3 then
+    ctx.err(push(push(segs, "auth"), "first_message"), "Engine.IO 3 has no CONNECT payload: put"
+      .. " the credentials in the URL (auth.mode = \"url\") or make the message an emit (event)")
+  end
+end
+
 local CONNECTION = record({
   description = STRING,
   url = STRING,
@@ -139,9 +184,14 @@ local CONNECTION = record({
         }),
         socketio = record({
           eio = enum({ 3, 4 }),
-          transports = STRINGS,
           path = STRING,
-        }, { open = true }),
+          namespace = STRING,
+          transports = list(enum({ "websocket" }, { hint = "feedhost speaks Socket.IO over"
+            .. " WebSocket only (no long-polling)" })),
+          headers = map(NAME, by_type({ string = S(), number = N() }, { "string", "number" })),
+          verify = B(),
+          ca_file = STRING,
+        }),
         mqtt = record({
           keepalive = nonneg(),
           client_id = STRING,
@@ -234,6 +284,7 @@ local CONNECTION = record({
     if type(t.url) ~= "string" then return end
     local btype = "websocket"
     if type(t.backend) == "table" and t.backend.type ~= nil then btype = t.backend.type end
+    check_socketio(t, segs, ctx, btype)
     local schemes = URL_SCHEMES[btype]
     if not schemes then return end
     local scheme = t.url:match("^([%a][%w+.-]*)://")

@@ -13,6 +13,7 @@ local M = {}
 
 M.BY_TYPE = {
   websocket = "feedhost.transport.websocket",
+  socketio = "feedhost.transport.socketio",
 }
 
 M.CLOSE_REASONS = {

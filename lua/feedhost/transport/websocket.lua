@@ -22,15 +22,21 @@ M.CLOSE_CODES = {
 }
 local REASONS = require("feedhost.transport").CLOSE_REASONS
 
---- ws://host:port/path?query -> { scheme, host, port, path, tls }, or nil, message
-function M.parse_url(url)
+--- scheme://host:port/path?query -> { scheme, host, port, path, tls }, or nil, message.
+-- schemes: { scheme = true (TLS) | false }; what: the kind of URL, for the message.
+function M.split_url(url, schemes, what)
   local scheme, rest = tostring(url):match("^(%a[%w+.-]*)://(.*)$")
   if not scheme then
     return nil, "not a URL: " .. tostring(url)
   end
   scheme = scheme:lower()
-  if scheme ~= "ws" and scheme ~= "wss" then
-    return nil, "a WebSocket URL must start with ws:// or wss://: " .. url
+  if schemes[scheme] == nil then
+    local list = {}
+    for k in pairs(schemes) do
+      list[#list + 1] = k .. "://"
+    end
+    table.sort(list)
+    return nil, string.format("a %s URL must start with %s: %s", what, table.concat(list, " or "), url)
   end
   local hostport, path = rest:match("^([^/?#]*)(.*)$")
   path = path:gsub("#.*$", "")
@@ -44,9 +50,14 @@ function M.parse_url(url)
   if not host or host == "" then
     return nil, "no host in URL: " .. url
   end
-  local tls = scheme == "wss"
+  local tls = schemes[scheme]
   port = tonumber(port) or (tls and 443 or 80)
   return { scheme = scheme, host = host, port = port, path = path, tls = tls }
+end
+
+--- ws://host:port/path?query -> { scheme, host, port, path, tls }, or nil, message
+function M.parse_url(url)
+  return M.split_url(url, { ws = false, wss = true }, "WebSocket")
 end
 
 --- Why a connection failed, in the log's words. code: an FH_ERR_*, status: HTTP status or 0.
@@ -58,6 +69,8 @@ function M.describe_error(code, status, why)
       .. " skips the check)"
   elseif code == C.FH_ERR_TLS then
     return why:find("^TLS") and why or ("TLS handshake failed: " .. why)
+  elseif code == C.FH_ERR_REFUSED then
+    return "the server refused the session: " .. why
   elseif code == C.FH_ERR_HANDSHAKE or code == C.FH_ERR_CLOSED then
     return "handshake failed: " .. why
   end
@@ -66,6 +79,7 @@ end
 
 local Session = {}
 Session.__index = Session
+M.Session = Session   -- the base of transports carried over WebSocket (socketio)
 
 --- One attempt to connect. def: the connection definition (runtime): options, limits, tls,
 -- heartbeat; conn: the runtime.connection that receives the events.

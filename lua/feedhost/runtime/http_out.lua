@@ -1,0 +1,128 @@
+--- feedhost.runtime.http_out: the messages a connection sends over HTTP (`format = "http"`:
+-- Symphony XTS subscribes by REST once its socket is up). Each request runs on the loop through
+-- the C transport "http" (host/net/http.c), never blocking it, with the connection's TLS
+-- options; a 2xx answer is logged at info, anything else (another status, no answer) is logged
+-- with its status and a sample of the answer and retried with the connection's backoff
+-- (`reconnect`), until it succeeds or the connection goes (cancel). Credentials are the
+-- logger's registered secrets: they never reach a line.
+local websocket = require("feedhost.transport.websocket")
+
+local M = {}
+
+local SCHEMES = { http = false, https = true }
+
+--- A message URL that starts with "/" is on the connection's own host (`base`: its URL; ws
+-- and wss become http and https), so `--url` moves both.
+function M.resolve(url, base)
+  if url:sub(1, 1) ~= "/" or not base then
+    return url
+  end
+  local scheme, hostport = base:match("^(%a[%w+.-]*)://([^/?#]*)")
+  if not scheme then
+    return url
+  end
+  scheme = scheme:lower()
+  scheme = (scheme == "wss" or scheme == "https") and "https" or "http"
+  return scheme .. "://" .. hostport .. url
+end
+
+local Out = {}
+Out.__index = Out
+
+--- The HTTP side of connection `conn` (a runtime.connection).
+function M.new(conn)
+  return setmetatable({ conn = conn, timers = {}, open = {}, gen = 0, sent = 0, failed = 0 }, Out)
+end
+
+local function backoff(rc, attempt)
+  local delay = math.min(rc.max, rc.initial * rc.factor ^ attempt)
+  return math.max(0, delay * (1 + rc.jitter * (2 * math.random() - 1)))
+end
+
+--- Sends request `req` ({method, url, headers = {name = value}, body}); `what` names it in logs
+-- ("subscribe"). attempt: retries so far (0 first).
+function Out:send(req, what, attempt)
+  attempt = attempt or 0
+  local conn, def = self.conn, self.conn.def
+  local url = M.resolve(req.url, conn.url)
+  local label = string.format("%s over HTTP (%s %s)", what, req.method, url)
+  local u, err = websocket.split_url(url, SCHEMES, "HTTP")
+  if not u then
+    conn.errors = conn.errors + 1
+    conn.log:event("error", "http", label .. ": " .. err)
+    return
+  end
+  local names = {}
+  for k in pairs(req.headers or {}) do
+    names[#names + 1] = k
+  end
+  table.sort(names)
+  local hl = {}
+  for _, k in ipairs(names) do
+    hl[#hl + 1] = k .. ": " .. tostring(req.headers[k])
+  end
+  local gen = self.gen
+  local function retry(why)
+    self.failed = self.failed + 1
+    conn.errors = conn.errors + 1
+    local delay = backoff(def.reconnect, attempt)
+    conn.log:event("warning", "http:" .. what, string.format("%s: %s; again in %.2fs", label, why, delay))
+    local t
+    t = conn.R:after(delay, function()
+      self.timers[t] = nil
+      if gen == self.gen then
+        self:send(req, what, attempt + 1)
+      end
+    end)
+    self.timers[t] = true
+  end
+  local handler = {}
+  function handler.on_close(_, id, status, body)
+    self.open[id] = nil
+    if gen ~= self.gen then
+      return
+    end
+    if status >= 200 and status < 300 then
+      self.sent = self.sent + 1
+      conn.log:info("%s: HTTP %d", label, status)
+    else
+      local sample = (body or ""):sub(1, 200):gsub("%s+", " ")
+      retry(string.format("HTTP %d %s", status, sample))
+    end
+  end
+  function handler.on_error(_, id, code, status, why)
+    self.open[id] = nil
+    if gen == self.gen then
+      retry(websocket.describe_error(code, status, why))
+    end
+  end
+  function handler.on_callback_error(_, cb, e)
+    conn:on_callback_error("http " .. cb, e)
+  end
+  local id, oerr = conn.R:open("http", { host = u.host, port = u.port, path = u.path, tls = u.tls,
+    verify = def.verify, ca_file = def.ca_file, method = req.method, headers = table.concat(hl, "\n"),
+    body = req.body }, handler)
+  if not id then
+    return retry(oerr)
+  end
+  self.open[id] = true
+  if conn.rt.recorder then
+    conn.rt.recorder(def.name, "out", false, req.method .. " " .. url .. (req.body and (" " .. req.body) or ""))
+  end
+end
+
+--- Forgets every request under way and every retry (the connection is gone; a new session
+-- sends its messages again).
+function Out:cancel()
+  self.gen = self.gen + 1
+  for t in pairs(self.timers) do
+    t:cancel()
+  end
+  self.timers = {}
+  for id in pairs(self.open) do
+    self.conn.R:close(id)
+  end
+  self.open = {}
+end
+
+return M
