@@ -78,6 +78,7 @@ typedef struct fh_api {
   int (*out_write)(fh_out *o, int fd);
   int (*out_wait)(fh_out *o, int fd, int timeout_ms);
   int (*fd_nonblock)(int fd, int on);
+  int (*fd_isatty)(int fd);
   // the event loop (core/loop.h)
   fh_loop *(*loop_new)(char *err);
   void (*loop_free)(fh_loop *lp);

@@ -183,9 +183,45 @@ static inline int ts_d2(const char *s)
   return a <= 9 && b <= 9 ? (int)(a * 10 + b) : -1;
 }
 
+// An integer number token (`-`? digits) as epoch ns, its unit inferred from its digits as the
+// Lua helper does (up to 11: seconds, 14: ms, 17: us, more: ns), exactly. @return 0, or -1 (a
+// fraction, an exponent, out of range: the Lua helper decides).
+static int int_ts(const char *s, size_t len, int64_t *out)
+{
+  size_t i = 0;
+  int neg = len > 0 && s[0] == '-';
+  i += (size_t)neg;
+  if (i >= len || len - i > 19) {
+    return -1;
+  }
+  size_t nd = len - i;
+  uint64_t v = 0;
+  for (; i < len; i++) {
+    unsigned d = (unsigned)(s[i] - '0');
+    if (d > 9) {
+      return -1;
+    }
+    v = v * 10 + d;
+  }
+  if (v == 0) {
+    *out = 0;
+    return 0;
+  }
+  uint64_t mult = nd <= 11 ? 1000000000u : nd <= 14 ? 1000000u : nd <= 17 ? 1000u : 1u;
+  uint64_t ns;
+  if (__builtin_mul_overflow(v, mult, &ns) || ns > (uint64_t)INT64_MAX) {
+    return -1;
+  }
+  *out = neg ? -(int64_t)ns : (int64_t)ns;
+  return 0;
+}
+
 int fh_json_ts(const fh_jtok *tape, const char *buf, int tok, fh_ts_cache *cache, int64_t *out)
 {
   const fh_jtok *t = &tape[tok];
+  if (t->type == FH_J_NUM) {
+    return int_ts(buf + t->start, t->len, out);
+  }
   if (t->type != FH_J_STR || (t->flags & FH_JF_ESC)) {
     return -1;
   }

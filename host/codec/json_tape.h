@@ -112,9 +112,11 @@ typedef struct fh_ts_cache {
 } fh_ts_cache;
 // FFI:END
 
-/// fh_ts_iso of string token `tok` (no escapes), straight from the frame. @return 0 and *out,
-/// or -1 when the token is not such a string or fh_ts_iso declines it. Same results as fh_ts_iso;
-/// `2021-02-22T15:51:44.208Z` forms of the cached date take a shorter path.
+/// fh_ts_iso of string token `tok` (no escapes), straight from the frame; or an integer number
+/// token as epoch ns, exactly, in the unit its digits imply (up to 11 digits: seconds, 14: ms,
+/// 17: us, more: ns). @return 0 and *out, or -1 when the token is neither or it is declined
+/// (the caller's slower path decides). Same results as fh_ts_iso; `2021-02-22T15:51:44.208Z`
+/// forms of the cached date take a shorter path.
 int fh_json_ts(const fh_jtok *tape, const char *buf, int tok, fh_ts_cache *cache, int64_t *out);
 
 /// Unescapes string token contents into `dst` (room for `len` bytes always suffices).

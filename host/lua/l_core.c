@@ -81,6 +81,7 @@ static const fh_api api = {
   .out_write = fh_out_write,
   .out_wait = fh_out_wait,
   .fd_nonblock = fh_fd_nonblock,
+  .fd_isatty = isatty,
   .loop_new = fh_loop_new,
   .loop_free = fh_loop_free,
   .loop_open = fh_loop_open,

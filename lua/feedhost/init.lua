@@ -36,7 +36,7 @@ end
 
 -- Loads, validates and compiles a spec with its credentials (see M.load for opts).
 -- @return loaded, compiled; or nil, message, code
-local function prepare(opts, log, emit)
+local function prepare(opts, log, emit, out)
   local loaded, errs, file = specmod.load(opts.spec, { trusted = opts.trusted })
   if not loaded then
     return fail(spec_errors(errs, file))
@@ -69,7 +69,7 @@ local function prepare(opts, log, emit)
     end
   end
   local compiled, cerrs = specmod.compile(loaded, { credentials = creds, emit = emit, log = log,
-    open_assets = opts.assets })
+    open_assets = opts.assets, out = out })
   if not compiled then
     return fail(spec_errors(cerrs, loaded.file))
   end
@@ -86,6 +86,8 @@ Spec.__index = Spec
 --   lenient_credentials  missing credentials are not an error
 --   assets       symbols for an open universe (no master data)
 --   on_record    function(rec) for replayed records
+--   out          an fh_out * (feedhost.runtime.output's `out`): the pipelines write replayed
+--                records there as NDJSON lines themselves, instead of calling on_record
 --   log          a feedhost.util.log logger, or log_level
 --   adjust       function(spec_table) called after loading, before compiling (tools, tests)
 --   trusted      true: the spec's code runs with the full global environment (logged), not
@@ -94,7 +96,7 @@ Spec.__index = Spec
 function M.load(opts)
   local log = opts.log or logmod.new({ level = opts.log_level or "warning" })
   local self = setmetatable({ log = log }, Spec)
-  local loaded, compiled, code = prepare(opts, log, opts.on_record)
+  local loaded, compiled, code = prepare(opts, log, opts.on_record, opts.out)
   if not loaded then
     return nil, compiled, code
   end
@@ -159,8 +161,9 @@ Host.__index = Host
 --- Builds a host. opts (besides those of M.load):
 --   on_record    function(rec) for every record (after the store has it); one that raises is
 --                counted as an application error (stats app_errors) and the records go on
---   output       { write = function(rec), flush = function() }: an output for every record,
---                flushed after every step (the CLI's NDJSON)
+--   output       an output for every record (feedhost.runtime.output.ndjson: the CLI's NDJSON),
+--                flushed after every step; with no store and no on_record, the pipelines write
+--                its lines themselves (no record table is built)
 --   store        false: no store (default: host.store keeps what the records say)
 --   urls         {connection = url} overriding the spec's URLs
 --   connections  list of connection names to run (default: all)
@@ -180,6 +183,7 @@ function M.new(opts)
   end
   local store, user, output = host.store, opts.on_record, opts.output
   local write = output and output.write
+  local direct = output and output.out and not store and not user and output.out or nil
   local loaded, compiled, code = prepare(opts, log, function(r)
     if store then
       store:put(r)
@@ -190,7 +194,7 @@ function M.new(opts)
     if user then
       user(r)
     end
-  end)
+  end, direct)
   if not loaded then
     return fail(compiled, code)
   end
@@ -309,11 +313,13 @@ function Host:step(timeout_ms)
   return n
 end
 
--- The output's pending records out; a write that fails stops the host (run returns the error).
+-- The output's pending records out (waiting, as its policy says, for a slow reader, but not
+-- past a signal); a write that fails stops the host (run returns the error).
 function Host:flush()
   local output = self.output
   if output and output.flush and not self.failed then
-    local ok, err = output.flush()
+    local R = self.R
+    local ok, err = output.flush(function() return R:signal_waiting() end)
     if not ok then
       self:fail(err)
     end
@@ -358,7 +364,7 @@ function Host:run(opts)
   local timers = {}
   if opts.stats_interval and opts.stats_interval > 0 and opts.on_stats then
     timers[#timers + 1] = self.R:every(opts.stats_interval, function()
-      opts.on_stats(self.rt:stats_lines())
+      opts.on_stats(self:stats_lines())
     end)
   end
   if opts.duration then
@@ -395,10 +401,17 @@ function Host:stats()
 end
 
 function Host:stats_lines()
-  return self.rt:stats_lines()
+  local lines = self.rt:stats_lines()
+  local o = self.output and self.output.stats and self.output.stats()
+  if o and (o.dropped > 0 or o.unwritable > 0 or o.waiting > 1048576) then
+    lines[#lines + 1] = string.format("output: %d lines, %d dropped (reader behind), %d not"
+      .. " encodable, %d KiB waiting", o.lines, o.dropped, o.unwritable, math.floor(o.waiting / 1024))
+  end
+  return lines
 end
 
---- Stops and frees everything (the reactor too, unless it was given).
+--- Stops and frees everything (the reactor too, unless it was given); the output's last lines
+-- out. @return true, or nil and why the output did not take them
 function Host:close()
   if self.closed then
     return
@@ -412,12 +425,20 @@ function Host:close()
     end
   end
   self:flush()
+  local ok, err = true, nil
+  if self.output and self.output.close and not self.failed then
+    ok, err = self.output.close()
+    if not ok then
+      self.log:error("%s", err)
+    end
+  end
   if self.record_file then
     self.record_file:close()
   end
   if self.own_reactor then
     self.R:free()
   end
+  return ok, err
 end
 
 M.version = require("feedhost.core").version

@@ -284,11 +284,20 @@ static void test_ts(void)
       failures++;
     }
   }
-  const char *s = "[1,\"2021-02-22T14:30:00\\u005a\"]";
-  CHECK(parse(s) == 3);
+  const char *s = "[1,\"2021-02-22T14:30:00\\u005a\",1.5,1618678142557535123,-1618678142557,"
+                  "99999999999999999999,99999999999,0]";
+  CHECK(parse(s) == 9);
   int64_t v;
-  CHECK(fh_json_ts(tape, s, 1, &cache, &v) == -1);  // a number
-  CHECK(fh_json_ts(tape, s, 2, &cache, &v) == -1);  // escaped: the Lua helper's job
+  // integers, exactly, in the unit their digits imply; fractions, exponents and what does not
+  // fit in int64 ns are the Lua helper's job
+  CHECK(fh_json_ts(tape, s, 1, &cache, &v) == 0 && v == 1000000000);
+  CHECK(fh_json_ts(tape, s, 2, &cache, &v) == -1);  // escaped
+  CHECK(fh_json_ts(tape, s, 3, &cache, &v) == -1);  // a fraction
+  CHECK(fh_json_ts(tape, s, 4, &cache, &v) == 0 && v == 1618678142557535123LL);
+  CHECK(fh_json_ts(tape, s, 5, &cache, &v) == 0 && v == -1618678142557000000LL);
+  CHECK(fh_json_ts(tape, s, 6, &cache, &v) == -1);  // 20 digits
+  CHECK(fh_json_ts(tape, s, 7, &cache, &v) == -1);  // 11 digits of seconds: past int64 ns
+  CHECK(fh_json_ts(tape, s, 8, &cache, &v) == 0 && v == 0);
 }
 
 // a day past the end of its month is no date, as for the Lua helper (not the next month's)

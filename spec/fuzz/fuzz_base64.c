@@ -128,7 +128,7 @@ static void check_batch(const uint8_t *data, size_t size)
       FZ_CHECK(b->n == want_frames + 1);
       const fh_frame *f = &b->frames[want_frames];
       FZ_CHECK(f->off == used && f->len == (uint32_t)wn && b->used == used + (size_t)wn);
-      FZ_CHECK(f->ts == ts && f->conn == (uint16_t)piece && f->flags == 0 && f->pad == 0);
+      FZ_CHECK(f->ts == ts && f->conn == (uint16_t)piece && f->flags == 0 && f->meta == 0);
       FZ_CHECK(f->kind == (b64 ? FH_FRAME_BINARY : FH_FRAME_TEXT));
       FZ_CHECK(wn == 0 || memcmp(b->buf + f->off, want, (size_t)wn) == 0);
       want_frames++;

@@ -473,6 +473,12 @@ static void check_readers(const doc *d)
       int wrc = (t->flags & FH_JF_ESC) ? -1 : fh_ts_iso(d->buf + t->start, t->len, &want);
       FZ_CHECK(rc == wrc);
       FZ_CHECK(rc != 0 || got == want);
+    } else if (t->type == FH_J_NUM) {
+      // an integer, exactly, in the unit its digits imply
+      FZ_CHECK(!fh_json_str_eq(d->tape, d->buf, i, "", 0));
+      int64_t want = 0;
+      bool ok = fz_ref_int_ts(d->buf + t->start, t->len, &want);
+      FZ_CHECK(rc == (ok ? 0 : -1) && (!ok || got == want));
     } else {
       FZ_CHECK(!fh_json_str_eq(d->tape, d->buf, i, "", 0));
       FZ_CHECK(rc == -1);

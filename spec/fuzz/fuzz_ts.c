@@ -158,6 +158,20 @@ static int json_ts(const char *s, size_t len, fh_ts_cache *cache, int64_t *out)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   const char *s = (const char *)data;
+  {
+    // the bytes as a number token: an integer is read exactly, in the unit its digits imply
+    fh_jtok n;
+    memset(&n, 0, sizeof n);
+    n.type = FH_J_NUM;
+    n.len = (uint32_t)size;
+    n.next = 1;
+    fh_ts_cache c;
+    memset(&c, 0, sizeof c);
+    int64_t nv = 0;
+    int64_t want = 0;
+    bool ok = fz_ref_int_ts(s, size, &want);
+    FZ_CHECK(fh_json_ts(&n, s, 0, &c, &nv) == (ok ? 0 : -1) && (!ok || nv == want));
+  }
   int64_t got = 0;
   int rc = fh_ts_iso(s, size, &got);
   FZ_CHECK(rc == 0 || rc == -1);

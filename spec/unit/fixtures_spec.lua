@@ -10,19 +10,32 @@ local bytes = require("feedhost.bytes")
 local sio = require("feedhost.transport.socketio")
 local http_out = require("feedhost.runtime.http_out")
 
-local function run_fixture(name)
+-- direct: records written by the converters straight into an NDJSON buffer (no record table);
+-- `out` is then read from it after the frames (see lines_of)
+local function run_fixture(name, direct)
   local fx = dofile("specs/fixtures/" .. name .. ".lua")
   local loaded, errs = specmod.load("specs/" .. name .. ".lua")
   assert(loaded, errs and specmod.format_errors(errs, name))
   local out = {}
   local creds = assert(require("feedhost.spec.credentials").resolve(loaded.spec, fx.credentials, function() return nil end))
+  local buf = direct and require("ffi").gc(cffi.api.out_new(0), cffi.api.out_free) or nil
   local compiled, cerrs = specmod.compile(loaded, {
-    credentials = creds,
+    credentials = creds, out = buf,
     emit = function(r) out[#out + 1] = record.ndjson(r, r.channel, r.connection) end,
   })
   assert(compiled, cerrs and specmod.format_errors(cerrs, name))
+  out.buf = buf
   local assets = compiled.universe:resolve(fx.assets or {})
   return fx, compiled, assets, out
+end
+
+-- the lines of a direct fixture's buffer
+local function lines_of(out)
+  local lines = {}
+  for l in require("ffi").string(out.buf.buf, out.buf.len):gmatch("([^\n]*)\n") do
+    lines[#lines + 1] = l
+  end
+  return lines
 end
 
 local function feed(compiled, conn, frames)
@@ -128,6 +141,12 @@ for _, name in ipairs({ "alpaca", "binance", "kite", "breeze", "xts" }) do
             expected_total = expected_total + n
           end
           assert.are.equal(expected_total, st.errors)
+        end)
+        it("writes the same bytes when the converters write the lines themselves", function()
+          local _, comp2, _, out = run_fixture(name, true)
+          feed(comp2, conn, cfx.frames or {})
+          assert.are.same(cfx.records or {}, lines_of(out))
+          assert.are.equal(#(cfx.records or {}), comp2.connections[conn].pipeline.stats.records)
         end)
       end)
     end

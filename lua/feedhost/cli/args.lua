@@ -142,44 +142,24 @@ end
 -- logged, never a hole in the output; a write that fails (a closed or broken stdout, a full
 -- disk) is the flush's error. @return { write = fn(rec), flush = fn() -> true | nil, err }, or
 -- nil for --output none
-function M.ndjson_output(kind, log)
+--- The NDJSON output on stdout for `--output ndjson` (feedhost.runtime.output), or nil.
+-- opts: the command's options (`output-wait` seconds, `output-buffer` MiB); wait: the default
+-- of output-wait. @return output, or nil (none), or nil, message
+function M.ndjson_output(kind, log, opts, wait)
   if kind ~= "ndjson" then
     return nil
   end
-  local ndjson = require("feedhost.data.record").ndjson
-  local out, n = {}, 0
-  local o = { unwritable = 0 }
-  function o.write(r)
-    local ok, line = pcall(ndjson, r, r.channel, r.connection)
-    if not ok then
-      o.unwritable = o.unwritable + 1
-      if log then
-        log:event("error", "ndjson", "record not written: " .. tostring(line))
-      end
-      return
-    end
-    n = n + 1
-    out[n] = line
+  opts = opts or {}
+  wait = tonumber(opts["output-wait"] or wait or "2")
+  local mib = tonumber(opts["output-buffer"] or "32")
+  if not wait or wait < 0 then
+    return nil, "--output-wait wants a number of seconds"
   end
-  function o.flush()
-    if n == 0 then
-      return true
-    end
-    local text = table.concat(out, "\n", 1, n) .. "\n"
-    for i = 1, n do
-      out[i] = nil
-    end
-    n = 0
-    local ok, err = io.stdout:write(text)
-    if ok then
-      ok, err = io.stdout:flush()
-    end
-    if not ok then
-      return nil, "stdout: " .. tostring(err)
-    end
-    return true
+  if not mib or mib < 1 or mib > 4096 then
+    return nil, "--output-buffer wants a size in MiB (1 to 4096)"
   end
-  return o
+  return require("feedhost.runtime.output").ndjson({ fd = 1, name = "stdout", log = log,
+    wait = wait, limit = math.floor(mib * 1048576) })
 end
 
 return M

@@ -35,8 +35,13 @@ function M.run(opts)
     R:free()
     return args.report("demo", serr, 1)
   end
+  local output, oerr = args.ndjson_output(opts.output, log, opts)
+  if oerr then
+    R:free()
+    return args.report("demo", oerr)
+  end
   local host, rc = run.host("demo", opts, { spec = "specs/alpaca.lua", log = log,
-    output = args.ndjson_output(opts.output, log), credentials = { api_key = key, api_secret = secret },
+    output = output, credentials = { api_key = key, api_secret = secret },
     urls = { market_data = sim:url() }, reactor = R })
   if not host then
     R:free()

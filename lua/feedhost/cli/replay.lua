@@ -3,7 +3,8 @@ local args = require("feedhost.cli.args")
 
 local M = { name = "replay", npos = 2,
   options = { ["trusted-spec"] = "flag", assets = "value", ["assets-file"] = "value",
-    credentials = "value", connection = "value", output = "value", ["log-level"] = "value" } }
+    credentials = "value", connection = "value", output = "value", ["log-level"] = "value",
+    ["output-buffer"] = "value" } }
 
 M.help = [[
 usage: feedhost replay SPEC CAPTURE [--connection NAME] [--assets A,B] [--credentials FILE]
@@ -12,7 +13,9 @@ usage: feedhost replay SPEC CAPTURE [--connection NAME] [--assets A,B] [--creden
 Runs the "in" frames of CAPTURE (JSON lines {"ts","connection","dir","text"|"binary"}) through
 the compiled pipeline of each connection. Records go to stdout as NDJSON; a summary (frames,
 records per channel, errors per connection, kind and key path) goes to stderr. Bad frames are
-counted and skipped. Missing credentials are allowed (replay sends nothing).
+counted and skipped. Missing credentials are allowed (replay sends nothing). The capture is
+read in bounded memory whatever its size; the summary says frames/s; on a terminal a large
+capture shows a progress line.
 ]]
 
 local function sorted_keys(t)
@@ -66,6 +69,29 @@ local function summary_lines(order, sum)
   return lines
 end
 
+-- A progress line on stderr, redrawn at most 5 times a second: for a large capture when stderr
+-- is a terminal. @return update(done_bytes, lines), finish()
+local function progress(total)
+  local api = require("feedhost.sys.ffi").api
+  local clock = require("feedhost.sys.clock")
+  if total < 16 * 1048576 or api.fd_isatty(2) == 0 then
+    return function() end, function() end
+  end
+  local t0, last = clock.mono(), 0
+  local function update(done, lines)
+    local now = clock.mono()
+    if now - last < 0.2 then
+      return
+    end
+    last = now
+    local f = math.min(done / total, 1)
+    local bar = string.rep("#", math.floor(f * 30)) .. string.rep(" ", 30 - math.floor(f * 30))
+    io.stderr:write(string.format("\rreplay [%s] %3d%%  %d lines  %.0f lines/s ", bar,
+      math.floor(f * 100), lines, lines / math.max(now - t0, 1e-9)))
+  end
+  return update, function() io.stderr:write("\r\27[K") end
+end
+
 function M.run(opts, pos)
   local src, ferr = io.open(pos[2], "rb")
   if not src then
@@ -75,20 +101,16 @@ function M.run(opts, pos)
   if not log then
     return args.report("replay", lerr)
   end
-  local output = args.ndjson_output(opts.output, log)
-  local n, failed = 0, nil
+  -- a replay has no feed to keep up with: a slow reader is waited for, never dropped
+  local output, oerr = args.ndjson_output(opts.output, log, opts, math.huge)
+  if oerr then
+    return args.report("replay", oerr)
+  end
+  local failed = nil
+  -- records go straight from the pipelines into the output's buffer as NDJSON lines
   local spec, err, code = require("feedhost").load({ spec = pos[1], credentials = opts.credentials,
     lenient_credentials = true, log = log, trusted = opts["trusted-spec"],
-    assets = args.assets(opts) or {},
-    on_record = output and function(r)
-      output.write(r)
-      n = n + 1
-      if n >= 512 then
-        local _, ferr = output.flush()
-        failed = failed or ferr
-        n = 0
-      end
-    end })
+    assets = args.assets(opts) or {}, out = output and output.out })
   if not spec then
     return args.report("replay", err, code)
   end
@@ -96,13 +118,32 @@ function M.run(opts, pos)
     return args.report("replay", string.format("--connection %s: the spec has %s", opts.connection,
       table.concat(spec.order, ", ")))
   end
-  local sum = spec:replay(src, { connection = opts.connection, stop = function() return failed end })
+  local total = src:seek("end") or 0
+  src:seek("set")
+  local update, finish = progress(total)
+  local read = 0
+  local clock = require("feedhost.sys.clock")
+  local t0 = clock.mono()
+  local sum = spec:replay(src, { connection = opts.connection, stop = function()
+    if output then
+      local _, ferr2 = output.flush()
+      failed = failed or ferr2
+    end
+    read = read + 256   -- called every 256 capture lines
+    update(src:seek() or 0, read)
+    return failed
+  end })
+  local secs = clock.mono() - t0
+  finish()
   if output and not failed then
-    local _, ferr = output.flush()
-    failed = ferr
+    local _, ferr2 = output.close(math.huge)
+    failed = ferr2
   end
   src:close()
-  io.stderr:write(table.concat(summary_lines(spec.order, sum), "\n"), "\n")
+  local lines = summary_lines(spec.order, sum)
+  lines[1] = lines[1] .. string.format(" in %.2fs (%.0f frames/s)", secs,
+    sum.frames / math.max(secs, 1e-9))
+  io.stderr:write(table.concat(lines, "\n"), "\n")
   if sum.fatal then
     return args.report("replay", pos[2] .. ": " .. sum.fatal, 2)
   end

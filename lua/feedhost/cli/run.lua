@@ -5,13 +5,14 @@ local M = { name = "run", npos = 1,
   options = { ["trusted-spec"] = "flag", assets = "value", ["assets-file"] = "value",
     credentials = "value", url = "list", record = "value", output = "value",
     ["log-level"] = "value", ["stats-interval"] = "value", connection = "value",
-    ["ca-file"] = "value", insecure = "flag", once = "flag", ["record-secrets"] = "flag" } }
+    ["ca-file"] = "value", insecure = "flag", once = "flag", ["record-secrets"] = "flag",
+    ["output-wait"] = "value", ["output-buffer"] = "value" } }
 
 M.help = [[
 usage: feedhost run SPEC [--assets A,B | --assets-file F] [--credentials FILE] [--url CONN=URL]
                     [--record FILE] [--output ndjson|none] [--log-level LEVEL]
                     [--stats-interval SECS] [--connection NAME] [--ca-file F] [--insecure] [--once]
-                    [--record-secrets] [--trusted-spec]
+                    [--record-secrets] [--trusted-spec] [--output-wait SECS] [--output-buffer MIB]
 
 Connects every connection of SPEC (or only --connection NAME), authenticates, subscribes the
 assets and prints records as NDJSON on stdout. Every --stats-interval seconds (default 5; 0: off)
@@ -26,7 +27,12 @@ age of the last frame. Lost connections come back with backoff, auth and a full 
   --insecure         do not verify server certificates
   --once             do not reconnect; exit when every connection has closed
   --trusted-spec     run the spec's code unconfined (files, processes): only for specs you trust
-SIGINT or SIGTERM closes the connections and exits 0.
+  --output-buffer M  records waiting for stdout take at most M MiB (default 32)
+  --output-wait S    when stdout falls behind (half the buffer waiting), stop reading the
+                     sockets for at most S seconds (default 2); still behind: lines that do not
+                     fit are dropped and counted (stats, log) until it catches up
+SIGINT or SIGTERM closes the connections and exits 0 (also while stdout is blocked). A stdout
+that goes away or fails ends the run with exit 1.
 ]]
 
 --- A live host from the command line's options (shared by run, demo and bench-client).
@@ -67,9 +73,12 @@ function M.drive(cmd, host, log, interval, duration)
       log:info("%s", line)
     end
   end })
-  host:close()
+  local cok, cerr = host:close()
   if not ok then
     return args.report(cmd, err, 1)
+  end
+  if not cok then
+    return args.report(cmd, cerr, 1)
   end
   return 0
 end
@@ -83,8 +92,11 @@ function M.run(opts, pos)
   if not log then
     return args.report("run", lerr)
   end
-  local host, rc = M.host("run", opts, { spec = pos[1], log = log,
-    output = args.ndjson_output(opts.output, log) })
+  local output, oerr = args.ndjson_output(opts.output, log, opts)
+  if oerr then
+    return args.report("run", oerr)
+  end
+  local host, rc = M.host("run", opts, { spec = pos[1], log = log, output = output })
   if not host then
     return rc
   end

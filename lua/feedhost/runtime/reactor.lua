@@ -16,6 +16,7 @@
 --   R:after(seconds, fn) / R:every(seconds, fn) -> timer; timer:cancel()
 --   R:step(max_wait_ms)      one poll, its events, the timers due
 --   R:catch_signals(fn)      fn(signum) for SIGINT, SIGTERM, SIGHUP (per reactor)
+--   R:signal_waiting()       a caught signal not taken yet
 --   R:free()
 local ffi = require("ffi")
 local sys = require("feedhost.sys.ffi")
@@ -373,6 +374,12 @@ function Reactor:catch_signals(fn)
     return nil, "too many event loops catch signals"
   end
   return true
+end
+
+--- Whether a signal this reactor catches is waiting to be taken (by the next step): a caller
+-- blocked on something else (a slow stdout) returns to the loop for it.
+function Reactor:signal_waiting()
+  return self.lp ~= nil and api.loop_signal_pending(self.lp, nil) ~= 0
 end
 
 --- Frees the loop: every connection and listener closes at once.

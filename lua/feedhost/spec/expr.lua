@@ -282,6 +282,10 @@ end
 -- `data.a.b` -> `JG(JT(data, "a"), "b")`, `data[1]` -> `JG(data, 1)`, bare `data` -> `JM(data)`.
 -- With `as_token`, chains end in `JT` and bare `data` stays the token (payload_path selection).
 -- @return the new source, or nil when `name` is rebound inside (the caller materializes instead)
+-- helpers whose one argument, a path into the frame, is read from the tape by a reader of its
+-- own (feedhost.spec.tape): `ts(data.t)` -> `_JTS(data, "t", ts)`
+local TAPE_CALLS = { ts = "_JTS", str = "_JSTR" }
+
 function M.rewrite_tape(src, as_token, name)
   name = name or "data"
   local toks = assert(M.lex(src))
@@ -313,18 +317,20 @@ function M.rewrite_tape(src, as_token, name)
         end
       end
       local code
-      -- `ts(data.a.b)`: parse the timestamp in C from the frame bytes, no Lua string
+      -- `ts(data.a.b)`: parse the timestamp in C from the frame bytes, no Lua string;
+      -- `str(data.a.b)`: an integer as the digits written (exact past 2^53)
       local t1, t2, close = toks[k - 1], toks[k - 2], toks[j]
       local t3 = toks[k - 3]
-      if not as_token and #keys >= 1 and t1 and t1.t == "op" and t1.v == "(" and t2 and t2.t == "name"
-        and t2.v == "ts" and not (t3 and t3.t == "op" and (t3.v == "." or t3.v == ":"))
+      local reader = t2 and t2.t == "name" and TAPE_CALLS[t2.v]
+      if not as_token and #keys >= 1 and t1 and t1.t == "op" and t1.v == "(" and reader
+        and not (t3 and t3.t == "op" and (t3.v == "." or t3.v == ":"))
         and close and close.t == "op" and close.v == ")" and t2.s >= pos then
         local parent = name
         for q = 1, #keys - 1 do
           parent = "_JT(" .. parent .. ", " .. keys[q] .. ")"
         end
         out[#out + 1] = src:sub(pos, t2.s - 1)
-        out[#out + 1] = "_JTS(" .. parent .. ", " .. keys[#keys] .. ", ts)"
+        out[#out + 1] = reader .. "(" .. parent .. ", " .. keys[#keys] .. ", " .. t2.v .. ")"
         pos = close.e + 1
         k = j + 1
         goto continue

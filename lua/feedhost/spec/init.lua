@@ -103,7 +103,8 @@ end
 
 --- Compiles a loaded spec.
 -- opts: { credentials = table (already resolved), assets = {symbols}, emit = fn(rec),
---         log = logger, reader = tape reader (optional) }
+--         log = logger, reader = tape reader (optional), out = an fh_out * (records written
+--         there as NDJSON lines by the pipelines, instead of emit) }
 -- @return compiled { name, spec, connections = {name -> conn}, order = {names}, universe,
 --         mappings, helpers } or nil, errors
 function M.compile(loaded, opts)
@@ -188,7 +189,7 @@ function M.compile(loaded, opts)
     -- pipeline
     local p, perrs = pipeline.compile(conn, name, {
       registry = registry, broker = broker, credentials = credentials, mappings = maps,
-      helpers = helpers, emit = opts.emit, log = log,
+      helpers = helpers, emit = opts.emit, log = log, out = opts.out,
       reader = opts.reader,
     })
     if not p then

@@ -22,7 +22,8 @@ local M = {}
 
 --- Compiles connection `conn` (a validated spec table) named `name`.
 -- env: { registry, broker, credentials, mappings, helpers (feedhost.spec.helpers table), emit(rec),
---        log (feedhost.util.log logger) }
+--        log (feedhost.util.log logger), out (an fh_out *: records are written there as NDJSON
+--        lines by the converters themselves, and emit is not called) }
 -- @return pipeline { run = function(batch [, auth]), stats, source, name }
 --   run(batch, auth): `auth` is the connection's state, { waiting = bool }: while waiting, every
 --   frame is checked against auth.ack / auth.reject; run sets auth.acked = true or
@@ -32,7 +33,9 @@ local M = {}
 --         or nil, errors (list of {path, msg}, paths relative to the connection)
 function M.compile(conn, name, env)
   local registry = env.registry or {}
-  local gen, gerrs = pipeline_gen.generate(conn, name, registry)
+  -- records only to an NDJSON buffer: the converters write their lines, no record table
+  local writers = env.out and require("feedhost.spec.codegen_out").writers(sys.api, env.out)
+  local gen, gerrs = pipeline_gen.generate(conn, name, registry, writers ~= nil)
   if not gen then
     return nil, gerrs
   end
@@ -94,6 +97,9 @@ function M.compile(conn, name, env)
   -- dropped (stats.skipped), the interrupt taken
   local abort = false
   local function fail(e, p, len)
+    if writers then
+      writers.cancel()   -- the line the failing record had begun
+    end
     local err, path = e, nil
     if type(e) == "table" and e.err ~= nil then
       err, path = e.err, e.path
@@ -142,6 +148,10 @@ function M.compile(conn, name, env)
   end
   local function emit(r)
     stats.records = stats.records + 1
+    if writers then   -- the line is written: `r` is its channel
+      by_channel[r] = (by_channel[r] or 0) + 1
+      return
+    end
     local ch = r.channel
     by_channel[ch] = (by_channel[ch] or 0) + 1
     if sink then
@@ -198,7 +208,7 @@ function M.compile(conn, name, env)
     ffi_string = ffi.string,
     u8 = function(p) return ffi.cast("const uint8_t *", p) end,
     FRAME_BINARY = sys.C.FH_FRAME_BINARY, J_ARR = sys.C.FH_J_ARR,
-    aborted = function() return abort end, watch_at = watch.at,
+    aborted = function() return abort end, watch_at = watch.at, out = writers,
   }
   local inner = chunk(gen.consts, reader, env.helpers, X)
   local function run(batch, st)

@@ -2,6 +2,7 @@
 -- feedhost.spec.pipeline): router, converters, auth check, payload_path, the table path, and
 -- either the JSON fast path (one protected loop per batch) or the general frame path.
 local codegen = require("feedhost.spec.codegen")
+local codegen_out = require("feedhost.spec.codegen_out")
 local expr = require("feedhost.spec.expr")
 
 local M = {}
@@ -29,7 +30,7 @@ end
 
 local HEADER = [[
 local _K, _R, _H, _X = ...
-local _JG, _JT, _JM, _JTS, _JEQ, _P = _R.get, _R.tok, _R.mat, _R.ts, _R.eq, _R.parse
+local _JG, _JT, _JM, _JTS, _JSTR, _JEQ, _P = _R.get, _R.tok, _R.mat, _R.ts, _R.str_of, _R.eq, _R.parse
 local _RLEN, _RNEXT, _RTYPE = _R.len, _R.next, _R.type
 local num, int, str, ts, now, map, filter, split, json = _H.num, _H.int, _H.str, _H.ts, _H.now, _H.map, _H.filter, _H.split, _H.json
 local broker, credentials, mappings, connection_name = _X.broker, _X.credentials, _X.mappings, _X.connection_name
@@ -37,11 +38,14 @@ local _emit, _fail, _parse_fail, _S, _HANDLER, _MKCTX, _CTX0 = _X.emit, _X.fail,
 local _nochan, _noconv, _AUTH, _ARR, _cast, _u8 = _X.nochan, _X.noconv, _X.auth, _X.ARR, _X.cast, _X.u8
 local _BINARY, _J_ARR, _ABORTED, _W = _X.FRAME_BINARY, _X.J_ARR, _X.aborted, _X.watch_at
 local _ffi_string, setmetatable, type, xpcall, pcall = _X.ffi_string, setmetatable, type, xpcall, pcall
+local _OB, _OK, _OV, _OO, _OC, _OE, _OL -- the NDJSON writers, when records go straight to lines
+if _X.out then local W = _X.out _OB, _OK, _OV, _OO, _OC, _OE, _OL = W.begin, W.key, W.value, W.open, W.close, W.finish, W.line end
 local topic, event -- the frame's metadata (an MQTT topic, a Socket.IO event name, ...), set per
 -- frame when the spec reads it; `event` is the same value under its Socket.IO name]]
 
 -- Generates router + converters + element function for one mode ("t" tape, "l" Lua tables).
-local function gen_mode(g, conn, name, mode, channels, events)
+-- direct: records are written as NDJSON lines (codegen_out): a converter returns its channel.
+local function gen_mode(g, conn, name, mode, channels, events, direct)
   local tapemode = mode == "t"
   g.opts.tape = tapemode
   g.opts.ctx = tapemode and "_MKCTX(_JM(data), received_at, channel, topic)" or "_MKCTX(data, received_at, channel, topic)"
@@ -68,10 +72,15 @@ local function gen_mode(g, conn, name, mode, channels, events)
           g:emit("local r = " .. g:call_ref(rule.custom, rp .. ".custom"), rp .. ".custom")
           g:emit("if r == nil then return nil end", rp .. ".custom")
           g:emit("r.channel = channel; r.connection = connection_name", rp .. ".custom")
+          g:emit(direct and "_OL(r) return channel" or "return r", rp)
+        elseif direct and codegen_out.supported(rule.fields or {}) then
+          -- the record's line written as it is computed: no table
+          codegen_out.emit(g, rule.fields or {}, rp .. ".fields", ch, name)
+          g:emit("return channel", rp)
         else
           g:build("r", rule.fields or {}, rp .. ".fields", fixed)
+          g:emit(direct and "_OL(r) return channel" or "return r", rp)
         end
-        g:emit("return r", rp)
         g:emit("end", rp)
       end
       g:emit("return nil", base)
@@ -385,9 +394,10 @@ function M.event_routes(conn, channels)
   return list
 end
 
---- Generates the source of connection `conn` named `name`.
+--- Generates the source of connection `conn` named `name`; `direct`: converters write NDJSON
+-- lines (feedhost.spec.codegen_out) and return their channel instead of a record.
 -- @return { source, linemap, channels } or nil, errors (list of {path, msg})
-function M.generate(conn, name, registry)
+function M.generate(conn, name, registry, direct)
   local watch = require("feedhost.sys.watch")
   local g = codegen.new({
     name = name,
@@ -402,8 +412,8 @@ function M.generate(conn, name, registry)
   local frame_array = conn.frame == "array"
 
   local events = M.event_routes(conn, channels)
-  gen_mode(g, conn, name, "t", channels, events)
-  gen_mode(g, conn, name, "l", channels, events)
+  gen_mode(g, conn, name, "t", channels, events, direct)
+  gen_mode(g, conn, name, "l", channels, events, direct)
   local auth_t = gen_auth(g, conn, "t")
   local auth_l = gen_auth(g, conn, "l")
 

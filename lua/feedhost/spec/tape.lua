@@ -206,9 +206,30 @@ function M.new(max_tokens)
       if api.json_ts(T, BB[0], r, ts_cache, ts_out) == 0 then
         return ts_out[0]
       end
+      local t = T[r]
+      if t.type == J_NUM then   -- the digits as written: exact, not through a double
+        return slow_ts(ffi_string(BB[0] + t.start, t.len))
+      end
       return slow_ts(value(r))
     end
     return slow_ts(nil)
+  end
+
+  --- `str` of member `k` of `e`: an integer number as the digits written (exact past 2^53: a
+  --- 64-bit id stays itself); anything else through the Lua helper `slow_str`.
+  function R.str_of(e, k, slow_str)
+    local r = find(e, k, 2)
+    if r < 0 then
+      return slow_str(nil)
+    end
+    local t = T[r]
+    if t.type == J_NUM and t.len > 15 then   -- shorter integers are exact as doubles anyway
+      local s = ffi_string(BB[0] + t.start, t.len)
+      if not s:find("[.eE]") then
+        return s
+      end
+    end
+    return slow_str(value(r))
   end
 
   --- Whether member `k` (a string key) of `e` is the string `lit`. A one-byte literal is
