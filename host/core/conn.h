@@ -59,6 +59,8 @@ struct fh_conn {
   fh_conn_stats st;
   _Atomic uint64_t posted_dropped;   // fh_conn_post calls refused (any thread)
   uint64_t dropped_reported;
+  _Atomic uint32_t posted_waiting;   // its messages in the loop's inbox now
+  uint32_t max_posted;               // at most this many (option "max_queued")
 };
 
 // The state an adapter hangs on a libwebsockets wsi (lws_set_opaque_user_data) starts with this.
@@ -112,10 +114,18 @@ void fh_conn_event(fh_conn *c, int kind, int code, int aux, const char *text);
 /// `aux`, `text`; the core frees it (destroy) on a later poll. Idempotent.
 void fh_conn_gone(fh_conn *c, int kind, int code, int aux, const char *text);
 /// A message from another thread (a library's callback), with its metadata (a topic; may be
-/// NULL): queued in the loop's bounded inbox,
-/// appended to the batch on the loop's thread. Thread-safe. @return 0, or -1 when the inbox is
-/// full (counted; FH_EV_DROPPED tells the loop's thread).
+/// NULL): queued in the loop's bounded inbox, appended to the batch on the loop's thread.
+/// Thread-safe. @return 0, or -1 when the inbox (or the connection's share of it, option
+/// "max_queued") is full (counted; FH_EV_DROPPED tells the loop's thread) or the message is over
+/// max_frame (FH_EV_OVERSIZE).
 int fh_conn_post(fh_conn *c, int kind, const void *meta, size_t mlen, const void *data,
                  size_t len);
+/// An event of the connection from another thread (connected, lost, refused, subscribed: an
+/// FH_EV_*, with `code`, `aux` and `text` as fh_conn_event takes them; text may be NULL): queued
+/// in the inbox in order with the messages posted before it, and reported on the loop's thread,
+/// FH_EV_CLOSE and FH_EV_ERROR as by fh_conn_gone. Events have room of their own in the inbox:
+/// a full inbox refuses messages, not events. Thread-safe. @return 0, or -1 (out of memory, or
+/// thousands of events waiting: counted as a drop).
+int fh_conn_post_event(fh_conn *c, int kind, int code, int aux, const char *text);
 
 #endif

@@ -28,6 +28,8 @@ enum fh_event_kind {
   FH_EV_OVERSIZE,   // a message over the connection's max_frame was dropped: `code` bytes seen
   FH_EV_SIGNAL,     // SIGINT, SIGTERM or SIGHUP: `code` the signal number
   FH_EV_DROPPED,    // messages another thread posted found the inbox full: `code` how many
+  FH_EV_SUBSCRIBED, // the peer answered a subscribe request: `code` topics granted, `aux` topics
+                    // refused (`text` names them); an unsubscribe's answer has both 0
 };
 
 // Why a connection could not be made (FH_EV_ERROR's code).
@@ -40,6 +42,8 @@ enum fh_error_code {
   FH_ERR_CLOSED,        // the peer closed the connection during the handshake
   FH_ERR_RESOURCE,      // out of memory or file descriptors
   FH_ERR_OPTIONS,       // the connection's options were refused (bad host name, CA file, ...)
+  FH_ERR_REFUSED,       // the server refused the session (MQTT CONNACK: `aux` its return code,
+                        // 4 bad user name or password, 5 not authorized)
 };
 
 // A close of the connection that this host's transport decided itself (FH_EV_CLOSE's code).

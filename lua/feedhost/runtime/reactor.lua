@@ -7,8 +7,9 @@
 --
 --   local R = reactor.new{ log = logger }     -- nil, message when the loop cannot be made
 --   local id = R:open("ws", {host=, port=, path=, tls=, ...}, handler)
---       handler:on_open(id), on_close(id, code, reason), on_error(id, code, status, why),
---       on_frames(id, batch), on_pong(id), on_oversize(id, bytes), on_dropped(id, n)
+--       handler:on_open(id, text), on_close(id, code, reason), on_error(id, code, status, why),
+--       on_frames(id, batch), on_pong(id), on_oversize(id, bytes), on_dropped(id, n),
+--       on_subscribed(id, granted, refused, text)
 --   local lid, port = R:listen("ws-server", {host=, port=}, acceptor)
 --       acceptor:on_accept(id, path) -> handler (nil: refused); acceptor:on_close(lid)
 --   R:send(id, data, binary) / R:ping(id) / R:close(id, code, reason) / R:stats(id)
@@ -35,7 +36,7 @@ M.now = mono
 local EV = {
   [C.FH_EV_OPEN] = "open", [C.FH_EV_CLOSE] = "close", [C.FH_EV_ERROR] = "error",
   [C.FH_EV_FRAMES] = "frames", [C.FH_EV_PONG] = "pong", [C.FH_EV_OVERSIZE] = "oversize",
-  [C.FH_EV_SIGNAL] = "signal", [C.FH_EV_DROPPED] = "dropped",
+  [C.FH_EV_SIGNAL] = "signal", [C.FH_EV_DROPPED] = "dropped", [C.FH_EV_SUBSCRIBED] = "subscribed",
 }
 M.EVENTS = EV
 
@@ -300,7 +301,7 @@ function Reactor:dispatch(kind, id, code, aux, text)
       end
       return
     end
-    return call(self, self.handlers[id], "on_open", id)
+    return call(self, self.handlers[id], "on_open", id, text)
   elseif kind == "close" or kind == "error" then
     local h = self.handlers[id]
     self.handlers[id] = nil
@@ -320,6 +321,8 @@ function Reactor:dispatch(kind, id, code, aux, text)
     return call(self, self.handlers[id], "on_oversize", id, code)
   elseif kind == "dropped" then
     return call(self, self.handlers[id], "on_dropped", id, code)
+  elseif kind == "subscribed" then
+    return call(self, self.handlers[id], "on_subscribed", id, code, aux, text)
   elseif kind == "signal" then
     local f = self.on_signal
     if f then
