@@ -55,6 +55,12 @@ enum fh_close_code {
   FH_CLOSE_LOST = 1006,      // the connection dropped without a close handshake
 };
 
+// What fh_loop_send queues besides messages (FH_FRAME_TEXT / FH_FRAME_BINARY), for transports
+// with subscriptions (MQTT topics, ZeroMQ SUB prefixes): `data` is a list of topics, each a QoS
+// digit, the topic and a NUL byte ("1quotes/AAPL\0" "0trades/#\0"); the QoS of an unsubscribe
+// is ignored.
+enum fh_send_kind { FH_SEND_SUBSCRIBE = 16, FH_SEND_UNSUBSCRIBE = 17 };
+
 enum fh_clock { FH_CLOCK_REALTIME = 0, FH_CLOCK_MONOTONIC = 1 };
 
 typedef struct fh_event {

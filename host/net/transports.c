@@ -7,6 +7,7 @@ static const fh_transport *const all[] = {
   &fh_ws_client,
   &fh_ws_lws,
   &fh_ws_server,
+  &fh_mqtt,
 };
 
 const fh_transport *fh_transport_find(const char *name)

@@ -13,6 +13,7 @@
 --   local lid, port = R:listen("ws-server", {host=, port=}, acceptor)
 --       acceptor:on_accept(id, path) -> handler (nil: refused); acceptor:on_close(lid)
 --   R:send(id, data, binary) / R:ping(id) / R:close(id, code, reason) / R:stats(id)
+--   R:subscribe(id, topics, unsubscribe)   topics: feedhost.transport.encode_topics bytes
 --   R:after(seconds, fn) / R:every(seconds, fn) -> timer; timer:cancel()
 --   R:step(max_wait_ms)      one poll, its events, the timers due
 --   R:catch_signals(fn)      fn(signum) for SIGINT, SIGTERM, SIGHUP (per reactor)
@@ -141,6 +142,17 @@ function Reactor:send(id, data, binary)
     return true
   end
   return nil, SEND_ERRORS[rc] or "send failed"
+end
+
+--- A subscribe (or unsubscribe) request for transports with topics (MQTT, ZeroMQ).
+-- @return true, or nil, "not connected" | "queue full"
+function Reactor:subscribe(id, topics, unsubscribe)
+  local rc = api.loop_send(self.lp, id, unsubscribe and C.FH_SEND_UNSUBSCRIBE or C.FH_SEND_SUBSCRIBE,
+    topics, #topics)
+  if rc == 0 then
+    return true
+  end
+  return nil, SEND_ERRORS[rc] or "subscribe failed"
 end
 
 function Reactor:ping(id)

@@ -1,0 +1,144 @@
+--- feedhost.transport.session: what the sessions of every transport share (see feedhost.transport):
+-- the reactor's events turned into the connection's, sending, closing and the C counters. A
+-- transport's session is a table whose metatable's __index chains to its own methods, then
+-- these:
+--
+--   local Session = session.class()          -- Session.__index = Session, falling back here
+--   function Session:open(url, headers) ... self.id = id ... end
+--   return setmetatable(session.new(R, def, conn, { ... }), Session)
+local sys = require("feedhost.sys.ffi")
+local clock = require("feedhost.sys.clock")
+local transport = require("feedhost.transport")
+
+local C = sys.C
+local now = clock.mono
+
+local M = {}
+
+local Base = {}
+Base.__index = Base
+M.Base = Base
+
+--- A session class falling back to the shared methods.
+function M.class()
+  local cls = setmetatable({}, { __index = Base })
+  cls.__index = cls
+  return cls
+end
+
+--- The fields every session has; `extra` adds the transport's own.
+function M.new(R, def, conn, extra)
+  local s = { R = R, conn = conn, def = def, last_rx = nil }
+  for k, v in pairs(extra or {}) do
+    s[k] = v
+  end
+  return s
+end
+
+--- Sends one text or binary frame ({text = s} or {binary = s}). @return true, or nil, message
+function Base:send(frame)
+  if not self.id then
+    return nil, "not connected"
+  end
+  if frame.binary then
+    return self.R:send(self.id, frame.binary, true)
+  end
+  return self.R:send(self.id, frame.text, false)
+end
+
+--- Sends the topics of a frame as one subscribe (or, for frame.request == "unsubscribe", one
+-- unsubscribe) request. @return true, or nil, message
+function Base:send_topics(frame, default_qos)
+  local list, err = transport.topic_list(frame.topics, default_qos)
+  if not list then
+    return nil, err
+  end
+  if #list == 0 then
+    return true
+  end
+  return self.R:subscribe(self.id, transport.encode_topics(list), frame.request == "unsubscribe")
+end
+
+--- Closes with the code of `why` (a feedhost.transport.CLOSE_REASONS key).
+function Base:close(why)
+  if self.id then
+    self.R:close(self.id, transport.CLOSE_CODES[why] or 1000, transport.CLOSE_REASONS[why] or why)
+  end
+end
+
+--- The spec's heartbeat "ping": a no-op where the protocol pings by itself.
+function Base:ping()
+end
+
+--- Protocol liveness, every tick once open: nothing to give up on by default.
+function Base:tick()
+  return nil
+end
+
+--- The C counters of the connection, or nil.
+function Base:stats()
+  return self.id and self.R:stats(self.id)
+end
+
+--- Why a connection failed, in the log's words (code: an FH_ERR_*, status: HTTP status or 0).
+function Base:describe_error(code, status, why)
+  if code == C.FH_ERR_TLS_CERT then
+    return "TLS: " .. why:gsub("^TLS: ", "") .. " (--ca-file F or backend.options.ca_file trusts"
+      .. " a CA; --insecure skips the check)"
+  elseif code == C.FH_ERR_TLS then
+    return why:find("^TLS") and why or ("TLS handshake failed: " .. why)
+  elseif code == C.FH_ERR_REFUSED or code == C.FH_ERR_OPTIONS then
+    return why
+  end
+  return "connect failed: " .. why
+end
+
+-- ---- reactor events -> the connection --------------------------------------------------------
+function Base:on_open()
+  self.last_rx = now()
+  self.conn:on_transport_open()
+end
+
+function Base:on_frames(_, batch)
+  self.last_rx = now()
+  self.conn:on_transport_frames(batch)
+end
+
+function Base:on_pong()
+  self.last_rx = now()
+  self.conn:on_alive()
+end
+
+function Base:on_oversize(_, bytes)
+  self.conn:on_oversize(bytes)
+end
+
+function Base:on_dropped(_, n)
+  self.conn:on_dropped(n)
+end
+
+--- The peer's answer to a subscribe request: refusals are the connection's errors.
+function Base:on_subscribed(_, granted, refused, text)
+  if refused > 0 then
+    self.conn:on_transport_warning("subscribe", string.format("%d topic%s not subscribed: %s",
+      refused, refused == 1 and "" or "s", text ~= "" and text or "refused"))
+  elseif granted > 0 then
+    self.conn.log:debug("subscriptions granted: %d", granted)
+  end
+end
+
+function Base:on_close(_, code, reason)
+  self.id = nil
+  self.conn:on_transport_close(code, reason)
+end
+
+function Base:on_error(_, code, status, why)
+  self.id = nil
+  self.conn:on_transport_error(self:describe_error(code, status, why), status)
+end
+
+function Base:on_callback_error(what, err)
+  self.conn:on_callback_error(what, err)
+end
+
+return M
