@@ -8,6 +8,7 @@ static const fh_transport *const all[] = {
   &fh_ws_lws,
   &fh_ws_server,
   &fh_mqtt,
+  &fh_zmq,
 };
 
 const fh_transport *fh_transport_find(const char *name)

@@ -14,6 +14,7 @@ extern const fh_transport fh_ws_client;   // "ws": RFC 6455 done here, over TCP 
 extern const fh_transport fh_ws_lws;      // "ws-lws": libwebsockets' client (permessage-deflate)
 extern const fh_transport fh_ws_server;   // "ws-server": a WebSocket listener
 extern const fh_transport fh_mqtt;        // "mqtt": MQTT 3.1.1 over paho's MQTTAsync
+extern const fh_transport fh_zmq;         // "zmq": ZeroMQ sockets (SUB, PULL, ...) in the loop
 
 /// The loop's lws protocol list (the one dispatching callback), for adapters' own vhosts.
 const struct lws_protocols *fh_loop_protocols(void);

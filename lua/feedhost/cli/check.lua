@@ -17,17 +17,20 @@ local function frame_text(fr)
   if fr.event then
     head = "(event " .. fr.event .. (fr.namespace and (" " .. fr.namespace) or "") .. ") "
   end
+  local body
   if fr.text then
-    return head .. fr.text
+    body = fr.text
   elseif fr.binary then
-    return head .. "(binary " .. #fr.binary .. " bytes) " .. require("feedhost.bytes").to_hex(fr.binary)
+    body = "(binary " .. #fr.binary .. " bytes) " .. require("feedhost.bytes").to_hex(fr.binary)
   elseif fr.http then
     local h = fr.http
-    return head .. h.method .. " " .. h.url .. (h.body and (" " .. h.body) or "")
-  elseif fr.topics then
-    return head .. "topics " .. require("feedhost.util.json").encode(fr.topics)
+    body = h.method .. " " .. h.url .. (h.body and (" " .. h.body) or "")
   end
-  return head .. "(empty)"
+  if fr.topics then   -- MQTT subscriptions, ZeroMQ SUB prefixes (beside a ZeroMQ command)
+    local t = "topics " .. require("feedhost.util.json").encode(fr.topics)
+    body = body and (body .. "  + " .. t) or t
+  end
+  return head .. (body or "(empty)")
 end
 
 function M.run(opts, pos)
