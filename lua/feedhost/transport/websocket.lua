@@ -4,6 +4,7 @@
 -- close codes, ping frames when the line is quiet, and the words for why a handshake failed.
 local sys = require("feedhost.sys.ffi")
 local clock = require("feedhost.sys.clock")
+local session = require("feedhost.transport.session")
 
 local C = sys.C
 local now = clock.mono
@@ -16,11 +17,7 @@ M.DEFAULTS = {
 }
 
 -- Close codes for the reasons the connection gives (1000 and the private range 4000-4999).
-M.CLOSE_CODES = {
-  shutdown = 1000, auth_failed = 4000, auth_rejected = 4001, auth_timeout = 4002, idle = 4003,
-  ping_timeout = 4004,
-}
-local REASONS = require("feedhost.transport").CLOSE_REASONS
+M.CLOSE_CODES = require("feedhost.transport").CLOSE_CODES
 
 --- ws://host:port/path?query -> { scheme, host, port, path, tls }, or nil, message
 function M.parse_url(url)
@@ -53,32 +50,28 @@ end
 function M.describe_error(code, status, why)
   if code == C.FH_ERR_HTTP then
     return string.format("handshake refused: HTTP %d (%s)", status, why)
-  elseif code == C.FH_ERR_TLS_CERT then
-    return "TLS: " .. why .. " (--ca-file F or backend.options.ca_file trusts a CA; --insecure"
-      .. " skips the check)"
-  elseif code == C.FH_ERR_TLS then
-    return why:find("^TLS") and why or ("TLS handshake failed: " .. why)
   elseif code == C.FH_ERR_HANDSHAKE or code == C.FH_ERR_CLOSED then
     return "handshake failed: " .. why
   end
-  return "connect failed: " .. why
+  return session.Base.describe_error(nil, code, status, why)
 end
 
-local Session = {}
-Session.__index = Session
+local Session = session.class()
+
+function Session:describe_error(code, status, why)
+  return M.describe_error(code, status, why)
+end
 
 --- One attempt to connect. def: the connection definition (runtime): options, limits, tls,
 -- heartbeat; conn: the runtime.connection that receives the events.
 function M.session(R, def, conn)
   local options = def.options
   local hb = def.heartbeat
-  return setmetatable({
-    R = R, conn = conn, def = def,
+  return setmetatable(session.new(R, def, conn, {
     ping_interval = options.ping_interval or M.DEFAULTS.ping_interval,
     ping_timeout = hb.timeout or options.ping_timeout or M.DEFAULTS.ping_timeout,
     app_pings = hb.message == "ping",   -- the spec's heartbeat sends the pings itself
-    last_rx = nil, sent_ping_at = nil,
-  }, Session)
+  }), Session)
 end
 
 --- Starts connecting to `url` with handshake headers ({{name, value}, ...}).
@@ -105,34 +98,11 @@ function Session:open(url, headers)
   return true
 end
 
---- Sends one frame ({text = s} or {binary = s}). @return true, or nil, message
-function Session:send(frame)
-  if not self.id then
-    return nil, "not connected"
-  end
-  if frame.binary then
-    return self.R:send(self.id, frame.binary, true)
-  end
-  return self.R:send(self.id, frame.text, false)
-end
-
 --- A ping frame now (the spec's heartbeat "ping").
 function Session:ping()
   if self.id and self.R:ping(self.id) then
     self.sent_ping_at = self.sent_ping_at or now()
   end
-end
-
---- Closes with the code of `why` (a feedhost.transport.CLOSE_REASONS key).
-function Session:close(why)
-  if self.id then
-    self.R:close(self.id, M.CLOSE_CODES[why] or 1000, REASONS[why] or why)
-  end
-end
-
---- The C counters of the connection, or nil.
-function Session:stats()
-  return self.id and self.R:stats(self.id)
 end
 
 -- Liveness, every tick once open: a ping when the line is quiet; silence after a ping means the
@@ -154,44 +124,6 @@ function Session:tick(t)
     end
   end
   return nil
-end
-
--- ---- reactor events -> the connection --------------------------------------------------------
-function Session:on_open()
-  self.last_rx = now()
-  self.conn:on_transport_open()
-end
-
-function Session:on_frames(_, batch)
-  self.last_rx = now()
-  self.conn:on_transport_frames(batch)
-end
-
-function Session:on_pong()
-  self.last_rx = now()
-  self.conn:on_alive()
-end
-
-function Session:on_oversize(_, bytes)
-  self.conn:on_oversize(bytes)
-end
-
-function Session:on_dropped(_, n)
-  self.conn:on_dropped(n)
-end
-
-function Session:on_close(_, code, reason)
-  self.id = nil
-  self.conn:on_transport_close(code, reason)
-end
-
-function Session:on_error(_, code, status, why)
-  self.id = nil
-  self.conn:on_transport_error(M.describe_error(code, status, why), status)
-end
-
-function Session:on_callback_error(what, err)
-  self.conn:on_callback_error(what, err)
 end
 
 return M
