@@ -117,7 +117,8 @@ function Spec:outbound(name, assets)
   local ok, out = pcall(function()
     return { backend = c.backend, auth_mode = c.auth_mode or "none", url = c.url(),
       streams = c.spec.streams or {}, headers = c.headers(), auth = c.auth_frames(),
-      subscribe = c.subscribe(assets or {}), has_subscribe = c.spec.subscribe ~= nil }
+      subscribe = c.subscribe(assets or {}), has_subscribe = c.spec.subscribe ~= nil,
+      login = c.login and c.login() }
   end)
   if not ok then
     return nil, tostring(out)

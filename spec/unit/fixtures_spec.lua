@@ -5,6 +5,7 @@ local cffi = require("feedhost.sys.ffi")
 local specmod = require("feedhost.spec")
 local record = require("feedhost.data.record")
 local bytes = require("feedhost.bytes")
+local transport = require("feedhost.transport")
 
 local function run_fixture(name)
   local fx = dofile("specs/fixtures/" .. name .. ".lua")
@@ -26,19 +27,21 @@ local function feed(compiled, conn, frames)
   for _, f in ipairs(frames) do
     local ts = f.received_at and specmod and require("feedhost.runtime.replay").parse_int64(tostring(f.received_at))
       or 1700000000000000000LL
+    -- a frame's topic (MQTT, ZeroMQ) goes with it as its metadata
+    local meta = f.topic or ""
     if f.hex then
       local bin = bytes.hex(f.hex)
-      cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_BINARY, ts, bin, #bin)
+      cffi.api.batch_push_meta(b, 1, cffi.C.FH_FRAME_BINARY, ts, meta, #meta, bin, #bin)
     elseif f.binary then
-      cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_BINARY, ts, f.binary, #f.binary)
+      cffi.api.batch_push_meta(b, 1, cffi.C.FH_FRAME_BINARY, ts, meta, #meta, f.binary, #f.binary)
     else
-      cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_TEXT, ts, f.text, #f.text)
+      cffi.api.batch_push_meta(b, 1, cffi.C.FH_FRAME_TEXT, ts, meta, #meta, f.text, #f.text)
     end
   end
   compiled.connections[conn].pipeline.run(b)
 end
 
-for _, name in ipairs({ "alpaca", "binance", "kite" }) do
+for _, name in ipairs({ "alpaca", "binance", "kite", "webull", "dwx" }) do
   describe("spec " .. name, function()
     local fx, compiled, assets = run_fixture(name)
     for conn, cfx in pairs(fx.connections) do
@@ -63,12 +66,19 @@ for _, name in ipairs({ "alpaca", "binance", "kite" }) do
         end
         if cfx.sends then
           it("sends the expected frames: auth, then subscribe per channel", function()
+            -- a frame is its text; one with topics (MQTT, ZeroMQ) { text = ..., topics = {{topic, qos}...} }
+            local function sent(fr)
+              if fr.topics == nil then
+                return fr.text
+              end
+              return { text = fr.text, topics = assert(transport.topic_list(fr.topics)) }
+            end
             local got = {}
             for _, fr in ipairs(c.auth_frames()) do
-              got[#got + 1] = fr.text
+              got[#got + 1] = sent(fr)
             end
             for _, fr in ipairs(c.subscribe(assets)) do
-              got[#got + 1] = fr.text
+              got[#got + 1] = sent(fr)
             end
             assert.are.same(cfx.sends, got)
           end)

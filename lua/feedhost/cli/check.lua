@@ -12,10 +12,12 @@ connections and prints, per connection, the URL, the handshake headers and the e
 would send: the auth message first, then the subscribe messages per channel for the assets.
 ]]
 
-local function frame_text(fr)
-  local head = ""
+-- The lines of one outbound frame: `what` then the text (or bytes, or HTTP request); the
+-- topics of an MQTT or ZeroMQ message follow, one a line.
+local function frame_lines(out, what, fr, backend)
+  local head = what
   if fr.event then
-    head = "(event " .. fr.event .. (fr.namespace and (" " .. fr.namespace) or "") .. ") "
+    head = head .. "(event " .. fr.event .. (fr.namespace and (" " .. fr.namespace) or "") .. ") "
   end
   local body
   if fr.text then
@@ -26,11 +28,21 @@ local function frame_text(fr)
     local h = fr.http
     body = h.method .. " " .. h.url .. (h.body and (" " .. h.body) or "")
   end
-  if fr.topics then   -- MQTT subscriptions, ZeroMQ SUB prefixes (beside a ZeroMQ command)
-    local t = "topics " .. require("feedhost.util.json").encode(fr.topics)
-    body = body and (body .. "  + " .. t) or t
+  if fr.topics == nil then
+    out[#out + 1] = head .. (body or "(empty)")
+    return
   end
-  return head .. (body or "(empty)")
+  local topics, err = require("feedhost.transport").topic_list(fr.topics)
+  if not topics then
+    out[#out + 1] = head .. (body and (body .. "  ") or "") .. "(bad topics: " .. err .. ")"
+    return
+  end
+  local word = backend == "zmq" and "prefix" or "topic"
+  out[#out + 1] = head .. (body or string.format("%d %s%s", #topics, word, #topics == 1 and "" or "s"))
+  for _, t in ipairs(topics) do
+    out[#out + 1] = "      " .. word .. " " .. (t[1] == "" and "(everything)" or t[1])
+      .. (backend == "mqtt" and ("  qos " .. t[2]) or "")
+  end
 end
 
 function M.run(opts, pos)
@@ -61,12 +73,16 @@ function M.run(opts, pos)
     for _, h in ipairs(c.headers) do
       out[#out + 1] = "  header: " .. h[1] .. ": " .. h[2]
     end
+    if c.login then   -- MQTT: the session's CONNECT
+      out[#out + 1] = "  login: user " .. tostring(c.login.username)
+        .. (c.login.password and " (password set)" or " (no password)")
+    end
     for _, fr in ipairs(c.auth) do
-      out[#out + 1] = "  > auth: " .. frame_text(fr)
+      frame_lines(out, "  > auth: ", fr, c.backend)
     end
     -- what `run` sends, assets or not (trade_updates needs none)
     for _, fr in ipairs(c.subscribe) do
-      out[#out + 1] = "  > subscribe " .. fr.channel .. ": " .. frame_text(fr)
+      frame_lines(out, "  > subscribe " .. fr.channel .. ": ", fr, c.backend)
     end
     if #list == 0 and c.has_subscribe then
       out[#out + 1] = "  (no --assets: these are the frames for an empty asset list)"
