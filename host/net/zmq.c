@@ -12,7 +12,11 @@
 //
 // The connection is open at once: ZeroMQ connects in the background and reconnects by itself,
 // and a SUB socket has no "connected" event. A publisher that stays silent is what the spec's
-// heartbeat.idle_timeout catches (the connection then closes and opens new sockets).
+// heartbeat.idle_timeout catches (the connection then closes and opens new sockets). A peer that
+// goes away is seen: the connected data and command sockets are watched (zmq_socket_monitor, an
+// inproc PAIR socket each, in the loop like the others), and their peer's disconnect ends the
+// connection (FH_EV_CLOSE, lost), so it comes back with backoff and subscribes again: a
+// restarted peer (the DWX EA) knows nothing of what was asked before.
 //
 // Sockets: the data socket (socket_type SUB, PULL, DEALER or PAIR, on `endpoint`; bound with
 // bind=1, else connected), a command socket for what the connection sends (command_socket_type
@@ -37,7 +41,7 @@
 #include "net/topics.h"
 #include "net/transports.h"
 
-enum { DATA, COMMAND, REPLY, NSOCK };
+enum { DATA, COMMAND, REPLY, MON_DATA, MON_COMMAND, NSOCK };
 enum { DRAIN_MAX = 1024, COMMAND_LINGER_MS = 200 };
 
 typedef struct zq zq;
@@ -49,6 +53,8 @@ typedef struct zsock {
   struct lws *wsi;       // the adopted dup of ZMQ_FD
   int type;              // ZMQ_SUB, ...
   const char *topic;     // metadata of its single-part messages (the reply socket's "reply")
+  struct zsock *watched; // a monitor's socket
+  char *endpoint;        // where it connects (for messages)
 } zsock;
 
 struct zq {
@@ -166,6 +172,36 @@ static void fail(zq *z, const char *what)
   fh_conn_gone(z->c, FH_EV_CLOSE, FH_CLOSE_LOST, 0, why);
 }
 
+// A monitor's event (two parts: 16-bit event and 32-bit value, then the endpoint): the watched
+// socket's peer going away ends the connection. @return 1 taken, 0 none waiting, -1 error
+static int monitor_event(zsock *k)
+{
+  zmq_msg_t ev;
+  zmq_msg_init(&ev);
+  if (zmq_msg_recv(&ev, k->sock, ZMQ_DONTWAIT) < 0) {
+    zmq_msg_close(&ev);
+    return errno == EAGAIN || errno == EINTR ? 0 : -1;
+  }
+  uint16_t event = 0;
+  if (zmq_msg_size(&ev) >= 2) {
+    memcpy(&event, zmq_msg_data(&ev), 2);
+  }
+  while (zmq_msg_more(&ev)) {   // the endpoint part
+    zmq_msg_close(&ev);
+    zmq_msg_init(&ev);
+    if (zmq_msg_recv(&ev, k->sock, 0) < 0) {
+      break;
+    }
+  }
+  zmq_msg_close(&ev);
+  if (event == ZMQ_EVENT_DISCONNECTED) {
+    char why[FH_ERR_LEN];
+    snprintf(why, sizeof why, "the peer at %s went away", k->watched->endpoint);
+    fh_conn_gone(k->z->c, FH_EV_CLOSE, FH_CLOSE_LOST, 0, why);
+  }
+  return 1;
+}
+
 // A wake-up of socket `k`: receive and send until zmq says it would block (at most DRAIN_MAX
 // messages, then again at the next service).
 static void service(zsock *k)
@@ -189,7 +225,7 @@ static void service(zsock *k)
       lws_callback_on_writable(k->wsi);
       return;
     }
-    int r = receive(k);
+    int r = k->watched ? monitor_event(k) : receive(k);
     if (r < 0) {
       fail(z, "receive");
       return;
@@ -206,7 +242,7 @@ static int on_lws(fh_io *io, struct lws *wsi, int reason, void *in, size_t len)
   switch (reason) {
   case LWS_CALLBACK_RAW_RX_FILE:
   case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-    if (!k->z->c->gone) {
+    if (!k->z->c->gone && k->sock) {
       service(k);
     }
     return 0;
@@ -225,32 +261,9 @@ static void set_int(void *sock, int opt, long long v)
   zmq_setsockopt(sock, opt, &x, sizeof x);
 }
 
-// Makes socket `k` of `type` on `endpoint` and watches its ZMQ_FD. @return 0, or -1 with `err`
-static int make_socket(zq *z, zsock *k, void *ctx, int type, const char *endpoint, int bind,
-                       const fh_opts *o, char *err)
+// Watches socket `k`'s ZMQ_FD in the loop. @return 0, or -1 with `err`
+static int watch(zq *z, zsock *k, char *err)
 {
-  k->io.on = on_lws;
-  k->z = z;
-  k->type = type;
-  k->sock = zmq_socket(ctx, type);
-  if (!k->sock) {
-    snprintf(err, FH_ERR_LEN, "cannot make a ZeroMQ socket: %s", zmq_strerror(errno));
-    return -1;
-  }
-  set_int(k->sock, ZMQ_LINGER, k == &z->s[COMMAND] ? COMMAND_LINGER_MS : 0);
-  long long hwm = fh_opt_int(o, "rcvhwm", -1);
-  if (hwm >= 0) {
-    set_int(k->sock, ZMQ_RCVHWM, hwm);
-  }
-  hwm = fh_opt_int(o, "sndhwm", -1);
-  if (hwm >= 0) {
-    set_int(k->sock, ZMQ_SNDHWM, hwm);
-  }
-  if ((bind ? zmq_bind(k->sock, endpoint) : zmq_connect(k->sock, endpoint)) != 0) {
-    snprintf(err, FH_ERR_LEN, "cannot %s %s: %s", bind ? "bind" : "connect to", endpoint,
-             zmq_strerror(errno));
-    return -1;
-  }
   int fd = -1;
   size_t sz = sizeof fd;
   if (zmq_getsockopt(k->sock, ZMQ_FD, &fd, &sz) != 0 || (fd = dup(fd)) < 0) {
@@ -274,11 +287,62 @@ static int make_socket(zq *z, zsock *k, void *ctx, int type, const char *endpoin
   return 0;
 }
 
+// Makes socket `k` of `type` on `endpoint` and watches it. @return 0, or -1 with `err`
+static int make_socket(zq *z, zsock *k, void *ctx, int type, const char *endpoint, int bind,
+                       const fh_opts *o, char *err)
+{
+  k->io.on = on_lws;
+  k->z = z;
+  k->type = type;
+  k->endpoint = strdup(endpoint);
+  k->sock = zmq_socket(ctx, type);
+  if (!k->sock || !k->endpoint) {
+    snprintf(err, FH_ERR_LEN, "cannot make a ZeroMQ socket: %s", zmq_strerror(errno));
+    return -1;
+  }
+  set_int(k->sock, ZMQ_LINGER, k == &z->s[COMMAND] ? COMMAND_LINGER_MS : 0);
+  long long hwm = fh_opt_int(o, "rcvhwm", -1);
+  if (hwm >= 0) {
+    set_int(k->sock, ZMQ_RCVHWM, hwm);
+  }
+  hwm = fh_opt_int(o, "sndhwm", -1);
+  if (hwm >= 0) {
+    set_int(k->sock, ZMQ_SNDHWM, hwm);
+  }
+  if ((bind ? zmq_bind(k->sock, endpoint) : zmq_connect(k->sock, endpoint)) != 0) {
+    snprintf(err, FH_ERR_LEN, "cannot %s %s: %s", bind ? "bind" : "connect to", endpoint,
+             zmq_strerror(errno));
+    return -1;
+  }
+  return watch(z, k, err);
+}
+
+// Watches the peer of connected socket `k` through monitor socket `m`. @return 0, or -1
+static int monitor(zq *z, zsock *k, zsock *m, void *ctx, char *err)
+{
+  char addr[64];
+  snprintf(addr, sizeof addr, "inproc://feedhost-monitor-%p", (void *)k);
+  m->io.on = on_lws;
+  m->z = z;
+  m->watched = k;
+  m->type = ZMQ_PAIR;
+  if (zmq_socket_monitor(k->sock, addr, ZMQ_EVENT_DISCONNECTED) != 0 ||
+      !(m->sock = zmq_socket(ctx, ZMQ_PAIR)) || zmq_connect(m->sock, addr) != 0) {
+    snprintf(err, FH_ERR_LEN, "cannot watch the ZeroMQ socket's peer: %s", zmq_strerror(errno));
+    return -1;
+  }
+  set_int(m->sock, ZMQ_LINGER, 0);
+  return watch(z, m, err);
+}
+
 // Closes the sockets (idempotent); their descriptors leave the loop at its next service.
 static void shut(zq *z)
 {
   for (int i = 0; i < NSOCK; i++) {
     zsock *k = &z->s[i];
+    if (k->sock && i < MON_DATA) {
+      zmq_socket_monitor(k->sock, NULL, 0);   // its monitor stops before the sockets close
+    }
     if (k->wsi) {
       lws_set_opaque_user_data(k->wsi, NULL);
       lws_set_timeout(k->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
@@ -288,6 +352,8 @@ static void shut(zq *z)
       zmq_close(k->sock);
       k->sock = NULL;
     }
+    free(k->endpoint);
+    k->endpoint = NULL;
   }
 }
 
@@ -313,11 +379,14 @@ static int open_zmq(fh_conn *c, const fh_opts *o, char *err)
     return -1;
   }
   c->queued = &z->q.n;
-  if (make_socket(z, &z->s[DATA], ctx, data_type, endpoint, fh_opt_bool(o, "bind", 0), o, err)) {
+  int bind = fh_opt_bool(o, "bind", 0);
+  if (make_socket(z, &z->s[DATA], ctx, data_type, endpoint, bind, o, err) ||
+      (!bind && monitor(z, &z->s[DATA], &z->s[MON_DATA], ctx, err))) {
     return -1;
   }
   const char *cmd = fh_opt_str(o, "command_endpoint");
-  if (cmd && *cmd && make_socket(z, &z->s[COMMAND], ctx, cmd_type, cmd, 0, o, err)) {
+  if (cmd && *cmd && (make_socket(z, &z->s[COMMAND], ctx, cmd_type, cmd, 0, o, err) ||
+                      monitor(z, &z->s[COMMAND], &z->s[MON_COMMAND], ctx, err))) {
     return -1;
   }
   const char *reply = fh_opt_str(o, "reply_endpoint");
