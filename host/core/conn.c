@@ -115,6 +115,46 @@ void *fh_conn_state(fh_conn *c, size_t size, char *err)
   return c->impl;
 }
 
+int fh_conn_again(fh_conn *c, fh_io *io)
+{
+  fh_loop *lp = c->lp;
+  for (int i = 0; i < lp->nagain; i++) {
+    if (lp->again[i].io == io && lp->again[i].id == c->id) {
+      return 0;
+    }
+  }
+  if (lp->nagain == lp->capagain) {
+    int cap = lp->capagain ? lp->capagain * 2 : 8;
+    struct again *a = realloc(lp->again, (size_t)cap * sizeof *a);
+    if (!a) {
+      return -1;
+    }
+    lp->again = a;
+    lp->capagain = cap;
+  }
+  lp->again[lp->nagain++] = (struct again){ c->id, io };
+  return 0;
+}
+
+void fh_loop_run_again(fh_loop *lp)
+{
+  // the calls may ask again: they are taken first and run from a copy of the list
+  int n = lp->nagain;
+  struct again list[64];
+  if (n > 64) {
+    n = 64;
+  }
+  memcpy(list, lp->again, (size_t)n * sizeof *list);
+  memmove(lp->again, lp->again + n, (size_t)(lp->nagain - n) * sizeof *list);
+  lp->nagain -= n;
+  for (int i = 0; i < n; i++) {
+    fh_conn *c = fh_table_find(&lp->conns, list[i].id);
+    if (c && !c->gone) {
+      list[i].io->on(list[i].io, NULL, FH_IO_AGAIN, NULL, 0);
+    }
+  }
+}
+
 // ---- from other threads ---------------------------------------------------------------------------
 // One entry of the inbox, on the loop's thread: a message into its connection's batch, an
 // event as the adapter would have reported it itself. Entries of a connection already gone are

@@ -70,6 +70,9 @@ typedef struct fh_io {
 
 enum { FH_DEFAULT_MAX_FRAME = 16 << 20, FH_ERR_LEN = 256 };
 
+// The `reason` an fh_io gets when it is called again (fh_conn_again), with no wsi.
+enum { FH_IO_AGAIN = -1 };
+
 // ---- options ------------------------------------------------------------------------------------
 /// The value of option `key`, or NULL.
 const char *fh_opt_str(const fh_opts *o, const char *key);
@@ -102,6 +105,11 @@ struct lws *fh_conn_connect(fh_conn *c, fh_io *io, struct lws_vhost *vh, const c
 /// A new connection of transport `t` that the adapter accepted (a listener's), in the table
 /// with an id; the adapter sets `impl`. @return NULL when out of memory.
 fh_conn *fh_conn_new(fh_loop *lp, const fh_transport *t);
+/// Asks for a call of `io->on(io, NULL, FH_IO_AGAIN, NULL, 0)` after the current service round,
+/// on the loop's thread, while the connection lives: for an adapter that stopped short of
+/// draining a source whose descriptor will not signal again (ZeroMQ's ZMQ_FD), or that must look
+/// at it after a send. The poll does not wait while a call is due. @return 0, or -1 (OOM)
+int fh_conn_again(fh_conn *c, fh_io *io);
 /// Appends one received message to the connection's batch (counted; FH_EV_FRAMES when first).
 void fh_conn_frame(fh_conn *c, int kind, const void *data, size_t len);
 /// The same with the receive time given (epoch ns), and metadata (a topic: `topic` in the spec's

@@ -177,6 +177,7 @@ void fh_loop_free(fh_loop *lp)
   }
   free(lp->ev);
   free(lp->texts);
+  free(lp->again);
   fh_inbox_free(lp->inbox);
   free(lp);
 }
@@ -334,7 +335,8 @@ int fh_loop_poll(fh_loop *lp, int timeout_ms, const fh_event **events)
     its.it_value.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
     timerfd_settime(lp->timer.fd, 0, &its, NULL);
     lp->woke = 0;
-    while (!lp->nev && !lp->woke && fh_clock_ns(FH_CLOCK_MONOTONIC) < deadline) {
+    while (!lp->nev && !lp->woke && !lp->nagain &&
+           fh_clock_ns(FH_CLOCK_MONOTONIC) < deadline) {
       if (lws_service(lp->ctx, 0) < 0) {
         break;
       }
@@ -345,10 +347,11 @@ int fh_loop_poll(fh_loop *lp, int timeout_ms, const fh_event **events)
        spins++) {
     uint32_t before = lp->frames;
     int nev = lp->nev;
+    fh_loop_run_again(lp);
     if (lws_service(lp->ctx, -1) < 0) {
       break;
     }
-    if (lp->frames == before && lp->nev == nev) {
+    if (lp->frames == before && lp->nev == nev && !lp->nagain) {
       break;
     }
   }

@@ -48,6 +48,15 @@ struct fh_loop {
   attachment *attached;
   uint32_t frames;          // gathered by this poll
   uint32_t bytes;
+  struct again *again;      // adapters to call again after this service round (fh_conn_again)
+  int nagain;
+  int capagain;
+};
+
+// An fh_conn_again request: the connection (by id: it may be gone by then) and its io.
+struct again {
+  int id;
+  fh_io *io;
 };
 
 /// Queues an event of connection (or listener) `id`; `text` is copied (may be NULL).
@@ -57,5 +66,7 @@ void fh_conn_free(fh_conn *c);
 /// What other threads posted since the last poll: messages into batches, events reported,
 /// refusals as FH_EV_DROPPED.
 void fh_loop_take_posted(fh_loop *lp);
+/// Calls the adapters that asked to go on (fh_conn_again), those of live connections only.
+void fh_loop_run_again(fh_loop *lp);
 
 #endif

@@ -6,9 +6,9 @@
 // a raw descriptor (libwebsockets closes what it adopts; ZMQ_FD itself belongs to zmq). Every
 // wake-up drains the socket: ZMQ_EVENTS read, messages received with ZMQ_DONTWAIT until EAGAIN,
 // waiting sends flushed while ZMQ_POLLOUT holds. A drain stops after DRAIN_MAX messages so one
-// busy socket cannot hold the loop, and asks for a writable callback of the same descriptor
-// (always writable) to go on at the next service; a send may consume the signal, so after one
-// the socket is drained at the next service too.
+// busy socket cannot hold the loop, and asks the loop to call it again (fh_conn_again) after the
+// service round, since the descriptor will not signal again; a send may consume the signal, so
+// after one the socket is looked at again too.
 //
 // The connection is open at once: ZeroMQ connects in the background and reconnects by itself,
 // and a SUB socket has no "connected" event. A publisher that stays silent is what the spec's
@@ -16,7 +16,8 @@
 // goes away is seen: the connected data and command sockets are watched (zmq_socket_monitor, an
 // inproc PAIR socket each, in the loop like the others), and their peer's disconnect ends the
 // connection (FH_EV_CLOSE, lost), so it comes back with backoff and subscribes again: a
-// restarted peer (the DWX EA) knows nothing of what was asked before.
+// restarted peer (the DWX EA) knows nothing of what was asked before. What the peer sent before
+// it went is taken first: the close is reported once the receiving sockets are drained.
 //
 // Sockets: the data socket (socket_type SUB, PULL, DEALER or PAIR, on `endpoint`; bound with
 // bind=1, else connected), a command socket for what the connection sends (command_socket_type
@@ -64,6 +65,7 @@ struct zq {
   fh_outq q;             // sends waiting for room (the high-water mark)
   int kind;              // FH_FRAME_TEXT or FH_FRAME_BINARY
   int closing;
+  char lost[FH_ERR_LEN]; // a peer went away: why; the connection ends once drained
 };
 
 // ---- the loop's context -----------------------------------------------------------------------
@@ -194,12 +196,31 @@ static int monitor_event(zsock *k)
     }
   }
   zmq_msg_close(&ev);
-  if (event == ZMQ_EVENT_DISCONNECTED) {
-    char why[FH_ERR_LEN];
-    snprintf(why, sizeof why, "the peer at %s went away", k->watched->endpoint);
-    fh_conn_gone(k->z->c, FH_EV_CLOSE, FH_CLOSE_LOST, 0, why);
+  zq *z = k->z;
+  if (event == ZMQ_EVENT_DISCONNECTED && !z->lost[0]) {
+    snprintf(z->lost, sizeof z->lost, "the peer at %s went away", k->watched->endpoint);
+    for (int i = DATA; i <= REPLY; i++) {   // drained after this round, then the close
+      if (z->s[i].sock) {
+        fh_conn_again(z->c, &z->s[i].io);
+      }
+    }
   }
   return 1;
+}
+
+// After a peer went away: the close, once no receiving socket holds a message.
+static void end_when_drained(zq *z)
+{
+  for (int i = DATA; i <= REPLY; i++) {
+    int ev = 0;
+    size_t sz = sizeof ev;
+    if (i != COMMAND && z->s[i].sock &&
+        zmq_getsockopt(z->s[i].sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN)) {
+      fh_conn_again(z->c, &z->s[i].io);   // reading ZMQ_EVENTS took its signal
+      return;
+    }
+  }
+  fh_conn_gone(z->c, FH_EV_CLOSE, FH_CLOSE_LOST, 0, z->lost);
 }
 
 // A wake-up of socket `k`: receive and send until zmq says it would block (at most DRAIN_MAX
@@ -219,10 +240,13 @@ static void service(zsock *k)
       return;
     }
     if (!(ev & ZMQ_POLLIN)) {
+      if (z->lost[0] && !k->watched) {
+        end_when_drained(z);
+      }
       return;
     }
     if (n == DRAIN_MAX) {
-      lws_callback_on_writable(k->wsi);
+      fh_conn_again(z->c, &k->io);
       return;
     }
     int r = k->watched ? monitor_event(k) : receive(k);
@@ -241,7 +265,7 @@ static int on_lws(fh_io *io, struct lws *wsi, int reason, void *in, size_t len)
   zsock *k = (zsock *)io;
   switch (reason) {
   case LWS_CALLBACK_RAW_RX_FILE:
-  case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+  case FH_IO_AGAIN:
     if (!k->z->c->gone && k->sock) {
       service(k);
     }
@@ -283,7 +307,7 @@ static int watch(zq *z, zsock *k, char *err)
     snprintf(err, FH_ERR_LEN, "cannot watch the ZeroMQ socket in the loop");
     return -1;
   }
-  lws_callback_on_writable(k->wsi);   // a first look at its events
+  fh_conn_again(z->c, &k->io);   // a first look at its events
   return 0;
 }
 
@@ -420,9 +444,7 @@ static int set_prefixes(zq *z, int kind, const char *data, size_t len)
     }
   }
   fh_topics_free(&t);
-  if (k->wsi) {
-    lws_callback_on_writable(k->wsi);
-  }
+  fh_conn_again(z->c, &k->io);
   return rc;
 }
 
@@ -454,7 +476,7 @@ static int zmq_send_msg(fh_conn *c, int kind, const char *data, size_t len)
     return -2;
   }
   c->st.frames_out++;
-  lws_callback_on_writable(z->out->wsi);   // the send may have taken the descriptor's signal
+  fh_conn_again(c, &z->out->io);   // the send may have taken the descriptor's signal
   return 0;
 }
 

@@ -185,6 +185,47 @@ static void test_posted_events(void)
   fh_loop_free(lp);
 }
 
+// An adapter that asks to go on (fh_conn_again) is called again after the service round, as
+// often as it asks, without the poll waiting; not once its connection is gone.
+typedef struct again_io {
+  fh_io io;
+  fh_conn *c;
+  int calls;
+  int want;
+} again_io;
+
+static int again_on(fh_io *io, struct lws *wsi, int reason, void *in, size_t len)
+{
+  again_io *a = (again_io *)io;
+  CHECK(reason == FH_IO_AGAIN && wsi == NULL);
+  a->calls++;
+  fh_conn_frame(a->c, FH_FRAME_TEXT, "x", 1);
+  if (a->calls < a->want) {
+    fh_conn_again(a->c, io);
+  }
+  return 0;
+}
+
+static void test_again(void)
+{
+  char err[256];
+  fh_loop *lp = fh_loop_new(err);
+  fh_conn *c = fh_conn_new(lp, &threaded);
+  again_io a = { .io.on = again_on, .c = c, .want = 5 };
+  CHECK(fh_conn_again(c, &a.io) == 0 && fh_conn_again(c, &a.io) == 0);   // once, however asked
+  int64_t t0 = fh_clock_ns(FH_CLOCK_MONOTONIC);
+  const fh_event *ev;
+  int n = fh_loop_poll(lp, 2000, &ev);
+  CHECK(fh_clock_ns(FH_CLOCK_MONOTONIC) - t0 < 500000000LL);   // no wait for the timeout
+  CHECK(n == 1 && ev[0].kind == FH_EV_FRAMES);
+  CHECK(a.calls == 5 && fh_loop_batch(lp, c->id)->n == 5);
+  fh_conn_again(c, &a.io);
+  test_close(c, 1000, "done");
+  fh_loop_poll(lp, 10, &ev);
+  CHECK(a.calls == 5);
+  fh_loop_free(lp);
+}
+
 // Every loop that catches signals sees each one; one that stops catching does not.
 static void test_signals(void)
 {
@@ -242,6 +283,7 @@ int main(void)
 {
   test_inbox();
   test_posted_events();
+  test_again();
   test_signals();
   test_listener_reuse();
   if (failures) {
