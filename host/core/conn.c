@@ -140,6 +140,9 @@ void fh_loop_run_again(fh_loop *lp)
 {
   // the calls may ask again: they are taken first and run from a copy of the list
   int n = lp->nagain;
+  if (!n) {
+    return;
+  }
   struct again list[64];
   if (n > 64) {
     n = 64;

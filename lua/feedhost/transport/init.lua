@@ -45,6 +45,24 @@ function M.get(backend_type)
   return require(name)
 end
 
+--- scheme://host[:port][/path][?query] -> { scheme (lower case), host (IPv6 without brackets),
+-- port (a number, or nil), path (the rest: path and query, "" when none) }, or nil, message.
+function M.split_url(url)
+  local scheme, rest = tostring(url):match("^(%a[%w+.-]*)://(.*)$")
+  if not scheme then
+    return nil, "not a URL: " .. tostring(url)
+  end
+  local hostport, path = rest:match("^([^/?#]*)(.*)$")
+  local host, port = hostport:match("^%[([^%]]+)%]:?(%d*)$")
+  if not host then
+    host, port = hostport:match("^([^:]*):?(%d*)$")
+  end
+  if not host or host == "" then
+    return nil, "no host in URL: " .. url
+  end
+  return { scheme = scheme:lower(), host = host, port = tonumber(port), path = path }
+end
+
 --- Checks a ZeroMQ endpoint: tcp://host:port (a bind may use * for the host, or for the port:
 -- any), ipc://path, inproc://name, pgm:// and epgm:// (interface;group:port).
 -- @return { scheme, host, port, address }, or nil, message

@@ -26,24 +26,16 @@ local SCHEMES = {
 --- tcp://host:port (ssl, ws, wss, mqtt, mqtts) -> { scheme, host, port, path, tls, ws }, or nil,
 -- message. `websockets`: the seed's `transport = "websockets"` (tcp and ssl become ws and wss).
 function M.parse_url(url, websockets)
-  local scheme, rest = tostring(url):match("^(%a[%w+.-]*)://(.*)$")
-  local kind = scheme and SCHEMES[scheme:lower()]
+  local u, err = transport.split_url(url)
+  local kind = u and SCHEMES[u.scheme]
   if not kind then
-    return nil, "an MQTT URL must start with tcp://, ssl://, ws://, wss://, mqtt:// or mqtts://: "
-      .. tostring(url)
+    return nil, u and ("an MQTT URL must start with tcp://, ssl://, ws://, wss://, mqtt:// or"
+      .. " mqtts://: " .. url) or err
   end
-  scheme = scheme:lower()
-  local hostport, path = rest:match("^([^/?#]*)(.*)$")
-  local host, port = hostport:match("^%[([^%]]+)%]:?(%d*)$")
-  if not host then
-    host, port = hostport:match("^([^:]*):?(%d*)$")
-  end
-  if not host or host == "" then
-    return nil, "no host in URL: " .. url
-  end
-  local tls, ws = kind[2], kind[3] or websockets == true
-  return { scheme = scheme, host = host, port = tonumber(port) or kind[1], tls = tls, ws = ws,
-    path = ws and (path ~= "" and path or "/mqtt") or "" }
+  u.tls, u.ws = kind[2], kind[3] or websockets == true
+  u.port = u.port or kind[1]
+  u.path = u.ws and (u.path ~= "" and u.path or "/mqtt") or ""
+  return u
 end
 
 --- paho's server URI for parsed URL `u`.

@@ -16,34 +16,27 @@ M.DEFAULTS = {
   ping_timeout = 20,    -- nothing at all this long after a ping: the connection is dead
 }
 
+local transport = require("feedhost.transport")
+
 -- Close codes for the reasons the connection gives (1000 and the private range 4000-4999).
-M.CLOSE_CODES = require("feedhost.transport").CLOSE_CODES
+M.CLOSE_CODES = transport.CLOSE_CODES
 
 --- ws://host:port/path?query -> { scheme, host, port, path, tls }, or nil, message
 function M.parse_url(url)
-  local scheme, rest = tostring(url):match("^(%a[%w+.-]*)://(.*)$")
-  if not scheme then
-    return nil, "not a URL: " .. tostring(url)
+  local u, err = transport.split_url(url)
+  if not u then
+    return nil, err
   end
-  scheme = scheme:lower()
-  if scheme ~= "ws" and scheme ~= "wss" then
+  if u.scheme ~= "ws" and u.scheme ~= "wss" then
     return nil, "a WebSocket URL must start with ws:// or wss://: " .. url
   end
-  local hostport, path = rest:match("^([^/?#]*)(.*)$")
-  path = path:gsub("#.*$", "")
+  local path = u.path:gsub("#.*$", "")
   if path == "" or path:sub(1, 1) == "?" then
     path = "/" .. path
   end
-  local host, port = hostport:match("^%[([^%]]+)%]:?(%d*)$")
-  if not host then
-    host, port = hostport:match("^([^:]*):?(%d*)$")
-  end
-  if not host or host == "" then
-    return nil, "no host in URL: " .. url
-  end
-  local tls = scheme == "wss"
-  port = tonumber(port) or (tls and 443 or 80)
-  return { scheme = scheme, host = host, port = port, path = path, tls = tls }
+  u.path, u.tls = path, u.scheme == "wss"
+  u.port = u.port or (u.tls and 443 or 80)
+  return u
 end
 
 --- Why a connection failed, in the log's words. code: an FH_ERR_*, status: HTTP status or 0.
