@@ -19,12 +19,16 @@ typedef struct slot {
 
 static slot slots[FH_SIG_SLOTS] = { [0 ... FH_SIG_SLOTS - 1] = { .fd = -1 } };
 static int nslots;                      // slots in use (changed on the loops' threads only)
+static volatile sig_atomic_t stopping;  // a SIGINT or SIGTERM was caught: the process is stopping
 static struct sigaction saved[NCAUGHT];
 static struct sigaction saved_pipe;
 
 static void on_signal(int sig)
 {
   int saved_errno = errno;
+  if (sig != SIGHUP) {
+    stopping = 1;
+  }
   for (int k = 0; k < NCAUGHT; k++) {
     if (caught[k] != sig) {
       continue;
@@ -95,8 +99,15 @@ void fh_signals_remove(int slot_index)
   if (atomic_load(&slots[slot_index].fd) >= 0) {
     atomic_store(&slots[slot_index].fd, -1);
     if (--nslots == 0) {
+      // Asked to stop and stopping: a repeated SIGINT or SIGTERM (a supervisor signals the
+      // process and then its group; the second may come after the loops are gone) must not
+      // turn a clean exit into death by signal, so where the default would kill, it is ignored.
       for (int k = 0; k < NCAUGHT; k++) {
-        sigaction(caught[k], &saved[k], NULL);
+        struct sigaction ign;
+        memset(&ign, 0, sizeof ign);
+        ign.sa_handler = SIG_IGN;
+        int keep_quiet = stopping && caught[k] != SIGHUP && saved[k].sa_handler == SIG_DFL;
+        sigaction(caught[k], keep_quiet ? &ign : &saved[k], NULL);
       }
       sigaction(SIGPIPE, &saved_pipe, NULL);
     }

@@ -250,6 +250,13 @@ static void test_signals(void)
   fh_loop_free(a);
   fh_loop_free(b);
   fh_loop_free(c);
+  // stopping on a SIGTERM, the loops gone: a second one (a supervisor signals the process, then
+  // its group) does not kill the process on its way out
+  struct sigaction now;
+  sigaction(SIGTERM, NULL, &now);
+  CHECK(now.sa_handler == SIG_IGN);
+  kill(getpid(), SIGTERM);
+  signal(SIGTERM, SIG_DFL);
 }
 
 // A listener closed frees its port at once: listening again on it works.
