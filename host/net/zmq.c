@@ -224,11 +224,13 @@ static void end_when_drained(zq *z)
 }
 
 // A wake-up of socket `k`: receive and send until zmq says it would block (at most DRAIN_MAX
-// messages, then again at the next service).
+// messages, then again after the service round). ZMQ_EVENTS is read once per drain until
+// EAGAIN (reading it re-arms the descriptor), not once per message.
 static void service(zsock *k)
 {
   zq *z = k->z;
-  for (int n = 0;; n++) {
+  int n = 0;
+  for (;;) {
     int ev = 0;
     size_t sz = sizeof ev;
     if (zmq_getsockopt(k->sock, ZMQ_EVENTS, &ev, &sz) != 0) {
@@ -245,17 +247,16 @@ static void service(zsock *k)
       }
       return;
     }
-    if (n == DRAIN_MAX) {
-      fh_conn_again(z->c, &k->io);
-      return;
-    }
-    int r = k->watched ? monitor_event(k) : receive(k);
-    if (r < 0) {
-      fail(z, "receive");
-      return;
-    }
-    if (r == 0) {
-      return;
+    for (int r = 1; r > 0; n++) {
+      if (n == DRAIN_MAX) {
+        fh_conn_again(z->c, &k->io);
+        return;
+      }
+      r = k->watched ? monitor_event(k) : receive(k);
+      if (r < 0) {
+        fail(z, "receive");
+        return;
+      }
     }
   }
 }

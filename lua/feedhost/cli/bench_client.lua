@@ -8,11 +8,11 @@ local bench = require("feedhost.cli.bench")
 
 local M = { name = "bench-client", npos = 0,
   options = { port = "value", path = "value", spec = "value", connection = "value", host = "value",
-    backend = "value", url = "value", topic = "value", msgs = "value", idle = "value" } }
+    backend = "value", connect = "value", topic = "value", msgs = "value", idle = "value" } }
 
 M.help = [[
 usage: feedhost bench-client --port N [--path P] [--host H] [--spec SPEC] [--connection NAME]
-       feedhost bench-client --backend mqtt|zmq --url URL [--topic T] --msgs N [--idle SECS]
+       feedhost bench-client --backend mqtt|zmq --connect URL [--topic T] --msgs N [--idle SECS]
 
 The `custom` client of ../shared/bench/run.sh: connects to ws://H:N/P (default host 127.0.0.1),
 runs every message through the connection's compiled pipeline (default specs/alpaca.lua,
@@ -20,11 +20,11 @@ market_data) without auth or subscribe (the load generator streams on connect), 
 server closes prints one JSON line: {"impl","msgs","payload_bytes","records","size_sum","errors",
 "secs","msg_per_s","mb_per_s","cpu_secs"}. Timing starts at the first message.
 
-With --backend, the same pipeline takes its messages over MQTT (URL tcp://host:port; it
-subscribes topic T at QoS 0, default "bench/#") or ZeroMQ (URL an endpoint; a SUB socket with
-prefix T, default everything). It stops once --msgs messages arrived or were dropped (or after
---idle seconds without one, default 5), and the line also has "dropped" and "last_secs" (first
-to last message).
+With --backend, the same pipeline takes its messages over MQTT (--connect tcp://host:port; it
+subscribes topic T at QoS 0, default "bench/#") or ZeroMQ (--connect an endpoint; a SUB socket
+with prefix T, default everything). It stops once --msgs messages arrived or were dropped (or
+after --idle seconds without one, default 5); "secs" is then first to last message, and the line
+also has "dropped".
 ]]
 
 -- The connection rewired to the MQTT broker or the ZeroMQ publisher of the benchmark.
@@ -61,7 +61,7 @@ end
 
 function M.run(opts)
   local backend = opts.backend
-  if not (opts.port or (backend and opts.url)) or (backend and backend ~= "mqtt" and backend ~= "zmq") then
+  if not (opts.port or (backend and opts.connect)) or (backend and backend ~= "mqtt" and backend ~= "zmq") then
     io.stderr:write(M.help)
     return 2
   end
@@ -69,7 +69,7 @@ function M.run(opts)
   local acc = bench.sink()
   local log = require("feedhost.util.log").new({ level = "warning" })
   opts.connection = name
-  local url = opts.url or string.format("ws://%s:%s%s", opts.host or "127.0.0.1", opts.port, opts.path or "/")
+  local url = opts.connect or string.format("ws://%s:%s%s", opts.host or "127.0.0.1", opts.port, opts.path or "/")
   local msgs = tonumber(opts.msgs or "")
   local cpu0
   local host, rc = run.host("bench-client", opts, { spec = opts.spec or "specs/alpaca.lua", log = log,

@@ -173,7 +173,7 @@ def main():
                                                str(ws_port), path]))
             n0 = broker.subscribes()
             record("mqtt feedhost", run_client(
-                [FEEDHOST, "bench-client", "--backend", "mqtt", "--url", "tcp://127.0.0.1:%d" % broker.port,
+                [FEEDHOST, "bench-client", "--backend", "mqtt", "--connect", "tcp://127.0.0.1:%d" % broker.port,
                  "--topic", "bench/alpaca", "--msgs", str(N), "--spec", SPEC], mqtt_ready(n0), blast_mqtt()))
             n0 = broker.subscribes()
             record("mqtt raw count", run_client(
@@ -184,7 +184,7 @@ def main():
                 [os.path.join(WORK, "paho_count"), "tcp://127.0.0.1:%d" % broker.port, "bench/alpaca",
                  str(N)], mqtt_ready(n0), blast_mqtt()))
             for case, argv in (("zmq feedhost", [FEEDHOST, "bench-client", "--backend", "zmq",
-                                                 "--msgs", str(N), "--spec", SPEC, "--url"]),
+                                                 "--msgs", str(N), "--spec", SPEC, "--connect"]),
                                ("zmq count", [os.path.join(WORK, "zmq_count")])):
                 zport = free_port()
                 blaster = subprocess.Popen(pinned(SCPU, [os.path.join(WORK, "zmq_blast"), pool, str(N),
@@ -206,7 +206,7 @@ def main():
                 "zmq feedhost", "zmq count"):
         rs = results[key]
         rate = statistics.median(r["msg_per_s"] for r in rs)
-        recs = [r.get("records") for r in rs if r.get("records") is not None]
+        recs = [r["records"] for r in rs if r.get("records", -1) >= 0]
         rps = statistics.median(r["records"] / r["secs"] for r in rs) if recs else None
         ceiling = statistics.median(r["msg_per_s"] for r in results[ceilings[key.split()[0]]])
         print("| %s | %s | %s | %s | %.2f | %s | %s |" % (
