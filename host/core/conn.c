@@ -208,21 +208,27 @@ int fh_conn_post(fh_conn *c, int kind, const void *meta, size_t mlen, const void
     atomic_fetch_sub(&c->posted_waiting, 1);
     return refused(c);
   }
-  if (fh_inbox_push(c->lp->inbox, c->id, kind, fh_clock_ns(FH_CLOCK_REALTIME), meta, mlen, data,
-                    len) != 0) {
+  int r = fh_inbox_push(c->lp->inbox, c->id, kind, fh_clock_ns(FH_CLOCK_REALTIME), meta, mlen,
+                        data, len);
+  if (r < 0) {
     atomic_fetch_sub(&c->posted_waiting, 1);
     return refused(c);
   }
-  fh_loop_wake(c->lp);
+  if (r > 0) {   // the first since the loop last drained the inbox: it must wake
+    fh_loop_wake(c->lp);
+  }
   return 0;
 }
 
 int fh_conn_post_event(fh_conn *c, int kind, int code, int aux, const char *text)
 {
-  if (fh_inbox_push_event(c->lp->inbox, c->id, kind, code, aux, text) != 0) {
+  int r = fh_inbox_push_event(c->lp->inbox, c->id, kind, code, aux, text);
+  if (r < 0) {
     return refused(c);
   }
-  fh_loop_wake(c->lp);
+  if (r > 0) {
+    fh_loop_wake(c->lp);
+  }
   return 0;
 }
 

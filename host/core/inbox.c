@@ -54,13 +54,15 @@ void fh_inbox_free(fh_inbox *q)
   free(q);
 }
 
-// Appends `m` if there is room for it (a message, or an event). @return 0, or -1 (m freed).
+// Appends `m` if there is room for it (a message, or an event). @return 1 (it is the first),
+// 0, or -1 (m freed).
 static int append(fh_inbox *q, fh_inbox_msg *m)
 {
   size_t size = m->event ? 0 : m->mlen + m->len;
   pthread_mutex_lock(&q->mu);
   int full = m->event ? q->n - q->msgs == q->max_events
                       : q->msgs == q->max_msgs || q->bytes + size > q->max_bytes;
+  int first = q->n == 0;
   if (!full) {
     q->pending[q->n++] = m;
     q->msgs += !m->event;
@@ -71,7 +73,7 @@ static int append(fh_inbox *q, fh_inbox_msg *m)
     free(m);
     return -1;
   }
-  return 0;
+  return first;
 }
 
 // A new entry holding `mlen` + `len` bytes (copied before taking the lock: producers only

@@ -31,10 +31,11 @@ typedef struct fh_inbox_msg {
 /// most `max_events` events. @return NULL on OOM.
 fh_inbox *fh_inbox_new(size_t max_msgs, size_t max_bytes, size_t max_events);
 void fh_inbox_free(fh_inbox *q);
-/// Thread-safe. @return 0 queued, -1 full (or out of memory): nothing queued.
+/// Thread-safe. @return 1 queued into an empty inbox (the consumer needs a wake-up), 0 queued
+/// behind others (a wake-up is on its way), -1 full (or out of memory): nothing queued.
 int fh_inbox_push(fh_inbox *q, int id, int kind, int64_t ts, const void *meta, size_t mlen,
                   const void *data, size_t len);
-/// An event (text may be NULL). Thread-safe. @return 0 queued, -1 full or out of memory.
+/// An event (text may be NULL). Thread-safe. @return as fh_inbox_push.
 int fh_inbox_push_event(fh_inbox *q, int id, int kind, int code, int aux, const char *text);
 /// On the consumer's thread: calls `fn` for every queued message and event in order, then frees
 /// them. @return entries taken.
