@@ -190,6 +190,42 @@ return { name = "zfeed", streaming = { connections = { feed = {
     assert.are.equal(0, fh:wait_exit(5))
   end)
 
+  it("takes messages on a PULL socket from a PUSH peer", function()
+    local t = it_.tmpdir()
+    local peer = it_.spawn(t, "pusher", { it_.PYTHON, "-c", [[
+import time, zmq
+ctx = zmq.Context()
+s = ctx.socket(zmq.PUSH)
+port = s.bind_to_random_port("tcp://127.0.0.1")
+print("PORT %d" % port, flush=True)
+for i in range(1, 1001):
+    s.send(b'{"t":1732633200000,"p":"9.5","s":%d,"sym":"AAPL"}' % i)   # waits for the puller
+print("SENT", flush=True)
+time.sleep(30)
+]] })
+    local port = it_.wait_for(function() return tonumber(peer:stdout():match("PORT (%d+)")) end, 10,
+      "the pusher's port", peer)
+    local spec = it_.write(t .. "/pull.lua", [[
+return { name = "pull", streaming = { connections = { feed = {
+  url = "tcp://127.0.0.1:]] .. port .. [[",
+  backend = { type = "zmq", options = { socket_type = "PULL" } },
+  streams = { "data" },
+  converters = { data = { { fields = {
+    asset = { source = "broker.infer_asset{ symbol = data.sym }" },
+    timestamp = { source = "ts(data.t, 'ms')" },
+    data = { price = { source = "num(data.p)" }, volume = { source = "num(data.s)" } },
+  } } } },
+} } } }
+]])
+    local fh = it_.feedhost(t, spec, { "--assets", "AAPL", "--stats-interval", "0" })
+    it_.wait_for(function() return #fh:records() >= 1000 end, 15, "1000 records", fh, peer)
+    for i, r in ipairs(fh:records()) do
+      assert.are.equal(i, r.data.volume)
+    end
+    fh:signal("TERM")
+    assert.are.equal(0, fh:wait_exit(5))
+  end)
+
   it("refuses a spec with a bad ZeroMQ endpoint at check time, naming the key", function()
     local t = it_.tmpdir()
     local spec = it_.write(t .. "/bad.lua", [[

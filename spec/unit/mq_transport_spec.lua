@@ -1,6 +1,7 @@
 -- The pure parts of the MQTT and ZeroMQ transports: topic lists and their bytes for C, MQTT URLs
--- and paho's URIs, ZeroMQ endpoints, client ids; and registry.dwx's readers of the DWX EA's
--- messages (prices, rates, Python-literal replies).
+-- and paho's URIs, ZeroMQ endpoints, client ids; registry.dwx's readers of the DWX EA's messages
+-- (prices, rates, Python-literal replies); and what `feedhost check` prints for the MQTT and
+-- ZeroMQ specs (their login, topics, commands and prefixes).
 require("feedhost.core")
 local transport = require("feedhost.transport")
 local mqtt = require("feedhost.transport.mqtt")
@@ -141,5 +142,38 @@ describe("registry.webull", function()
     assert.are.same({}, webull.webull_topics({ channel = "news", subscribe_assets = assets }))
     assert.are.equal("104", webull.wb_type(t[2].topic))
     assert.is_nil(webull.wb_type(nil))
+  end)
+end)
+
+describe("feedhost check on the MQTT and ZeroMQ specs", function()
+  local BIN = os.getenv("FEEDHOST_BIN") or "build/feedhost"
+  local function check(args)
+    local p = io.popen(BIN .. " --lua-dev check " .. args .. " 2>&1; echo \"RC=$?\"")
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+
+  it("prints the MQTT login and each topic with its QoS, never the password", function()
+    local creds = os.tmpname()
+    local f = assert(io.open(creds, "w"))
+    f:write('{"app_key":"KEY-1","app_secret":"s3cret-never-printed"}')
+    f:close()
+    local out = check("specs/webull.lua --assets AAPL --credentials " .. creds)
+    os.remove(creds)
+    assert.matches("RC=0", out)
+    assert.matches("connection market_data %(mqtt, auth login%)", out)
+    assert.matches("login: user KEY%-1 %(password set%)", out)
+    assert.matches("> subscribe data: 1 topic\n      topic {\"tickerIds\":%[913256135%],\"type\":\"103\"}  qos 1", out)
+    assert.matches("> subscribe quote: 2 topics", out)
+    assert.is_nil(out:find("s3cret", 1, true))
+  end)
+
+  it("prints the ZeroMQ commands and the SUB prefixes after them", function()
+    local out = check("specs/dwx.lua --assets EURUSD,GBPUSD")
+    assert.matches("RC=0", out)
+    assert.matches("connection market_data %(zmq, auth none%)", out)
+    assert.matches("> subscribe quote: TRACK_PRICES;EURUSD;GBPUSD\n      prefix EURUSD:|:\n      prefix GBPUSD:|:", out)
+    assert.matches("> subscribe data: TRACK_RATES;EURUSD;1;GBPUSD;1", out)
   end)
 end)
