@@ -264,6 +264,26 @@ describe("feedhost over MQTT (mosquitto)", function()
     assert.are.equal(0, fh:wait_exit(5))
   end)
 
+  it("reports the topics a broker refuses in its SUBACK, and stays up", function()
+    local t = it_.tmpdir()
+    local peer = it_.spawn(t, "suback_broker", { it_.PYTHON, "spec/integration/servers/suback_broker.py",
+      "--refuse", "trades/MSFT" })
+    local port = it_.wait_for(function() return tonumber(peer:stdout():match("PORT (%d+)")) end, 10,
+      "the peer's port", peer)
+    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--assets", "AAPL,MSFT,TSLA",
+      "--credentials", creds(t, { username = USER, password = PASS }),
+      "--url", "feed=tcp://127.0.0.1:" .. port, "--stats-interval", "1" })
+    local line = wait_line(fh, "not subscribed", 10, "the refusal", peer)
+    assert.matches("1 topic not subscribed: trades/MSFT", line)
+    assert.matches("SUBSCRIBE trades/AAPL 1\nSUBSCRIBE trades/MSFT 128\nSUBSCRIBE trades/TSLA 1", peer:stderr())
+    it_.wait_for(function()
+      local st = last_stats(fh, "feed")
+      return st and st.errors == 1 and st.reconnects == 0 and st.line:find(": live ")
+    end, 5, "a live connection with the refusal counted", fh)
+    fh:signal("TERM")
+    assert.are.equal(0, fh:wait_exit(5))
+  end)
+
   it("unsubscribes on host:unsubscribe, in an application's own process", function()
     require("feedhost.core")
     local feedhost = require("feedhost")
