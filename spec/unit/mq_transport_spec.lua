@@ -177,3 +177,42 @@ describe("feedhost check on the MQTT and ZeroMQ specs", function()
     assert.matches("> subscribe data: TRACK_RATES;EURUSD;1;GBPUSD;1", out)
   end)
 end)
+
+describe("subscribe messages of MQTT and ZeroMQ connections", function()
+  local function subscribe(backend, message, url)
+    local specmod = require("feedhost.spec")
+    local spec = { name = "t", registry = {
+      build = function(ctx)
+        local out = {}
+        for _, a in ipairs(ctx.subscribe_assets) do
+          out[#out + 1] = { "q/" .. a.symbol, 1 }
+        end
+        return out
+      end,
+    }, streaming = { connections = { c = {
+      url = url, backend = { type = backend }, streams = { "quote" },
+      subscribe = { subscribe = { quote = message } },
+    } } } }
+    assert.are.same({}, require("feedhost.spec.schema").validate(spec, "t.lua"))
+    local compiled = assert(specmod.compile({ file = "t.lua", dir = ".", spec = spec }, {}))
+    local c = compiled.connections.c
+    return c.subscribe(compiled.universe:resolve({ "AAPL", "MSFT" }))
+  end
+
+  it("take their topics from a custom builder, written as the seed does or at the message", function()
+    for _, msg in ipairs({ { format = "json", json = { custom = "build" } },
+      { format = "json", custom = "build" } }) do
+      local frames = subscribe("mqtt", msg, "tcp://b:1883")
+      assert.are.equal(1, #frames)
+      assert.is_nil(frames[1].text)   -- the body stands for the topics, nothing else is sent
+      assert.are.same({ { "q/AAPL", 1 }, { "q/MSFT", 1 } }, frames[1].topics)
+      assert.are.equal("subscribe", frames[1].request)
+    end
+  end)
+
+  it("keep a json body as text on a WebSocket connection", function()
+    local frames = subscribe("websocket", { format = "json", json = { value = { op = "sub" } } }, "ws://b/")
+    assert.are.equal('{"op":"sub"}', frames[1].text)
+    assert.is_nil(frames[1].topics)
+  end)
+end)

@@ -88,19 +88,14 @@ function Session:open(url)
   end
   local parser = def.spec.parser or {}
   local kw = o.tls_kwargs or {}
-  local id, oerr = self.R:open("mqtt", {
+  return self:start("mqtt", {
     uri = M.paho_uri(u), client_id = conn.mqtt_client_id, username = user, password = password,
     keepalive = o.keepalive or M.DEFAULTS.keepalive, clean_session = o.clean_session ~= false,
     connect_timeout = o.connect_timeout or M.DEFAULTS.connect_timeout, verify = def.verify,
     ca_file = o.ca_file or kw.ca_certs or def.ca_file, cert_file = kw.certfile,
     key_file = kw.keyfile, binary = parser.format == "binary",
     max_queued = o.max_queued, max_frame = def.limits.max_frame_bytes,
-  }, self)
-  if not id then
-    return nil, oerr
-  end
-  self.id = id
-  return true
+  })
 end
 
 --- Sends a subscribe message: its topics as one SUBSCRIBE (UNSUBSCRIBE for an unsubscribe

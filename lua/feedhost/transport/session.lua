@@ -4,7 +4,7 @@
 -- these:
 --
 --   local Session = session.class()          -- Session.__index = Session, falling back here
---   function Session:open(url, headers) ... self.id = id ... end
+--   function Session:open(url, headers) ... return self:start("ws", { ... }) end
 --   return setmetatable(session.new(R, def, conn, { ... }), Session)
 local sys = require("feedhost.sys.ffi")
 local clock = require("feedhost.sys.clock")
@@ -33,6 +33,17 @@ function M.new(R, def, conn, extra)
     s[k] = v
   end
   return s
+end
+
+--- Opens C transport `name` with `opts`, this session taking its events. @return true, or nil,
+-- message
+function Base:start(name, opts)
+  local id, err = self.R:open(name, opts, self)
+  if not id then
+    return nil, err
+  end
+  self.id = id
+  return true
 end
 
 --- Sends one text or binary frame ({text = s} or {binary = s}). @return true, or nil, message

@@ -80,15 +80,10 @@ function Session:open(url, headers)
     hl[#hl + 1] = h[1] .. ": " .. h[2]
   end
   local deflate = def.options.deflate == true
-  local id, oerr = self.R:open(deflate and "ws-lws" or "ws", {
+  return self:start(deflate and "ws-lws" or "ws", {
     host = u.host, port = u.port, path = u.path, tls = u.tls, verify = def.verify,
     ca_file = def.ca_file, headers = table.concat(hl, "\n"), max_frame = def.limits.max_frame_bytes,
-  }, self)
-  if not id then
-    return nil, oerr
-  end
-  self.id = id
-  return true
+  })
 end
 
 --- A ping frame now (the spec's heartbeat "ping").

@@ -38,16 +38,15 @@ function Session:open(url)
     return nil, err
   end
   local def, o = self.def, self.def.options
-  local id, oerr = self.R:open("zmq", {
+  local started, oerr = self:start("zmq", {
     endpoint = url, socket_type = o.socket_type, bind = o.bind,
     command_endpoint = o.command_endpoint, command_socket_type = o.command_socket_type,
     reply_endpoint = o.reply_endpoint, rcvhwm = o.rcvhwm, sndhwm = o.sndhwm,
     binary = (def.spec.parser or {}).format == "binary", max_frame = def.limits.max_frame_bytes,
-  }, self)
-  if not id then
+  })
+  if not started then
     return nil, oerr
   end
-  self.id = id
   self.can_send = o.command_endpoint ~= nil or o.socket_type == "DEALER" or o.socket_type == "PAIR"
   local list = filters(def)
   if #list > 0 then
