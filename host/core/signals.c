@@ -23,6 +23,13 @@ static volatile sig_atomic_t stopping;  // a SIGINT or SIGTERM was caught: the p
 static struct sigaction saved[NCAUGHT];
 static struct sigaction saved_pipe;
 
+// Swallows a stop signal once the process is stopping (see fh_signals_remove). A handler, not
+// SIG_IGN: an ignored signal stays ignored in the programs the process starts later.
+static void swallow(int sig)
+{
+  (void)sig;
+}
+
 static void on_signal(int sig)
 {
   int saved_errno = errno;
@@ -101,13 +108,15 @@ void fh_signals_remove(int slot_index)
     if (--nslots == 0) {
       // Asked to stop and stopping: a repeated SIGINT or SIGTERM (a supervisor signals the
       // process and then its group; the second may come after the loops are gone) must not
-      // turn a clean exit into death by signal, so where the default would kill, it is ignored.
+      // turn a clean exit into death by signal, so where the default would kill, it is
+      // swallowed.
       for (int k = 0; k < NCAUGHT; k++) {
-        struct sigaction ign;
-        memset(&ign, 0, sizeof ign);
-        ign.sa_handler = SIG_IGN;
+        struct sigaction quiet;
+        memset(&quiet, 0, sizeof quiet);
+        quiet.sa_handler = swallow;
+        sigemptyset(&quiet.sa_mask);
         int keep_quiet = stopping && caught[k] != SIGHUP && saved[k].sa_handler == SIG_DFL;
-        sigaction(caught[k], keep_quiet ? &ign : &saved[k], NULL);
+        sigaction(caught[k], keep_quiet ? &quiet : &saved[k], NULL);
       }
       sigaction(SIGPIPE, &saved_pipe, NULL);
     }
