@@ -46,11 +46,10 @@ typedef struct fh_api {
                     size_t len);
   int (*batch_push_meta)(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *meta,
                          size_t mlen, const char *data, size_t len);
-  int (*batch_meta_last)(fh_batch *b, const char *meta, size_t mlen);
   int (*batch_push_json_string)(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts,
-                                const char *src, size_t len);
+                                const char *meta, size_t mlen, const char *src, size_t len);
   int (*batch_push_base64)(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts,
-                           const char *src, size_t len);
+                           const char *meta, size_t mlen, const char *src, size_t len);
   // text
   size_t (*base64_encode)(const uint8_t *src, size_t len, char *dst);
   int (*fmt_double)(double v, char *dst);

@@ -68,8 +68,10 @@ static char *reserve(fh_batch *b, size_t len)
   return b->buf + b->used;
 }
 
-static void commit(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, size_t len)
+// Records the frame whose payload of `len` bytes follows `mlen` bytes of metadata at b->used.
+static void commit(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, size_t mlen, size_t len)
 {
+  b->used += mlen;
   fh_frame *f = &b->frames[b->n++];
   f->off = (uint32_t)b->used;
   f->len = (uint32_t)len;
@@ -77,64 +79,51 @@ static void commit(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, size_t 
   f->conn = conn;
   f->kind = kind;
   f->flags = 0;
-  f->meta = 0;
+  f->meta = (uint32_t)mlen;
   b->used += len;
+}
+
+// Room for `mlen` bytes of metadata (copied in) and a payload of up to `len` bytes: where the
+// payload goes, or NULL.
+static char *reserve_meta(fh_batch *b, const char *meta, size_t mlen, size_t len)
+{
+  if (mlen > UINT32_MAX - len) {
+    return NULL;
+  }
+  char *dst = reserve(b, mlen + len);
+  if (!dst) {
+    return NULL;
+  }
+  if (mlen) {
+    memcpy(dst, meta, mlen);
+  }
+  return dst + mlen;
 }
 
 int fh_batch_push(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *data,
                   size_t len)
 {
-  char *dst = reserve(b, len);
+  return fh_batch_push_meta(b, conn, kind, ts, NULL, 0, data, len);
+}
+
+int fh_batch_push_meta(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *meta,
+                       size_t mlen, const char *data, size_t len)
+{
+  char *dst = reserve_meta(b, meta, mlen, len);
   if (!dst) {
     return -1;
   }
   if (len) {
     memcpy(dst, data, len);
   }
-  commit(b, conn, kind, ts, len);
-  return 0;
-}
-
-int fh_batch_push_meta(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *meta,
-                       size_t mlen, const char *data, size_t len)
-{
-  if (mlen > UINT32_MAX - len) {
-    return -1;
-  }
-  char *dst = reserve(b, mlen + len);
-  if (!dst) {
-    return -1;
-  }
-  if (mlen) {
-    memcpy(dst, meta, mlen);
-  }
-  if (len) {
-    memcpy(dst + mlen, data, len);
-  }
-  b->used += mlen;
-  commit(b, conn, kind, ts, len);
-  b->frames[b->n - 1].meta = (uint32_t)mlen;
-  return 0;
-}
-
-int fh_batch_meta_last(fh_batch *b, const char *meta, size_t mlen)
-{
-  if (b->n == 0 || b->frames[b->n - 1].meta != 0 || !reserve(b, mlen)) {
-    return -1;
-  }
-  fh_frame *f = &b->frames[b->n - 1];
-  memmove(b->buf + f->off + mlen, b->buf + f->off, f->len);
-  memcpy(b->buf + f->off, meta, mlen);
-  f->off += (uint32_t)mlen;
-  f->meta = (uint32_t)mlen;
-  b->used += mlen;
+  commit(b, conn, kind, ts, mlen, len);
   return 0;
 }
 
 int fh_batch_push_json_string(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts,
-                              const char *src, size_t len)
+                              const char *meta, size_t mlen, const char *src, size_t len)
 {
-  char *dst = reserve(b, len);
+  char *dst = reserve_meta(b, meta, mlen, len);
   if (!dst) {
     return -1;
   }
@@ -142,14 +131,14 @@ int fh_batch_push_json_string(fh_batch *b, uint16_t conn, uint8_t kind, int64_t 
   if (n < 0) {
     return -2;
   }
-  commit(b, conn, kind, ts, (size_t)n);
+  commit(b, conn, kind, ts, mlen, (size_t)n);
   return 0;
 }
 
-int fh_batch_push_base64(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *src,
-                         size_t len)
+int fh_batch_push_base64(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *meta,
+                         size_t mlen, const char *src, size_t len)
 {
-  char *dst = reserve(b, len / 4 * 3 + 3);
+  char *dst = reserve_meta(b, meta, mlen, len / 4 * 3 + 3);
   if (!dst) {
     return -1;
   }
@@ -157,6 +146,6 @@ int fh_batch_push_base64(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, c
   if (n < 0) {
     return -2;
   }
-  commit(b, conn, kind, ts, (size_t)n);
+  commit(b, conn, kind, ts, mlen, (size_t)n);
   return 0;
 }

@@ -44,16 +44,14 @@ int fh_batch_push(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const ch
 /// @return 0, or -1 when out of memory.
 int fh_batch_push_meta(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *meta,
                        size_t mlen, const char *data, size_t len);
-/// Gives the last frame `mlen` bytes of metadata (its payload moves up to make room).
-/// @return 0, or -1 when there is no frame or no memory.
-int fh_batch_meta_last(fh_batch *b, const char *meta, size_t mlen);
-/// Appends the JSON string body `src` (escapes decoded) as one frame. @return 0, -1 OOM,
-/// -2 bad escape.
+/// Appends the JSON string body `src` (escapes decoded) as one frame, after `mlen` bytes of
+/// metadata (may be 0). @return 0, -1 OOM, -2 bad escape.
 int fh_batch_push_json_string(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts,
-                              const char *src, size_t len);
-/// Appends base64 `src` decoded as one frame. @return 0, -1 OOM, -2 bad base64.
-int fh_batch_push_base64(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *src,
-                         size_t len);
+                              const char *meta, size_t mlen, const char *src, size_t len);
+/// Appends base64 `src` decoded as one frame, after `mlen` bytes of metadata (may be 0).
+/// @return 0, -1 OOM, -2 bad base64.
+int fh_batch_push_base64(fh_batch *b, uint16_t conn, uint8_t kind, int64_t ts, const char *meta,
+                         size_t mlen, const char *src, size_t len);
 
 /// Base64 (RFC 4648, with padding) of `len` bytes into `dst` (room: 4*ceil(len/3)).
 size_t fh_base64_encode(const uint8_t *src, size_t len, char *dst);

@@ -59,6 +59,8 @@ struct fh_conn {
   fh_conn_stats st;
   _Atomic uint64_t posted_dropped;   // fh_conn_post calls refused (any thread)
   uint64_t dropped_reported;
+  _Atomic uint32_t posted_waiting;   // its messages in the loop's inbox now
+  uint32_t max_posted;               // at most this many (option "max_queued")
 };
 
 // The state an adapter hangs on a libwebsockets wsi (lws_set_opaque_user_data) starts with this.
@@ -67,6 +69,9 @@ typedef struct fh_io {
 } fh_io;
 
 enum { FH_DEFAULT_MAX_FRAME = 16 << 20, FH_ERR_LEN = 256 };
+
+// The `reason` an fh_io gets when it is called again (fh_conn_again), with no wsi.
+enum { FH_IO_AGAIN = -1 };
 
 // ---- options ------------------------------------------------------------------------------------
 /// The value of option `key`, or NULL.
@@ -100,6 +105,11 @@ struct lws *fh_conn_connect(fh_conn *c, fh_io *io, struct lws_vhost *vh, const c
 /// A new connection of transport `t` that the adapter accepted (a listener's), in the table
 /// with an id; the adapter sets `impl`. @return NULL when out of memory.
 fh_conn *fh_conn_new(fh_loop *lp, const fh_transport *t);
+/// Asks for a call of `io->on(io, NULL, FH_IO_AGAIN, NULL, 0)` after the current service round,
+/// on the loop's thread, while the connection lives: for an adapter that stopped short of
+/// draining a source whose descriptor will not signal again (ZeroMQ's ZMQ_FD), or that must look
+/// at it after a send. The poll does not wait while a call is due. @return 0, or -1 (OOM)
+int fh_conn_again(fh_conn *c, fh_io *io);
 /// Appends one received message to the connection's batch (counted; FH_EV_FRAMES when first).
 void fh_conn_frame(fh_conn *c, int kind, const void *data, size_t len);
 /// The same for a text message whose protocol says it is UTF-8 (WebSocket text frames): one that
@@ -118,10 +128,18 @@ void fh_conn_event(fh_conn *c, int kind, int code, int aux, const char *text);
 /// `aux`, `text`; the core frees it (destroy) on a later poll. Idempotent.
 void fh_conn_gone(fh_conn *c, int kind, int code, int aux, const char *text);
 /// A message from another thread (a library's callback), with its metadata (a topic; may be
-/// NULL): queued in the loop's bounded inbox,
-/// appended to the batch on the loop's thread. Thread-safe. @return 0, or -1 when the inbox is
-/// full (counted; FH_EV_DROPPED tells the loop's thread).
+/// NULL): queued in the loop's bounded inbox, appended to the batch on the loop's thread.
+/// Thread-safe. @return 0, or -1 when the inbox (or the connection's share of it, option
+/// "max_queued") is full (counted; FH_EV_DROPPED tells the loop's thread) or the message is over
+/// max_frame (FH_EV_OVERSIZE).
 int fh_conn_post(fh_conn *c, int kind, const void *meta, size_t mlen, const void *data,
                  size_t len);
+/// An event of the connection from another thread (connected, lost, refused, subscribed: an
+/// FH_EV_*, with `code`, `aux` and `text` as fh_conn_event takes them; text may be NULL): queued
+/// in the inbox in order with the messages posted before it, and reported on the loop's thread,
+/// FH_EV_CLOSE and FH_EV_ERROR as by fh_conn_gone. Events have room of their own in the inbox:
+/// a full inbox refuses messages, not events. Thread-safe. @return 0, or -1 (out of memory, or
+/// thousands of events waiting: counted as a drop).
+int fh_conn_post_event(fh_conn *c, int kind, int code, int aux, const char *text);
 
 #endif

@@ -11,20 +11,23 @@ struct fh_inbox {
   pthread_mutex_t mu;
   fh_inbox_msg **pending;
   size_t n;
+  size_t msgs;            // messages among the pending entries (the rest are events)
   size_t bytes;
   fh_inbox_msg **taken;   // the consumer's list (same capacity)
   size_t max_msgs;
   size_t max_bytes;
+  size_t max_events;
 };
 
-fh_inbox *fh_inbox_new(size_t max_msgs, size_t max_bytes)
+fh_inbox *fh_inbox_new(size_t max_msgs, size_t max_bytes, size_t max_events)
 {
   fh_inbox *q = calloc(1, sizeof *q);
   if (!q) {
     return NULL;
   }
-  q->pending = calloc(max_msgs, sizeof *q->pending);
-  q->taken = calloc(max_msgs, sizeof *q->taken);
+  size_t cap = max_msgs + max_events;
+  q->pending = calloc(cap, sizeof *q->pending);
+  q->taken = calloc(cap, sizeof *q->taken);
   if (!q->pending || !q->taken || pthread_mutex_init(&q->mu, NULL) != 0) {
     free(q->pending);
     free(q->taken);
@@ -33,6 +36,7 @@ fh_inbox *fh_inbox_new(size_t max_msgs, size_t max_bytes)
   }
   q->max_msgs = max_msgs;
   q->max_bytes = max_bytes;
+  q->max_events = max_events;
   return q;
 }
 
@@ -50,30 +54,18 @@ void fh_inbox_free(fh_inbox *q)
   free(q);
 }
 
-int fh_inbox_push(fh_inbox *q, int id, int kind, int64_t ts, const void *meta, size_t mlen,
-                  const void *data, size_t len)
+// Appends `m` if there is room for it (a message, or an event). @return 1 (it is the first),
+// 0, or -1 (m freed).
+static int append(fh_inbox *q, fh_inbox_msg *m)
 {
-  // copied before taking the lock: producers only contend for the append
-  fh_inbox_msg *m = malloc(sizeof *m + mlen + len);
-  if (!m) {
-    return -1;
-  }
-  m->id = id;
-  m->kind = kind;
-  m->ts = ts;
-  m->mlen = mlen;
-  m->len = len;
-  if (mlen) {
-    memcpy(m->data, meta, mlen);
-  }
-  if (len) {
-    memcpy(m->data + mlen, data, len);
-  }
-  size_t size = mlen + len;
+  size_t size = m->event ? 0 : m->mlen + m->len;
   pthread_mutex_lock(&q->mu);
-  int full = q->n == q->max_msgs || q->bytes + size > q->max_bytes;
+  int full = m->event ? q->n - q->msgs == q->max_events
+                      : q->msgs == q->max_msgs || q->bytes + size > q->max_bytes;
+  int first = q->n == 0;
   if (!full) {
     q->pending[q->n++] = m;
+    q->msgs += !m->event;
     q->bytes += size;
   }
   pthread_mutex_unlock(&q->mu);
@@ -81,7 +73,45 @@ int fh_inbox_push(fh_inbox *q, int id, int kind, int64_t ts, const void *meta, s
     free(m);
     return -1;
   }
-  return 0;
+  return first;
+}
+
+// A new entry holding `mlen` + `len` bytes (copied before taking the lock: producers only
+// contend for the append).
+static fh_inbox_msg *entry(int id, int event, int kind, int64_t ts, const void *meta,
+                           size_t mlen, const void *data, size_t len)
+{
+  fh_inbox_msg *m = malloc(sizeof *m + mlen + len);
+  if (!m) {
+    return NULL;
+  }
+  *m = (fh_inbox_msg){ .id = id, .event = event, .kind = kind, .ts = ts, .mlen = mlen,
+                       .len = len };
+  if (mlen) {
+    memcpy(m->data, meta, mlen);
+  }
+  if (len) {
+    memcpy(m->data + mlen, data, len);
+  }
+  return m;
+}
+
+int fh_inbox_push(fh_inbox *q, int id, int kind, int64_t ts, const void *meta, size_t mlen,
+                  const void *data, size_t len)
+{
+  fh_inbox_msg *m = entry(id, 0, kind, ts, meta, mlen, data, len);
+  return m ? append(q, m) : -1;
+}
+
+int fh_inbox_push_event(fh_inbox *q, int id, int kind, int code, int aux, const char *text)
+{
+  fh_inbox_msg *m = entry(id, 1, kind, 0, NULL, 0, text, text ? strlen(text) + 1 : 0);
+  if (!m) {
+    return -1;
+  }
+  m->code = code;
+  m->aux = aux;
+  return append(q, m);
 }
 
 size_t fh_inbox_drain(fh_inbox *q, void (*fn)(void *ud, const fh_inbox_msg *m), void *ud)
@@ -92,6 +122,7 @@ size_t fh_inbox_drain(fh_inbox *q, void (*fn)(void *ud, const fh_inbox_msg *m), 
   q->pending = q->taken;
   q->taken = list;
   q->n = 0;
+  q->msgs = 0;
   q->bytes = 0;
   pthread_mutex_unlock(&q->mu);
   for (size_t i = 0; i < n; i++) {

@@ -1,5 +1,6 @@
-// loop.c: the loop core (see loop.h and conn.h): the connection table, events, batches, the
-// wait and its wake-ups, signals and the inbox. Protocols live in the adapters (host/net/).
+// loop.c: the loop core (see loop.h and conn.h): the poll and its wake-ups, events, the
+// connection table, signals, attachments and the public calls. The services adapters call are in
+// conn.c; protocols live in the adapters (host/net/).
 #include "core/loop.h"
 
 #include <errno.h>
@@ -12,53 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/conn.h"
-#include "core/inbox.h"
+#include "core/loop_impl.h"
 #include "core/signals.h"
-#include "core/table.h"
-#include "codec/utf8.h"
 #include "net/transports.h"
-
-enum {
-  POLL_FRAMES_MAX = 4096,          // frames gathered before poll returns
-  POLL_BYTES_MAX = 4 << 20,
-  INBOX_MSGS = 65536,              // messages other threads may have waiting
-  INBOX_BYTES = 64 << 20,
-};
-
-typedef struct attachment {
-  char *key;
-  void *ptr;
-  void (*free_fn)(void *);
-  struct attachment *next;
-} attachment;
-
-// One of the loop's own descriptors in the lws poll set (the timer, the wake-up).
-typedef struct own_fd {
-  fh_io io;
-  fh_loop *lp;
-  int fd;
-} own_fd;
-
-struct fh_loop {
-  struct lws_context *ctx;
-  struct lws_vhost *vhost;
-  fh_table conns;
-  int next_id;
-  fh_event *ev;
-  int nev;
-  int capev;
-  int nev_reported;         // events handed out by the last poll (later ones are still new)
-  char **texts;             // event texts owned until the next poll
-  own_fd timer;             // ends a poll's wait
-  own_fd wake;              // eventfd: signals, other threads, fh_loop_wake
-  int woke;
-  int sig_slot;             // -1: not catching signals
-  fh_inbox *inbox;
-  attachment *attached;
-  uint32_t frames;          // gathered by this poll
-  uint32_t bytes;
-};
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len);
@@ -90,70 +47,8 @@ int64_t fh_clock_ns(int which)
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-fh_conn *fh_conn_new(fh_loop *lp, const fh_transport *t)
-{
-  fh_conn *c = calloc(1, sizeof *c);
-  if (!c) {
-    return NULL;
-  }
-  c->batch = fh_batch_new(1 << 16, 256);
-  if (!c->batch) {
-    free(c);
-    return NULL;
-  }
-  c->lp = lp;
-  c->t = t;
-  c->max_frame = FH_DEFAULT_MAX_FRAME;
-  do {  // ids stay positive int and are never 0
-    lp->next_id = lp->next_id == INT32_MAX ? 1 : lp->next_id + 1;
-  } while (fh_table_find(&lp->conns, lp->next_id));
-  c->id = lp->next_id;
-  if (fh_table_add(&lp->conns, c) != 0) {
-    fh_batch_free(c->batch);
-    free(c);
-    return NULL;
-  }
-  return c;
-}
-
-static void conn_free(fh_conn *c)
-{
-  if (c->t->destroy) {
-    c->t->destroy(c);
-  }
-  fh_batch_free(c->batch);
-  free(c);
-}
-
-struct lws *fh_conn_connect(fh_conn *c, fh_io *io, struct lws_vhost *vh, const char *host,
-                            int port, const char *path, const char *method, int ssl_flags)
-{
-  struct lws_client_connect_info ci;
-  memset(&ci, 0, sizeof ci);
-  ci.context = c->lp->ctx;
-  ci.vhost = vh ? vh : c->lp->vhost;
-  ci.address = host;
-  ci.port = port;
-  ci.path = path && *path ? path : "/";
-  ci.host = host;
-  ci.origin = host;
-  ci.method = method;
-  ci.ssl_connection = ssl_flags;
-  ci.local_protocol_name = fh_lws_protocol;
-  ci.opaque_user_data = io;
-  struct lws *wsi = NULL;
-  ci.pwsi = &wsi;
-  // A failure inside lws_client_connect_via_info is also reported through
-  // CLIENT_CONNECTION_ERROR, so the caller always sees one ERROR or OPEN event for this id.
-  lws_client_connect_via_info(&ci);
-  if (!wsi && !c->gone) {
-    fh_conn_gone(c, FH_EV_ERROR, FH_ERR_CONNECT, 0, "cannot start the connection");
-  }
-  return wsi;
-}
-
 // ---- events -------------------------------------------------------------------------------------
-static void push_event(fh_loop *lp, int kind, int id, int code, int aux, const char *text)
+void fh_loop_push_event(fh_loop *lp, int kind, int id, int code, int aux, const char *text)
 {
   if (lp->nev == lp->capev) {
     int cap = lp->capev ? lp->capev * 2 : 16;
@@ -173,79 +68,6 @@ static void push_event(fh_loop *lp, int kind, int id, int code, int aux, const c
   int i = lp->nev++;
   lp->texts[i] = text ? strdup(text) : NULL;
   lp->ev[i] = (fh_event){ .kind = kind, .id = id, .code = code, .aux = aux, .text = lp->texts[i] };
-}
-
-void fh_conn_event(fh_conn *c, int kind, int code, int aux, const char *text)
-{
-  push_event(c->lp, kind, c->id, code, aux, text);
-}
-
-void fh_conn_gone(fh_conn *c, int kind, int code, int aux, const char *text)
-{
-  if (c->gone) {
-    return;
-  }
-  c->gone = 1;
-  push_event(c->lp, kind, c->id, code, aux, text);
-}
-
-void fh_conn_frame_at(fh_conn *c, int kind, int64_t ts, const void *meta, size_t mlen,
-                      const void *data, size_t len)
-{
-  if (fh_batch_push_meta(c->batch, 0, (uint8_t)kind, ts, meta, mlen, data, len) != 0) {
-    c->st.oversize++;  // out of memory: counted with the dropped messages
-    return;
-  }
-  c->st.frames_in++;
-  c->st.bytes_in += len;
-  c->lp->frames++;
-  c->lp->bytes += (uint32_t)len;
-  if (!c->ready) {
-    c->ready = 1;
-    push_event(c->lp, FH_EV_FRAMES, c->id, 0, 0, NULL);
-  }
-}
-
-void fh_conn_frame(fh_conn *c, int kind, const void *data, size_t len)
-{
-  fh_conn_frame_at(c, kind, fh_clock_ns(FH_CLOCK_REALTIME), NULL, 0, data, len);
-}
-
-void fh_conn_text(fh_conn *c, const void *data, size_t len)
-{
-  if (fh_conn_text_ok(c, data, len)) {
-    fh_conn_frame(c, FH_FRAME_TEXT, data, len);
-  }
-}
-
-int fh_conn_text_ok(fh_conn *c, const void *data, size_t len)
-{
-  size_t bad = 0;
-  if (fh_utf8_valid(data, len, &bad)) {
-    return 1;
-  }
-  c->st.invalid++;
-  char sample[97];   // the start of the message, for the log line (which escapes it)
-  size_t n = len < sizeof sample - 1 ? len : sizeof sample - 1;
-  memcpy(sample, data, n);
-  sample[n] = 0;
-  for (size_t i = 0; i < n; i++) {   // a NUL would end the text early
-    if (!sample[i]) {
-      sample[i] = ' ';
-    }
-  }
-  push_event(c->lp, FH_EV_INVALID, c->id, len > INT32_MAX ? INT32_MAX : (int)len,
-             bad > INT32_MAX ? INT32_MAX : (int)bad, sample);
-  return 0;
-}
-
-void *fh_conn_state(fh_conn *c, size_t size, char *err)
-{
-  c->impl = calloc(1, size);
-  if (!c->impl) {
-    snprintf(err, FH_ERR_LEN, "out of memory");
-  }
-  return c->impl;
 }
 
 // ---- the loop's own descriptors -------------------------------------------------------------------
@@ -307,7 +129,7 @@ fh_loop *fh_loop_new(char *err)
   info.pt_serv_buf_size = 256 * 1024;   // bytes read per recv (default 4096)
   info.user = lp;
   lp->ctx = lws_create_context(&info);
-  lp->inbox = fh_inbox_new(INBOX_MSGS, INBOX_BYTES);
+  lp->inbox = fh_inbox_new(INBOX_MSGS, INBOX_BYTES, INBOX_EVENTS);
   if (!lp->ctx || !lp->inbox) {
     snprintf(err, FH_ERR_LEN, "cannot create the event loop (libwebsockets context)");
     fh_loop_free(lp);
@@ -338,7 +160,7 @@ void fh_loop_free(fh_loop *lp)
     lws_context_destroy(lp->ctx);   // closes every wsi (and the adopted fds); adapters report
   }
   for (int i = 0; i < lp->conns.n; i++) {
-    conn_free(lp->conns.all[i]);
+    fh_conn_free(lp->conns.all[i]);
   }
   fh_table_free(&lp->conns);
   while (lp->attached) {
@@ -355,6 +177,7 @@ void fh_loop_free(fh_loop *lp)
   }
   free(lp->ev);
   free(lp->texts);
+  free(lp->again);
   fh_inbox_free(lp->inbox);
   free(lp);
 }
@@ -410,6 +233,10 @@ static int start(fh_loop *lp, const char *name, const fh_kv *kv, int nopts, char
   long long mf = fh_opt_int(&o, "max_frame", 0);
   if (mf > 0) {
     c->max_frame = (size_t)mf;
+  }
+  long long mq = fh_opt_int(&o, "max_queued", 0);
+  if (mq > 0 && mq < INBOX_MSGS) {
+    c->max_posted = (uint32_t)mq;
   }
   if (t->open(c, &o, err) != 0) {
     c->gone = 1;   // freed on the next poll, without an event: the caller has the error
@@ -487,50 +314,12 @@ static void reset_reported(fh_loop *lp)
     }
     if (c->gone && !c->ready) {
       fh_table_remove_at(&lp->conns, i);
-      conn_free(c);
+      fh_conn_free(c);
       continue;
     }
     i++;
   }
   lp->frames = lp->bytes = 0;
-}
-
-static void inbox_msg(void *ud, const fh_inbox_msg *m)
-{
-  fh_conn *c = fh_table_find(&((fh_loop *)ud)->conns, m->id);
-  if (c && !c->gone) {
-    fh_conn_frame_at(c, m->kind, m->ts, m->data, m->mlen, m->data + m->mlen, m->len);
-  }
-}
-
-int fh_conn_post(fh_conn *c, int kind, const void *meta, size_t mlen, const void *data,
-                 size_t len)
-{
-  if (len > c->max_frame || fh_inbox_push(c->lp->inbox, c->id, kind,
-                                          fh_clock_ns(FH_CLOCK_REALTIME), meta, mlen, data,
-                                          len) != 0) {
-    atomic_fetch_add(&c->posted_dropped, 1);
-    fh_loop_wake(c->lp);
-    return -1;
-  }
-  fh_loop_wake(c->lp);
-  return 0;
-}
-
-// What other threads posted since the last poll: messages into batches, refusals as events.
-static void take_posted(fh_loop *lp)
-{
-  fh_inbox_drain(lp->inbox, inbox_msg, lp);
-  for (int i = 0; i < lp->conns.n; i++) {
-    fh_conn *c = lp->conns.all[i];
-    uint64_t d = atomic_load(&c->posted_dropped);
-    if (d != c->dropped_reported) {
-      uint64_t n = d - c->dropped_reported;
-      c->dropped_reported = d;
-      c->st.in_dropped += n;
-      push_event(lp, FH_EV_DROPPED, c->id, n > INT32_MAX ? INT32_MAX : (int)n, 0, NULL);
-    }
-  }
 }
 
 int fh_loop_poll(fh_loop *lp, int timeout_ms, const fh_event **events)
@@ -546,7 +335,8 @@ int fh_loop_poll(fh_loop *lp, int timeout_ms, const fh_event **events)
     its.it_value.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
     timerfd_settime(lp->timer.fd, 0, &its, NULL);
     lp->woke = 0;
-    while (!lp->nev && !lp->woke && fh_clock_ns(FH_CLOCK_MONOTONIC) < deadline) {
+    while (!lp->nev && !lp->woke && !lp->nagain &&
+           fh_clock_ns(FH_CLOCK_MONOTONIC) < deadline) {
       if (lws_service(lp->ctx, 0) < 0) {
         break;
       }
@@ -557,16 +347,17 @@ int fh_loop_poll(fh_loop *lp, int timeout_ms, const fh_event **events)
        spins++) {
     uint32_t before = lp->frames;
     int nev = lp->nev;
+    fh_loop_run_again(lp);
     if (lws_service(lp->ctx, -1) < 0) {
       break;
     }
-    if (lp->frames == before && lp->nev == nev) {
+    if (lp->frames == before && lp->nev == nev && !lp->nagain) {
       break;
     }
   }
-  take_posted(lp);
+  fh_loop_take_posted(lp);
   for (int sig; (sig = fh_signals_take(lp->sig_slot)) != 0;) {
-    push_event(lp, FH_EV_SIGNAL, 0, sig, 0, NULL);
+    fh_loop_push_event(lp, FH_EV_SIGNAL, 0, sig, 0, NULL);
   }
   for (int i = 0; i < lp->conns.n; i++) {
     fh_conn *c = lp->conns.all[i];

@@ -30,6 +30,8 @@ enum fh_event_kind {
   FH_EV_DROPPED,    // messages another thread posted found the inbox full: `code` how many
   FH_EV_INVALID,    // a text message that is not UTF-8 was dropped: `code` bytes, `aux` the
                     // offset of the first bad byte, `text` its start (for the log, escaped)
+  FH_EV_SUBSCRIBED, // the peer answered a subscribe request: `code` topics granted, `aux` topics
+                    // refused (`text` names them); an unsubscribe's answer has both 0
 };
 
 // Why a connection could not be made (FH_EV_ERROR's code).
@@ -42,7 +44,9 @@ enum fh_error_code {
   FH_ERR_CLOSED,        // the peer closed the connection during the handshake
   FH_ERR_RESOURCE,      // out of memory or file descriptors
   FH_ERR_OPTIONS,       // the connection's options were refused (bad host name, CA file, ...)
-  FH_ERR_REFUSED,       // the protocol's own handshake refused us (Socket.IO connect_error)
+  FH_ERR_REFUSED,       // the protocol's own handshake refused us: Socket.IO connect_error,
+                        // MQTT CONNACK (`aux` its return code, 4 bad user name or password,
+                        // 5 not authorized)
 };
 
 // A close of the connection that this host's transport decided itself (FH_EV_CLOSE's code).
@@ -53,6 +57,12 @@ enum fh_close_code {
   FH_CLOSE_NO_STATUS = 1005,
   FH_CLOSE_LOST = 1006,      // the connection dropped without a close handshake
 };
+
+// What fh_loop_send queues besides messages (FH_FRAME_TEXT / FH_FRAME_BINARY), for transports
+// with subscriptions (MQTT topics, ZeroMQ SUB prefixes): `data` is a list of topics, each a QoS
+// digit, the topic and a NUL byte ("1quotes/AAPL\0" "0trades/#\0"); the QoS of an unsubscribe
+// is ignored.
+enum fh_send_kind { FH_SEND_SUBSCRIBE = 16, FH_SEND_UNSUBSCRIBE = 17 };
 
 enum fh_clock { FH_CLOCK_REALTIME = 0, FH_CLOCK_MONOTONIC = 1 };
 

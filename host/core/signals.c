@@ -21,18 +21,27 @@ typedef struct slot {
 
 static slot slots[FH_SIG_SLOTS] = { [0 ... FH_SIG_SLOTS - 1] = { .fd = -1 } };
 static int nslots;                      // slots in use (changed on the loops' threads only)
-static volatile sig_atomic_t seen[NCAUGHT];   // delivered while caught
+static volatile sig_atomic_t stopping;  // a SIGINT or SIGTERM was caught: the process is stopping
 static struct sigaction saved[NCAUGHT];
 static struct sigaction saved_pipe;
+
+// Swallows a stop signal once the process is stopping (see fh_signals_remove). A handler, not
+// SIG_IGN: an ignored signal stays ignored in the programs the process starts later.
+static void swallow(int sig)
+{
+  (void)sig;
+}
 
 static void on_signal(int sig)
 {
   int saved_errno = errno;
+  if (sig != SIGHUP) {
+    stopping = 1;
+  }
   for (int k = 0; k < NCAUGHT; k++) {
     if (caught[k] != sig) {
       continue;
     }
-    seen[k] = 1;
     for (int i = 0; i < FH_SIG_SLOTS; i++) {
       int fd = atomic_load(&slots[i].fd);
       if (fd >= 0) {
@@ -104,15 +113,17 @@ void fh_signals_remove(int slot_index)
   if (atomic_load(&slots[slot_index].fd) >= 0) {
     atomic_store(&slots[slot_index].fd, -1);
     if (--nslots == 0) {
-      // A signal already delivered is being acted on (the process is stopping): a repeat of it
-      // is ignored, not given the old disposition, which may be to die. GNU timeout, for one,
-      // sends a SIGINT twice: to the child and to its process group.
+      // Asked to stop and stopping: a repeated SIGINT or SIGTERM (a supervisor signals the
+      // process and then its group; the second may come after the loops are gone) must not
+      // turn a clean exit into death by signal, so where the default would kill, it is
+      // swallowed.
       for (int k = 0; k < NCAUGHT; k++) {
-        struct sigaction ign;
-        memset(&ign, 0, sizeof ign);
-        ign.sa_handler = SIG_IGN;
-        sigaction(caught[k], seen[k] ? &ign : &saved[k], NULL);
-        seen[k] = 0;
+        struct sigaction quiet;
+        memset(&quiet, 0, sizeof quiet);
+        quiet.sa_handler = swallow;
+        sigemptyset(&quiet.sa_mask);
+        int keep_quiet = stopping && caught[k] != SIGHUP && saved[k].sa_handler == SIG_DFL;
+        sigaction(caught[k], keep_quiet ? &quiet : &saved[k], NULL);
       }
       sigaction(SIGPIPE, &saved_pipe, NULL);
     }

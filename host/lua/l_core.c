@@ -55,7 +55,6 @@ static const fh_api api = {
   .batch_clear = fh_batch_clear,
   .batch_push = fh_batch_push,
   .batch_push_meta = fh_batch_push_meta,
-  .batch_meta_last = fh_batch_meta_last,
   .batch_push_json_string = fh_batch_push_json_string,
   .batch_push_base64 = fh_batch_push_base64,
   .base64_encode = fh_base64_encode,

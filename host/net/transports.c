@@ -8,6 +8,8 @@ static const fh_transport *const all[] = {
   &fh_ws_server,
   &fh_sio_client,
   &fh_http_client,
+  &fh_mqtt,
+  &fh_zmq,
 };
 
 const fh_transport *fh_transport_find(const char *name)

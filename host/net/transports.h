@@ -23,6 +23,8 @@ struct fh_wsp *fh_ws_client_proto(fh_conn *c);
 /// Asks for a write of what fh_wsp queued from outside a read (a close started by the protocol
 /// above).
 void fh_ws_client_flush(fh_conn *c);
+extern const fh_transport fh_mqtt;        // "mqtt": MQTT 3.1.1 over paho's MQTTAsync
+extern const fh_transport fh_zmq;         // "zmq": ZeroMQ sockets (SUB, PULL, ...) in the loop
 
 /// The loop's lws protocol list (the one dispatching callback), for adapters' own vhosts.
 const struct lws_protocols *fh_loop_protocols(void);

@@ -126,7 +126,8 @@ function Spec:outbound(name, assets)
     return { backend = c.backend, auth_mode = c.auth_mode or "none", url = c.url(),
       streams = c.spec.streams or {}, headers = c.headers(), auth = c.auth_frames(),
       subscribe = c.subscribe(assets or {}), has_subscribe = c.spec.subscribe ~= nil,
-      connect = c.connect_payload(), options = (c.spec.backend or {}).options or {} }
+      connect = c.connect_payload(), options = (c.spec.backend or {}).options or {},
+      login = c.login and c.login() }
   end)
   if not ok then
     return nil, tostring(out)

@@ -360,11 +360,18 @@ static void test_batch(void)
     CHECK(fh_batch_push(b, 1, FH_FRAME_TEXT, i, "hello", 5) == 0);
   }
   CHECK(b->n == 100 && b->used == 500 && b->frames[99].off == 495 && b->frames[99].ts == 99);
-  CHECK(fh_batch_push_base64(b, 2, FH_FRAME_BINARY, 0, "AAEAAgM=", 8) == 0);
+  CHECK(fh_batch_push_base64(b, 2, FH_FRAME_BINARY, 0, NULL, 0, "AAEAAgM=", 8) == 0);
   CHECK(b->frames[100].len == 5 && memcmp(b->buf + b->frames[100].off, "\0\1\0\2\3", 5) == 0);
-  CHECK(fh_batch_push_base64(b, 2, FH_FRAME_BINARY, 0, "A$==", 4) == -2);
-  CHECK(fh_batch_push_json_string(b, 1, FH_FRAME_TEXT, 0, "x\\ty", 4) == 0);
-  CHECK(b->frames[b->n - 1].len == 3);
+  CHECK(fh_batch_push_base64(b, 2, FH_FRAME_BINARY, 0, NULL, 0, "A$==", 4) == -2);
+  CHECK(fh_batch_push_json_string(b, 1, FH_FRAME_TEXT, 0, NULL, 0, "x\\ty", 4) == 0);
+  CHECK(b->frames[b->n - 1].len == 3 && b->frames[b->n - 1].meta == 0);
+  // with metadata (a topic) before the payload
+  CHECK(fh_batch_push_json_string(b, 1, FH_FRAME_TEXT, 0, "q/A", 3, "\\\"x\\\"", 5) == 0);
+  fh_frame *f = &b->frames[b->n - 1];
+  CHECK(f->meta == 3 && f->len == 3 && memcmp(b->buf + f->off - 3, "q/A\"x\"", 6) == 0);
+  CHECK(fh_batch_push_base64(b, 1, FH_FRAME_BINARY, 0, "t", 1, "AAE=", 4) == 0);
+  f = &b->frames[b->n - 1];
+  CHECK(f->meta == 1 && f->len == 2 && memcmp(b->buf + f->off - 1, "t\0\1", 3) == 0);
   char enc[16];
   CHECK(fh_base64_encode((const uint8_t *)"\0\1\0\2\3", 5, enc) == 8 && memcmp(enc, "AAEAAgM=", 8) == 0);
   fh_batch_clear(b);

@@ -1,6 +1,7 @@
 // C unit tests for the loop core: the cross-thread inbox (threads post, the loop's thread takes
-// every message in order or counts what the full inbox refused), per-loop signals, a listener
-// closed and its port reused (run by ctest).
+// every message in order or counts what the full inbox refused; events posted from a thread
+// arrive in order with its messages and are never crowded out; a connection's own cap), per-loop
+// signals, a listener closed and its port reused (run by ctest).
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -124,6 +125,110 @@ static void test_inbox(void)
   fh_loop_free(lp);
 }
 
+// A library thread's life of a connection: opened, messages, subscribed, a message over
+// max_frame, messages past the connection's cap, lost. The loop's thread sees it in that order,
+// the refused ones counted, the lost event despite the full share of the inbox.
+typedef struct story {
+  fh_conn *c;
+  int refused;
+} story;
+
+static void *tell(void *arg)
+{
+  story *s = arg;
+  fh_conn_post_event(s->c, FH_EV_OPEN, 0, 0, "client-1");
+  for (int i = 0; i < 10; i++) {
+    s->refused += fh_conn_post(s->c, FH_FRAME_TEXT, "q/A", 3, "m", 1) != 0;
+  }
+  fh_conn_post_event(s->c, FH_EV_SUBSCRIBED, 2, 1, "x/#");
+  char big[64];
+  memset(big, 'x', sizeof big);
+  s->refused += fh_conn_post(s->c, FH_FRAME_TEXT, NULL, 0, big, sizeof big) != 0;
+  fh_conn_post_event(s->c, FH_EV_CLOSE, FH_CLOSE_LOST, 0, "connection lost");
+  return NULL;
+}
+
+static void test_posted_events(void)
+{
+  char err[256];
+  fh_loop *lp = fh_loop_new(err);
+  fh_conn *c = fh_conn_new(lp, &threaded);
+  c->max_posted = 6;   // what options max_queued and max_frame set in an open
+  c->max_frame = 32;
+  int id = c->id;
+  story s = { .c = c };
+  pthread_t th;
+  pthread_create(&th, NULL, tell, &s);
+  pthread_join(th, NULL);
+  CHECK(s.refused == 4 + 1);   // 4 past the cap of 6, 1 oversize
+  const fh_event *ev;
+  int n = fh_loop_poll(lp, 10, &ev);
+  int kinds[16];
+  int nk = 0;
+  for (int i = 0; i < n && nk < 16; i++) {
+    kinds[nk++] = ev[i].kind;
+  }
+  // OPEN, FRAMES (6 messages in one batch), SUBSCRIBED, OVERSIZE, CLOSE, DROPPED (4)
+  CHECK(nk == 6);
+  CHECK(nk >= 6 && kinds[0] == FH_EV_OPEN && kinds[1] == FH_EV_FRAMES &&
+        kinds[2] == FH_EV_SUBSCRIBED && kinds[3] == FH_EV_OVERSIZE && kinds[4] == FH_EV_CLOSE &&
+        kinds[5] == FH_EV_DROPPED);
+  CHECK(n >= 6 && ev[0].text && strcmp(ev[0].text, "client-1") == 0);
+  CHECK(n >= 6 && ev[2].code == 2 && ev[2].aux == 1 && strcmp(ev[2].text, "x/#") == 0);
+  CHECK(n >= 6 && ev[3].code == 64 && ev[4].code == FH_CLOSE_LOST && ev[5].code == 4);
+  CHECK(fh_loop_batch(lp, c->id)->n == 6);
+  fh_conn_stats st;
+  CHECK(fh_loop_stats(lp, c->id, &st) == 0 && st.frames_in == 6 && st.in_dropped == 4 &&
+        st.oversize == 1);
+  // gone: what is posted after is dropped, and the connection is freed once its batch was read
+  fh_conn_post_event(c, FH_EV_OPEN, 0, 0, NULL);
+  n = fh_loop_poll(lp, 10, &ev);
+  CHECK(n == 0);
+  CHECK(fh_loop_batch(lp, id) == NULL);
+  fh_loop_free(lp);
+}
+
+// An adapter that asks to go on (fh_conn_again) is called again after the service round, as
+// often as it asks, without the poll waiting; not once its connection is gone.
+typedef struct again_io {
+  fh_io io;
+  fh_conn *c;
+  int calls;
+  int want;
+} again_io;
+
+static int again_on(fh_io *io, struct lws *wsi, int reason, void *in, size_t len)
+{
+  again_io *a = (again_io *)io;
+  CHECK(reason == FH_IO_AGAIN && wsi == NULL);
+  a->calls++;
+  fh_conn_frame(a->c, FH_FRAME_TEXT, "x", 1);
+  if (a->calls < a->want) {
+    fh_conn_again(a->c, io);
+  }
+  return 0;
+}
+
+static void test_again(void)
+{
+  char err[256];
+  fh_loop *lp = fh_loop_new(err);
+  fh_conn *c = fh_conn_new(lp, &threaded);
+  again_io a = { .io.on = again_on, .c = c, .want = 5 };
+  CHECK(fh_conn_again(c, &a.io) == 0 && fh_conn_again(c, &a.io) == 0);   // once, however asked
+  int64_t t0 = fh_clock_ns(FH_CLOCK_MONOTONIC);
+  const fh_event *ev;
+  int n = fh_loop_poll(lp, 2000, &ev);
+  CHECK(fh_clock_ns(FH_CLOCK_MONOTONIC) - t0 < 500000000LL);   // no wait for the timeout
+  CHECK(n == 1 && ev[0].kind == FH_EV_FRAMES);
+  CHECK(a.calls == 5 && fh_loop_batch(lp, c->id)->n == 5);
+  fh_conn_again(c, &a.io);
+  test_close(c, 1000, "done");
+  fh_loop_poll(lp, 10, &ev);
+  CHECK(a.calls == 5);
+  fh_loop_free(lp);
+}
+
 // Every loop that catches signals sees each one; one that stops catching does not.
 static void test_signals(void)
 {
@@ -148,11 +253,13 @@ static void test_signals(void)
   fh_loop_free(a);
   fh_loop_free(b);
   fh_loop_free(c);
-  // the process acted on that SIGTERM: a repeat of it (GNU timeout sends SIGINT twice) must not
-  // kill it with the default disposition now that no loop catches signals
-  kill(getpid(), SIGTERM);
+  // stopping on a SIGTERM, the loops gone: a second one (a supervisor signals the process, then
+  // its group) does not kill the process on its way out
   struct sigaction now;
-  CHECK(sigaction(SIGTERM, NULL, &now) == 0 && now.sa_handler == SIG_IGN);
+  sigaction(SIGTERM, NULL, &now);
+  CHECK(now.sa_handler != SIG_DFL && now.sa_handler != SIG_IGN);   // not inherited by children
+  kill(getpid(), SIGTERM);
+  signal(SIGTERM, SIG_DFL);
 }
 
 // A listener closed frees its port at once: listening again on it works.
@@ -260,6 +367,8 @@ static void test_deflate(void)
 int main(void)
 {
   test_inbox();
+  test_posted_events();
+  test_again();
   test_signals();
   test_listener_reuse();
   test_deflate();

@@ -291,13 +291,24 @@ end
 
 -- feedhost ----------------------------------------------------------------------------------
 
---- start `feedhost run SPEC ARGS...`
-function M.feedhost(dir, spec, args)
+--- start `feedhost run SPEC ARGS...` (with `env`, a table of NAME = value, in its environment)
+function M.feedhost(dir, spec, args, env)
   -- a watchdog: GNU timeout forwards TERM/INT to feedhost and returns its exit status; it only
   -- acts itself (KILL after 300 s) when a crashed test run left the child behind. --foreground:
   -- a signal goes to feedhost once (without it timeout also signals its process group, and a
   -- second TERM that lands after feedhost's clean shutdown restored the default action kills it)
   local argv = { "timeout", "--foreground", "-s", "KILL", "300", M.BIN }
+  if env then
+    local names = {}
+    for k in pairs(env) do
+      names[#names + 1] = k
+    end
+    table.sort(names)
+    for i = #names, 1, -1 do
+      table.insert(argv, 1, names[i] .. "=" .. tostring(env[names[i]]))
+    end
+    table.insert(argv, 1, "env")
+  end
   -- FEEDHOST_LUA_DEV=1: the binary runs the Lua source tree (lua/) instead of its embedded copy
   if os.getenv("FEEDHOST_LUA_DEV") == "1" then
     argv[#argv + 1] = "--lua-dev"

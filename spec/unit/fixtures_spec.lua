@@ -9,6 +9,7 @@ local record = require("feedhost.data.record")
 local bytes = require("feedhost.bytes")
 local sio = require("feedhost.transport.socketio")
 local http_out = require("feedhost.runtime.http_out")
+local transport = require("feedhost.transport")
 
 -- direct: records written by the converters straight into an NDJSON buffer (no record table);
 -- `out` is then read from it after the frames (see lines_of)
@@ -43,31 +44,34 @@ local function feed(compiled, conn, frames)
   for _, f in ipairs(frames) do
     local ts = f.received_at and specmod and require("feedhost.runtime.replay").parse_int64(tostring(f.received_at))
       or 1700000000000000000LL
-    if f.event then
-      cffi.api.batch_push_meta(b, 1, cffi.C.FH_FRAME_TEXT, ts, f.event, #f.event, f.text, #f.text)
-    elseif f.hex then
+    -- a frame's topic (MQTT, ZeroMQ) or event (Socket.IO) goes with it as its metadata
+    local meta = f.topic or f.event or ""
+    if f.hex then
       local bin = bytes.hex(f.hex)
-      cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_BINARY, ts, bin, #bin)
+      cffi.api.batch_push_meta(b, 1, cffi.C.FH_FRAME_BINARY, ts, meta, #meta, bin, #bin)
     elseif f.binary then
-      cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_BINARY, ts, f.binary, #f.binary)
+      cffi.api.batch_push_meta(b, 1, cffi.C.FH_FRAME_BINARY, ts, meta, #meta, f.binary, #f.binary)
     else
-      cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_TEXT, ts, f.text, #f.text)
+      cffi.api.batch_push_meta(b, 1, cffi.C.FH_FRAME_TEXT, ts, meta, #meta, f.text, #f.text)
     end
   end
   compiled.connections[conn].pipeline.run(b)
 end
 
--- a sent frame as the fixture writes it: text, a Socket.IO emit packet, or an HTTP request
+-- a sent frame as the fixture writes it: text, a Socket.IO emit packet, an HTTP request, or
+-- for MQTT and ZeroMQ { text = ..., topics = {{topic, qos}...} }
 local function wire(c, fr)
   if fr.event and c.backend == "socketio" then
     return sio.emit_packet(fr, (c.spec.backend.options or {}).namespace)
   elseif fr.http then
     return fr.http.method .. " " .. http_out.resolve(fr.http.url, c.url()) .. (fr.http.body and (" " .. fr.http.body) or "")
+  elseif fr.topics ~= nil then
+    return { text = fr.text, topics = assert(transport.topic_list(fr.topics)) }
   end
   return fr.text
 end
 
-for _, name in ipairs({ "alpaca", "binance", "kite", "breeze", "xts" }) do
+for _, name in ipairs({ "alpaca", "binance", "kite", "breeze", "xts", "webull", "dwx" }) do
   describe("spec " .. name, function()
     local fx, compiled, assets = run_fixture(name)
     for conn, cfx in pairs(fx.connections) do

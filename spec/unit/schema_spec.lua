@@ -437,6 +437,47 @@ describe("feedhost.spec.schema", function()
       expect_exactly(spec, {})
     end)
 
+    it("checks the mqtt and zmq options as closed sets, the login mode and ZeroMQ endpoints", function()
+      local spec = full_spec()
+      conn(spec).url = "tcp://mqtt.example.com:1883"
+      conn(spec).backend = { type = "mqtt", options = { keepalve = 30, qos = 3,
+        tls_kwargs = { ca_cert = "x.pem" } } }
+      conn(spec).auth = { mode = "login", password = { source = "credentials.api_secret" } }
+      expect_exactly(spec, {
+        { MD .. ".auth.username", "required when mode is 'login'" },
+        { MD .. ".backend.options.keepalve", "unknown key (did you mean 'keepalive'?)" },
+        { MD .. ".backend.options.qos", "3 is not one of 0, 1, 2" },
+        { MD .. ".backend.options.tls_kwargs.ca_cert", "unknown key (did you mean 'ca_certs'?)" },
+      })
+
+      spec = full_spec()
+      conn(spec).auth = { mode = "login", username = { source = "credentials.api_key" } }
+      expect_exactly(spec, { { MD .. ".auth.mode", "'login' (user name and password in the"
+        .. " session's CONNECT) is for MQTT connections, this one is 'websocket'" } })
+
+      spec = full_spec()
+      conn(spec).url = "tcp://localhost"
+      conn(spec).backend = { type = "zmq", options = { command_endpoint = "tcp://localhost:99999",
+        reply_endpoint = "udp://x:1", socket_type = "SUB" } }
+      expect_exactly(spec, {
+        { MD .. ".backend.options.command_endpoint", "a ZeroMQ endpoint is tcp://host:port,"
+          .. " ipc://path or inproc://name (tcp wants a host and a port 1-65535), got"
+          .. " 'tcp://localhost:99999'" },
+        { MD .. ".backend.options.reply_endpoint", "a ZeroMQ endpoint is tcp://host:port,"
+          .. " ipc://path or inproc://name, got 'udp://x:1'" },
+        { MD .. ".url", "a ZeroMQ endpoint is tcp://host:port, ipc://path or inproc://name (tcp"
+          .. " wants a host and a port 1-65535), got 'tcp://localhost'" },
+      })
+
+      for _, ok in ipairs({ "tcp://127.0.0.1:32770", "tcp://[::1]:5556", "tcp://*:5556",
+        "tcp://eth0;example.com:5556", "ipc:///tmp/feed.sock", "inproc://prices" }) do
+        spec = full_spec()
+        conn(spec).url = ok
+        conn(spec).backend = { type = "zmq", options = { subscribe_filter = { "EURUSD", "GBPUSD" } } }
+        expect_exactly(spec, {})
+      end
+    end)
+
     it("checks backend type and per-backend options", function()
       local spec = full_spec()
       conn(spec).backend = { type = "websockt" }
@@ -467,8 +508,8 @@ describe("feedhost.spec.schema", function()
       conn(spec).backend = { type = "zmq", options = { socket_type = "sub", subscribe_filter = 0 } }
       expect_exactly(spec, {
         { MD .. ".backend.options.socket_type",
-          "'sub' is not one of SUB, PULL, DEALER, REQ, PAIR (did you mean 'SUB'?)" },
-        { MD .. ".backend.options.subscribe_filter", "expected string, got number" },
+          "'sub' is not one of SUB, PULL, DEALER, PAIR (did you mean 'SUB'?)" },
+        { MD .. ".backend.options.subscribe_filter", "expected string or table, got number" },
       })
 
       spec = full_spec()
@@ -534,7 +575,7 @@ describe("feedhost.spec.schema", function()
       conn(spec).auth = { mode = "oauth", ack = 1, reject = {}, timeout = -1 }
       expect_exactly(spec, {
         { MD .. ".auth.ack", "expected string or function, got number" },
-        { MD .. ".auth.mode", "'oauth' is not one of none, headers, first_message, url" },
+        { MD .. ".auth.mode", "'oauth' is not one of none, headers, first_message, url, login" },
         { MD .. ".auth.reject", "expected string or function, got table" },
         { MD .. ".auth.timeout", "must be > 0, got -1" },
       })

@@ -31,39 +31,56 @@ local function redactor(creds)
   end
 end
 
-local function frame_text(fr, c)
-  local head = ""
+-- The lines of one outbound frame: `what` then the text (or bytes, a Socket.IO packet, an HTTP
+-- request with its headers); the topics of an MQTT or ZeroMQ message follow, one a line.
+local function frame_lines(out, what, fr, c, redact)
+  local head = what
   if fr.event and c.backend == "socketio" then   -- the emit as it goes on the wire
     local sio = require("feedhost.transport.socketio")
     local ns = (c.options.namespace or "/"):match("^[^?]*")
     if fr.binary then
-      return sio.binary_emit_packet(fr, ns) .. " + (binary " .. #fr.binary .. " bytes)"
+      out[#out + 1] = head .. sio.binary_emit_packet(fr, ns) .. " + (binary " .. #fr.binary .. " bytes)"
+    else
+      out[#out + 1] = head .. sio.emit_packet(fr, ns)
     end
-    return sio.emit_packet(fr, ns)
+    return
   elseif fr.event then
-    head = "(event " .. fr.event .. (fr.namespace and (" " .. fr.namespace) or "") .. ") "
+    head = head .. "(event " .. fr.event .. (fr.namespace and (" " .. fr.namespace) or "") .. ") "
   end
+  local body
   if fr.text then
-    return head .. fr.text
+    body = fr.text
   elseif fr.binary then
-    return head .. "(binary " .. #fr.binary .. " bytes) " .. require("feedhost.bytes").to_hex(fr.binary)
+    body = "(binary " .. #fr.binary .. " bytes) " .. require("feedhost.bytes").to_hex(fr.binary)
   elseif fr.http then
     local h = fr.http
     local url = require("feedhost.runtime.http_out").resolve(h.url, c.url)
-    local lines = { head .. h.method .. " " .. url .. (h.body and (" " .. h.body) or "") }
+    out[#out + 1] = redact(head .. h.method .. " " .. url .. (h.body and (" " .. h.body) or ""))
     local names = {}
     for k in pairs(h.headers or {}) do
       names[#names + 1] = k
     end
     table.sort(names)
     for _, k in ipairs(names) do
-      lines[#lines + 1] = "      header: " .. k .. ": " .. tostring(h.headers[k])
+      out[#out + 1] = redact("      header: " .. k .. ": " .. tostring(h.headers[k]))
     end
-    return table.concat(lines, "\n")
-  elseif fr.topics then
-    return head .. "topics " .. require("feedhost.util.json").encode(fr.topics)
+    return
   end
-  return head .. "(empty)"
+  if fr.topics == nil then
+    out[#out + 1] = head .. (body or "(empty)")
+    return
+  end
+  local topics, err = require("feedhost.transport").topic_list(fr.topics)
+  if not topics then
+    out[#out + 1] = head .. (body and (body .. "  ") or "") .. "(bad topics: " .. err .. ")"
+    return
+  end
+  local word = c.backend == "zmq" and "prefix" or "topic"
+  out[#out + 1] = head .. (body or string.format("%d %s%s", #topics, word, #topics == 1 and "" or "s"))
+  for _, t in ipairs(topics) do
+    out[#out + 1] = "      " .. word .. " " .. (t[1] == "" and "(everything)" or t[1])
+      .. (c.backend == "mqtt" and ("  qos " .. t[2]) or "")
+  end
 end
 
 function M.run(opts, pos)
@@ -111,13 +128,16 @@ function M.run(opts, pos)
     for _, h in ipairs(c.headers) do
       out[#out + 1] = "  header: " .. h[1] .. ": " .. h[2]
     end
+    if c.login then   -- MQTT: the session's CONNECT
+      out[#out + 1] = "  login: user " .. tostring(c.login.username)
+        .. (c.login.password and " (password set)" or " (no password)")
+    end
     for _, fr in ipairs(c.auth) do
-      out[#out + 1] = "  > auth: " .. frame_text(fr, c)
+      frame_lines(out, "  > auth: ", fr, c, redact)
     end
     -- what `run` sends, assets or not (trade_updates needs none)
     for _, fr in ipairs(c.subscribe) do
-      local text = frame_text(fr, c)
-      out[#out + 1] = "  > subscribe " .. fr.channel .. ": " .. (fr.http and redact(text) or text)
+      frame_lines(out, "  > subscribe " .. fr.channel .. ": ", fr, c, redact)
     end
     if #list == 0 and c.has_subscribe then
       out[#out + 1] = "  (no --assets: these are the frames for an empty asset list)"

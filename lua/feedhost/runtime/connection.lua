@@ -148,12 +148,12 @@ end
 
 function Connection:send_frames(frames, what)
   for _, fr in ipairs(frames) do
-    if fr.text or fr.binary then
+    if fr.text or fr.binary or fr.topics then
       local ok, err = self.session and self.session:send(fr)
       if not ok then
         self.errors = self.errors + 1
         self.log:event("warning", "send", what .. " frame not sent: " .. tostring(err or "not connected"))
-      elseif self.rt.recorder then
+      elseif self.rt.recorder and (fr.text or fr.binary) then
         self.rt.recorder(self.def.name, "out", fr.binary ~= nil, fr.binary or fr.text)
       end
     elseif fr.http then
@@ -245,7 +245,15 @@ end
 
 function Connection:on_dropped(n)
   self.dropped = self.dropped + n
-  self.log:event("warning", "dropped", string.format("dropped %d messages: the loop's inbox was full", n))
+  self.log:event("warning", "dropped", string.format("dropped %d messages: the loop's inbox was full"
+    .. " (%d dropped so far)", n, self.dropped))
+end
+
+-- A problem the transport reports that does not end the connection (a refused subscription):
+-- counted and logged, rate-limited by `key`.
+function Connection:on_transport_warning(key, message)
+  self.errors = self.errors + 1
+  self.log:event("warning", key, message)
 end
 
 function Connection:on_transport_close(code, reason)

@@ -46,7 +46,7 @@ function Out:send(req, what, attempt)
   local conn, def = self.conn, self.conn.def
   local url = M.resolve(req.url, conn.url)
   local label = string.format("%s over HTTP (%s %s)", what, req.method, url)
-  local u, err = websocket.split_url(url, SCHEMES, "HTTP")
+  local u, err = require("feedhost.transport").url(url, SCHEMES, "HTTP")
   if not u then
     conn.errors = conn.errors + 1
     conn.log:event("error", "http", label .. ": " .. err)

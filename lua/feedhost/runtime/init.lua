@@ -224,10 +224,11 @@ function Runtime:stats_lines()
       dt = 1
     end
     lines[#lines + 1] = string.format(
-      "stats %s: %s frames/s %.1f records/s %.1f frames %d records %d errors %d reconnects %d last_frame %s%s",
+      "stats %s: %s frames/s %.1f records/s %.1f frames %d records %d errors %d reconnects %d last_frame %s%s%s",
       s.label, s.state, (s.frames - m.frames) / dt, (s.records - m.records) / dt, s.frames, s.records,
       s.errors, s.reconnects, s.last_frame_at and string.format("%.2fs", t - s.last_frame_at) or "-",
-      s.app_errors > 0 and (" app_errors " .. s.app_errors) or "")
+      s.app_errors > 0 and (" app_errors " .. s.app_errors) or "",
+      s.dropped > 0 and (" dropped " .. s.dropped) or "")
     s.stat_mark = { at = t, frames = s.frames, records = s.records }
   end
   return lines

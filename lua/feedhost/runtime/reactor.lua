@@ -9,10 +9,12 @@
 --   local id = R:open("ws", {host=, port=, path=, tls=, ...}, handler)
 --       handler:on_open(id, code, text), on_close(id, code, reason), on_error(id, code, status,
 --       why), on_frames(id, batch), on_pong(id), on_oversize(id, bytes), on_dropped(id, n),
---       on_invalid(id, bytes, offset, sample) (a text message that is not UTF-8, dropped)
+--       on_invalid(id, bytes, offset, sample) (a text message that is not UTF-8, dropped),
+--       on_subscribed(id, granted, refused, text)
 --   local lid, port = R:listen("ws-server", {host=, port=}, acceptor)
 --       acceptor:on_accept(id, path) -> handler (nil: refused); acceptor:on_close(lid)
 --   R:send(id, data, binary) / R:ping(id) / R:close(id, code, reason) / R:stats(id)
+--   R:subscribe(id, topics, unsubscribe)   topics: feedhost.transport.encode_topics bytes
 --   R:after(seconds, fn) / R:every(seconds, fn) -> timer; timer:cancel()
 --   R:step(max_wait_ms)      one poll, its events, the timers due
 --   R:catch_signals(fn)      fn(signum) for SIGINT, SIGTERM, SIGHUP (per reactor)
@@ -39,6 +41,7 @@ local EV = {
   [C.FH_EV_OPEN] = "open", [C.FH_EV_CLOSE] = "close", [C.FH_EV_ERROR] = "error",
   [C.FH_EV_FRAMES] = "frames", [C.FH_EV_PONG] = "pong", [C.FH_EV_OVERSIZE] = "oversize",
   [C.FH_EV_SIGNAL] = "signal", [C.FH_EV_DROPPED] = "dropped", [C.FH_EV_INVALID] = "invalid",
+  [C.FH_EV_SUBSCRIBED] = "subscribed",
 }
 M.EVENTS = EV
 
@@ -149,6 +152,17 @@ function Reactor:send(id, data, binary)
     return true
   end
   return nil, SEND_ERRORS[rc] or "send failed"
+end
+
+--- A subscribe (or unsubscribe) request for transports with topics (MQTT, ZeroMQ).
+-- @return true, or nil, "not connected" | "queue full"
+function Reactor:subscribe(id, topics, unsubscribe)
+  local rc = api.loop_send(self.lp, id, unsubscribe and C.FH_SEND_UNSUBSCRIBE or C.FH_SEND_SUBSCRIBE,
+    topics, #topics)
+  if rc == 0 then
+    return true
+  end
+  return nil, SEND_ERRORS[rc] or "subscribe failed"
 end
 
 function Reactor:ping(id)
@@ -332,6 +346,8 @@ function Reactor:dispatch(kind, id, code, aux, text)
     return call(self, self.handlers[id], "on_dropped", id, code)
   elseif kind == "invalid" then
     return call(self, self.handlers[id], "on_invalid", id, code, aux, text)
+  elseif kind == "subscribed" then
+    return call(self, self.handlers[id], "on_subscribed", id, code, aux, text)
   elseif kind == "signal" then
     local f = self.on_signal
     if f then

@@ -24,8 +24,9 @@ function M.open(path)
 end
 
 --- A recorder writing to `file`: function(conn, dir, binary, data, ts, topic) (ts: int64 epoch
--- ns; now when nil; topic: the frame's metadata or nil). opts: { redact = function(text) -> text (applied to text frames), on_error =
--- function(message) called once when a write fails; nothing more is written after it }
+-- ns, now when nil; topic: the frame's metadata, an MQTT or ZeroMQ topic or a Socket.IO event,
+-- written as "topic"). opts: { redact = function(text) -> text (applied to text frames),
+-- on_error = function(message) called once when a write fails; nothing more is written after it }
 function M.new(file, opts)
   opts = opts or {}
   local b64, redact, failed = sys.base64, opts.redact, false

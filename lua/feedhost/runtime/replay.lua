@@ -1,6 +1,8 @@
 --- feedhost.runtime.replay: feeding captured frames (DESIGN.md section 5 capture format) to pipelines.
 -- Capture lines are read through the C tape too: the `text` member is unescaped straight into
--- the batch, `binary` base64-decoded there, so a frame is copied once.
+-- the batch, `binary` base64-decoded there, so a frame is copied once. A `topic` member (an MQTT
+-- or ZeroMQ topic, as --record writes it) goes with the frame as its metadata: `topic` in the
+-- spec's context, as it was live.
 local ffi = require("ffi")
 local sys = require("feedhost.sys.ffi")
 local tape = require("feedhost.spec.tape")
@@ -92,17 +94,23 @@ function M.run(compiled, src, opts)
     end
     local ts = ts_of(root, p)
     local ttok, btok = reader.tok(root, "text"), reader.tok(root, "binary")
+    local topic = G(root, "topic")
+    if topic ~= nil and type(topic) ~= "string" then
+      return bad(line, "\"topic\" is not a string")
+    end
     local T = reader.tape()
     local rc
     if ttok and reader.type(ttok) == tape.J_STR then
-      rc = api.batch_push_json_string(batch, slot, C.FH_FRAME_TEXT, ts, p + T[ttok].start, T[ttok].len)
+      rc = api.batch_push_json_string(batch, slot, C.FH_FRAME_TEXT, ts, topic, topic and #topic or 0,
+        p + T[ttok].start, T[ttok].len)
     elseif btok and reader.type(btok) == tape.J_STR then
-      if T[btok].flags == 0 then
-        rc = api.batch_push_base64(batch, slot, C.FH_FRAME_BINARY, ts, p + T[btok].start, T[btok].len)
-      else   -- escaped (`\/`, as other JSON writers put it): the plain text first
-        local b64 = reader.str(btok)
-        rc = api.batch_push_base64(batch, slot, C.FH_FRAME_BINARY, ts, b64, #b64)
+      local n, b64 = T[btok].len, p + T[btok].start
+      if T[btok].flags ~= 0 then   -- escaped (`\/`, as other JSON writers put it): plain first
+        b64 = reader.str(btok)
+        n = #b64
       end
+      rc = api.batch_push_base64(batch, slot, C.FH_FRAME_BINARY, ts, topic, topic and #topic or 0,
+        b64, n)
     else
       return bad(line, "no \"text\" or \"binary\" member")
     end
@@ -113,13 +121,9 @@ function M.run(compiled, src, opts)
       local f = batch.frames[batch.n - 1]
       if api.utf8_valid(ffi.cast("const uint8_t *", batch.buf + f.off), f.len, nil) == 0 then
         batch.n = batch.n - 1
-        batch.used = f.off
+        batch.used = f.off - f.meta
         return bad(line, "the text frame is not UTF-8")
       end
-    end
-    local topic = G(root, "topic")
-    if type(topic) == "string" and api.batch_meta_last(batch, topic, #topic) ~= 0 then
-      return bad(line, "out of memory")
     end
     summary.frames = summary.frames + 1
   end

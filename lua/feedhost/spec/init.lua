@@ -217,6 +217,21 @@ function M.compile(loaded, opts)
         { registry = registry, helpers = helpers, location = "auth" })
       if not f then prefix_errors(e, "", errs) else c.first_message = f end
     end
+    if auth.mode == "login" then   -- MQTT: user name and password of the CONNECT
+      local f, e = messages.compile_fields({ username = auth.username, password = auth.password },
+        base .. ".auth", mopts)
+      if not f then
+        prefix_errors(e, "", errs)
+      else
+        function c.login()
+          local t = {}
+          for _, kv in ipairs(f(ctx_base)) do
+            t[kv[1]] = kv[2]
+          end
+          return t
+        end
+      end
+    end
     local options = (conn.backend or {}).options or {}
     -- the connection's URL (or `base`, e.g. from --url) with the auth query appended
     function c.url(base)
@@ -268,7 +283,8 @@ function M.compile(loaded, opts)
         local fns = {}
         for i, m in ipairs(list) do
           local path = base .. ".subscribe." .. kind .. "." .. key .. (list ~= entry and "" or ("[" .. i .. "]"))
-          local f, e = messages.compile(m, path, { registry = registry, helpers = helpers, location = "subscribe" })
+          local f, e = messages.compile(m, path, { registry = registry, helpers = helpers, location = "subscribe",
+            backend = c.backend })
           if not f then prefix_errors(e, "", errs) else fns[#fns + 1] = f end
         end
         compiled_entries[key] = fns
@@ -291,6 +307,7 @@ function M.compile(loaded, opts)
             for _, f in ipairs(fns) do
               for _, fr in ipairs(f(ctx)) do
                 fr.channel = ch
+                fr.request = kind
                 frames[#frames + 1] = fr
               end
             end

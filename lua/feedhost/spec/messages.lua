@@ -96,14 +96,33 @@ function M.template(text, values)
   return out
 end
 
---- Compiles message spec `msg` at `path`. `location`: "auth" or "subscribe" (context names).
+-- The value that gives the topics of a message for a backend with topics (MQTT, ZeroMQ):
+-- `topics`, else a `custom` builder, else (as the seed writes it) a json body that is one value
+-- (`json = { custom = "builder" }`); the second result is true when that value stands for the
+-- body, which is then not sent as text.
+local function topics_value(msg, backend)
+  if msg.topics ~= nil or (backend ~= "mqtt" and backend ~= "zmq") then
+    return msg.topics, false
+  end
+  if msg.custom ~= nil and msg.format ~= "binary" and msg.json == nil then
+    return { custom = msg.custom }, true
+  end
+  if msg.format == "json" and codegen.is_value(msg.json) then
+    return msg.json, true
+  end
+  return nil, false
+end
+
+--- Compiles message spec `msg` at `path`. `location`: "auth" or "subscribe" (context names);
+-- `backend`: the connection's backend type (MQTT and ZeroMQ messages give topics).
 -- @return render(ctx) -> list of frames, or nil + errors (list of {path, msg})
 function M.compile(msg, path, opts)
   local registry = opts.registry or {}
   local helpers = opts.helpers
   local location = opts.location or "subscribe"
   local g = new_gen(location == "auth" and "auth" or "token", registry)
-  local format = msg.format
+  local topics, topics_only = topics_value(msg, opts.backend)
+  local format = topics_only and "topics" or msg.format
   local body_fn, tokens_fn, encoder, topics_fn, headers_fn
   local per_asset = false
   if format == "json" and msg.json ~= nil then
@@ -128,9 +147,10 @@ function M.compile(msg, path, opts)
   else
     g:emit("return function(ctx) return nil end", path)
   end
-  if msg.topics ~= nil then
+  if topics ~= nil then
     local tg = new_gen("subscribe", registry)
-    value_fn(tg, msg.topics, path .. ".topics", false)
+    value_fn(tg, topics, path .. (msg.topics ~= nil and ".topics" or msg.json ~= nil and ".json"
+      or ".custom"), false)
     if #tg.errors > 0 then
       return nil, tg.errors
     end
@@ -144,7 +164,7 @@ function M.compile(msg, path, opts)
     end
     headers_fn = load_gen(hg, helpers, path .. ".headers")
   end
-  if format == "binary" or (msg.custom ~= nil and format ~= "json") then
+  if format == "binary" or (msg.custom ~= nil and format ~= "json" and format ~= "topics") then
     local ref = msg.encoder or msg.custom
     encoder = type(ref) == "function" and ref or registry[ref]
     if type(encoder) ~= "function" then

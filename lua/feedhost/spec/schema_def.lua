@@ -8,6 +8,7 @@ local schema = require("feedhost.spec.schema")
 
 local M = {}
 
+local zmq_endpoint = require("feedhost.transport").zmq_endpoint
 local push, repr, join, or_list, sorted_keys, did_you_mean = schema.tools.push,
   schema.tools.repr, schema.tools.join, schema.tools.or_list, schema.tools.sorted_keys,
   schema.tools.did_you_mean
@@ -193,14 +194,41 @@ local CONNECTION = record({
           ca_file = STRING,
         }),
         mqtt = record({
+          client_id = STRING,            -- "{random}" becomes 16 random hex digits
           keepalive = nonneg(),
-          client_id = STRING,
           transport = enum({ "tcp", "websockets" }),
-        }, { open = true }),
+          clean_session = B(),
+          qos = enum({ 0, 1, 2 }),       -- of topics given without one
+          username = STRING,
+          password = STRING,
+          ca_file = STRING,
+          verify = B(),
+          connect_timeout = positive(),
+          max_queued = positive({ integer = true }),
+          -- the seed's paho-python names: ca_certs (as ca_file), certfile and keyfile (a client
+          -- certificate); tls_version is accepted, OpenSSL negotiates the version
+          tls_kwargs = record({ ca_certs = STRING, certfile = STRING, keyfile = STRING,
+            tls_version = N() }),
+        }),
         zmq = record({
-          socket_type = enum({ "SUB", "PULL", "DEALER", "REQ", "PAIR" }),
-          subscribe_filter = STRING,
-        }, { open = true }),
+          socket_type = enum({ "SUB", "PULL", "DEALER", "PAIR" }),
+          subscribe_filter = by_type({ string = S(), table = STRINGS }, { "string", "table" }),
+          command_endpoint = STRING,
+          command_socket_type = enum({ "PUSH", "DEALER", "PAIR" }),
+          reply_endpoint = STRING,
+          bind = B(),
+          rcvhwm = nonneg({ integer = true }),
+          sndhwm = nonneg({ integer = true }),
+        }, {
+          check = function(t, segs, ctx)
+            for _, k in ipairs({ "command_endpoint", "reply_endpoint" }) do
+              if type(t[k]) == "string" then
+                local ok, err = zmq_endpoint(t[k])
+                if not ok then ctx.err(push(segs, k), err) end
+              end
+            end
+          end,
+        }),
       },
       otherwise = TABLE(),
     },
@@ -209,17 +237,19 @@ local CONNECTION = record({
   events = map(CHANNEL, STRING),
   frame = enum({ "record", "array" }),
   auth = record({
-    mode = enum({ "none", "headers", "first_message", "url" }),
+    mode = enum({ "none", "headers", "first_message", "url", "login" }),
     headers = WITH_FIELDS,
     first_message = MESSAGE,
     url = record({ query = WITH_FIELDS }, { required = { "query" } }),
+    username = VALUE,   -- login (MQTT CONNECT)
+    password = VALUE,
     ack = EXPR,
     reject = EXPR,
     timeout = positive(),
   }, {
     required = { "mode" },
     requires_when = { on = "mode", cases = { headers = { "headers" },
-      first_message = { "first_message" }, url = { "url" } } },
+      first_message = { "first_message" }, url = { "url" }, login = { "username" } } },
   }),
   subscribe = record({ subscribe = MESSAGE_MAP, unsubscribe = MESSAGE_MAP }),
   parser = record({
@@ -280,11 +310,20 @@ local CONNECTION = record({
 }, {
   required = { "url" },
   check = function(t, segs, ctx)
-    -- the url scheme must suit the backend (zmq takes any endpoint)
-    if type(t.url) ~= "string" then return end
+    -- the url scheme must suit the backend (zmq: a ZeroMQ endpoint)
     local btype = "websocket"
     if type(t.backend) == "table" and t.backend.type ~= nil then btype = t.backend.type end
     check_socketio(t, segs, ctx, btype)
+    if type(t.auth) == "table" and t.auth.mode == "login" and btype ~= "mqtt" then
+      ctx.err(push(push(segs, "auth"), "mode"), "'login' (user name and password in the"
+        .. " session's CONNECT) is for MQTT connections, this one is " .. repr(btype))
+    end
+    if type(t.url) ~= "string" then return end
+    if btype == "zmq" then
+      local ok, err = zmq_endpoint(t.url)
+      if not ok then ctx.err(push(segs, "url"), err) end
+      return
+    end
     local schemes = URL_SCHEMES[btype]
     if not schemes then return end
     local scheme = t.url:match("^([%a][%w+.-]*)://")

@@ -26,7 +26,7 @@ local SCHEMES = { http = false, https = true, ws = false, wss = true }
 --- http(s)://host:port/path?query (or ws(s)://) -> { scheme, host, port, path, query, tls },
 -- or nil, message. `path` is the URL's path ("" when none), `query` its query ("" when none).
 function M.parse_url(url)
-  local u, err = websocket.split_url(url, SCHEMES, "Socket.IO")
+  local u, err = require("feedhost.transport").url(url, SCHEMES, "Socket.IO")
   if not u then
     return nil, err
   end
@@ -77,15 +77,13 @@ Session.__index = Session
 
 function M.session(R, def, conn)
   local options = def.options
-  return setmetatable({
-    R = R, conn = conn, def = def,
+  return setmetatable(require("feedhost.transport.session").new(R, def, conn, {
     eio = options.eio or M.DEFAULTS.eio,
     -- the namespace of packets (a v3 namespace's query only rides on its connect, in C)
     namespace = (options.namespace or M.DEFAULTS.namespace):match("^[^?]*"),
     namespace_connect = options.namespace or M.DEFAULTS.namespace,
     ping_interval = M.DEFAULTS.ping_interval, ping_timeout = M.DEFAULTS.ping_timeout,
-    last_ping = nil, sent_ping_at = nil, pinged_at = nil,
-  }, Session)
+  }), Session)
 end
 
 --- Starts connecting. @return true, or nil, message
@@ -103,17 +101,12 @@ function Session:open(url, headers)
   if not ok then
     return nil, "cannot build the CONNECT payload: " .. tostring(payload)
   end
-  local id, oerr = self.R:open("socketio", {
+  return self:start("socketio", {
     host = u.host, port = u.port, path = M.handshake_path(u, def.options), tls = u.tls,
     verify = def.verify, ca_file = def.ca_file, headers = table.concat(hl, "\n"),
     max_frame = def.limits.max_frame_bytes, eio = self.eio, namespace = self.namespace_connect,
     auth = payload or "",
-  }, self)
-  if not id then
-    return nil, oerr
-  end
-  self.id = id
-  return true
+  })
 end
 
 --- Emits a rendered message (its `event`; a binary one as an attachment). @return true, or nil,
@@ -182,14 +175,20 @@ function Session:on_open(_, _, text)
       self.ping_timeout = tonumber(open.pingTimeout) / 1000
     end
   end
-  self.conn:on_transport_open()
+  local c = self.conn
+  if c then
+    c:on_transport_open()
+  end
 end
 
 -- A server ping (v4) or the pong to ours (v3).
 function Session:on_pong()
   local t = now()
   self.last_rx, self.last_ping, self.sent_ping_at = t, t, nil
-  self.conn:on_alive()
+  local c = self.conn
+  if c then
+    c:on_alive()
+  end
 end
 
 return M
