@@ -129,7 +129,7 @@ describe("feedhost over MQTT (mosquitto)", function()
     .. " out of the log", function()
     local t = it_.tmpdir()
     local b = brokers.mosquitto(t, { users = { [USER] = PASS } })
-    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--assets", "AAPL",
+    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL",
       "--credentials", creds(t, { username = USER, password = "not-" .. PASS }),
       "--url", "feed=" .. b:url(), "--stats-interval", "0" })
     it_.wait_for(function() return #fh:grep("reconnecting in") >= 4 end, 20, "4 retries", fh, b.proc)
@@ -165,7 +165,7 @@ describe("feedhost over MQTT (mosquitto)", function()
   it("comes back after the broker restarts and subscribes again (seen by the new broker)", function()
     local t = it_.tmpdir()
     local b = brokers.mosquitto(t, { users = { [USER] = PASS } })
-    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--assets", "AAPL,MSFT",
+    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL,MSFT",
       "--credentials", creds(t, { username = USER, password = PASS }), "--url", "feed=" .. b:url(),
       "--stats-interval", "0" })
     it_.wait_for(function() return #b:subscribes() >= 1 end, 10, "SUBSCRIBE", fh, b.proc)
@@ -191,10 +191,11 @@ describe("feedhost over MQTT (mosquitto)", function()
   it("counts a burst larger than its share of the inbox as drops, without a stall or a crash", function()
     local t = it_.tmpdir()
     local b = brokers.mosquitto(t, { users = { [USER] = PASS } })
-    -- the first message holds the loop for 2 s while 3000 more arrive; 100 may wait
-    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--assets", "AAPL",
+    -- the first message holds the loop for 0.9 s (inside the 1 s budget of spec code) while 3000
+    -- more arrive; 100 may wait
+    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL",
       "--credentials", creds(t, { username = USER, password = PASS }), "--url", "feed=" .. b:url(),
-      "--stats-interval", "1" }, { FH_TEST_MAX_QUEUED = 100, FH_TEST_STALL = 2 })
+      "--stats-interval", "1" }, { FH_TEST_MAX_QUEUED = 100, FH_TEST_STALL = 0.9 })
     it_.wait_for(function() return #b:subscribes() >= 1 end, 10, "SUBSCRIBE", fh, b.proc)
     local burst = {}
     for i = 1, 3001 do
@@ -227,7 +228,7 @@ describe("feedhost over MQTT (mosquitto)", function()
     local ca = it_.make_ca(t)
     local b = brokers.mosquitto(t, { users = { [USER] = PASS }, tls = ca })
     local c = creds(t, { username = USER, password = PASS })
-    local bad = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--assets", "AAPL",
+    local bad = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL",
       "--credentials", c, "--url", "feed=" .. b:url("ssl"), "--stats-interval", "0" })
     local why = wait_line(bad, "certificate verify failed", 10, "the refused certificate", b.proc)
     assert.matches("%-%-ca%-file F", why)
@@ -235,7 +236,7 @@ describe("feedhost over MQTT (mosquitto)", function()
     bad:signal("TERM")
     assert.are.equal(0, bad:wait_exit(5))
 
-    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--assets", "AAPL",
+    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL",
       "--credentials", c, "--url", "feed=" .. b:url("ssl"), "--ca-file", ca.ca, "--stats-interval", "0" })
     it_.wait_for(function() return #b:subscribes() >= 1 end, 10, "SUBSCRIBE over TLS", fh, b.proc)
     b:publish("trades/AAPL", trade(7), USER)
@@ -253,7 +254,7 @@ describe("feedhost over MQTT (mosquitto)", function()
       "--to", "127.0.0.1:" .. b.port })
     local port = it_.wait_for(function() return tonumber(bridge:stdout():match("PORT (%d+)")) end, 10,
       "the bridge's port", bridge)
-    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--assets", "AAPL",
+    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL",
       "--credentials", creds(t, { username = USER, password = PASS }),
       "--url", "feed=ws://127.0.0.1:" .. port .. "/mqtt", "--stats-interval", "0" })
     it_.wait_for(function() return #b:subscribes() >= 1 end, 10, "SUBSCRIBE through the bridge", fh, b.proc, bridge)
@@ -270,7 +271,7 @@ describe("feedhost over MQTT (mosquitto)", function()
       "--refuse", "trades/MSFT" })
     local port = it_.wait_for(function() return tonumber(peer:stdout():match("PORT (%d+)")) end, 10,
       "the peer's port", peer)
-    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--assets", "AAPL,MSFT,TSLA",
+    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL,MSFT,TSLA",
       "--credentials", creds(t, { username = USER, password = PASS }),
       "--url", "feed=tcp://127.0.0.1:" .. port, "--stats-interval", "1" })
     local line = wait_line(fh, "not subscribed", 10, "the refusal", peer)
@@ -291,7 +292,7 @@ describe("feedhost over MQTT (mosquitto)", function()
     local t = it_.tmpdir()
     local b = brokers.mosquitto(t, { users = { [USER] = PASS } })
     local records = {}
-    local host = assert(feedhost.new({ spec = "spec/integration/specs/mqtt_feed.lua",
+    local host = assert(feedhost.new({ spec = "spec/integration/specs/mqtt_feed.lua", trusted = true,
       credentials = { username = USER, password = PASS }, urls = { feed = b:url() },
       log = require("feedhost.util.log").new({ level = "none" }),
       on_record = function(r) records[#records + 1] = r end }))

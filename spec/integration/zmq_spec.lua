@@ -37,7 +37,7 @@ describe("feedhost over ZeroMQ", function()
     .. " by prefix, replies on PULL, malformed prices counted and skipped", function()
     local t = it_.tmpdir()
     local peer = brokers.dwx_peer(t, { "--untracked", "USDJPY", "--malformed", "7" })
-    local fh = it_.feedhost(t, DWX, { "--assets", "EURUSD,GBPUSD", "--stats-interval", "1" },
+    local fh = it_.feedhost(t, DWX, { "--trusted-spec", "--assets", "EURUSD,GBPUSD", "--stats-interval", "1" },
       peer:env({ DWX_HEARTBEAT = 0.5 }))
     it_.wait_for(function()
       local bars = 0
@@ -96,7 +96,7 @@ describe("feedhost over ZeroMQ", function()
   it("comes back to a DWX peer that restarts on the same ports and tracks its prices again", function()
     local t = it_.tmpdir()
     local peer = brokers.dwx_peer(t, {})
-    local fh = it_.feedhost(t, DWX, { "--assets", "EURUSD", "--stats-interval", "0" }, peer:env())
+    local fh = it_.feedhost(t, DWX, { "--trusted-spec", "--assets", "EURUSD", "--stats-interval", "0" }, peer:env())
     it_.wait_for(function() return #quote_seqs(fh, "EURUSD") >= 5 end, 10, "5 quotes", fh, peer.proc)
     peer:stop()
     local peer2 = brokers.dwx_peer(t, {}, peer.ports)
@@ -119,7 +119,7 @@ describe("feedhost over ZeroMQ", function()
   it("catches a peer that stays silent with heartbeat.idle_timeout and subscribes again", function()
     local t = it_.tmpdir()
     local peer = brokers.dwx_peer(t, { "--silent" })
-    local fh = it_.feedhost(t, DWX, { "--assets", "EURUSD", "--stats-interval", "0" },
+    local fh = it_.feedhost(t, DWX, { "--trusted-spec", "--assets", "EURUSD", "--stats-interval", "0" },
       peer:env({ DWX_IDLE = 1 }))
     it_.wait_for(function() return count(peer:commands(), "TRACK_PRICES;EURUSD") >= 2 end, 15,
       "a second TRACK_PRICES", fh, peer.proc)

@@ -1,6 +1,7 @@
 -- specs/dwx.lua pointed at a local DWX peer (spec/integration/servers/dwx_peer.py), whose ports
 -- come from the environment: DWX_PUB, DWX_PULL (its command socket), DWX_PUSH (its replies);
--- DWX_IDLE sets heartbeat.idle_timeout, DWX_HEARTBEAT the heartbeat interval.
+-- DWX_IDLE sets heartbeat.idle_timeout, DWX_HEARTBEAT the heartbeat interval. It reads the
+-- environment and loads another file: run it with --trusted-spec.
 local f = assert(loadfile("specs/dwx.lua"))
 setfenv(f, getfenv(1))
 local spec = f()

@@ -3,6 +3,7 @@
 -- credentials' username and password (no auth block). Knobs from the environment:
 --   FH_TEST_MAX_QUEUED  the connection's share of the loop's inbox (backend.options.max_queued)
 --   FH_TEST_STALL       seconds the first message holds the loop (a slow consumer), via a hook
+-- (it reads the environment and calls poll() through the FFI: run it with --trusted-spec)
 local ffi = require("ffi")
 pcall(ffi.cdef, "int poll(void *fds, unsigned long n, int timeout);")
 
