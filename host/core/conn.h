@@ -91,6 +91,11 @@ extern const char fh_lws_protocol[];
 /// vhosts): `free_fn` runs when the loop is freed. @return the existing one for `key`, or NULL.
 void *fh_loop_attached(fh_loop *lp, const char *key);
 int fh_loop_attach(fh_loop *lp, const char *key, void *ptr, void (*free_fn)(void *));
+/// Adds a descriptor the adapter owns (not a socket: an inotify, event or timer descriptor) to
+/// the loop's poll set: its readiness comes to `io` as LWS_CALLBACK_RAW_RX_FILE, and lws closes it
+/// when the wsi closes (LWS_CALLBACK_RAW_CLOSE_FILE). @return the wsi, or NULL (the descriptor
+/// is still the caller's to close).
+struct lws *fh_loop_adopt_file(fh_loop *lp, int fd, fh_io *io);
 /// Starts a libwebsockets client connection for `c` whose callbacks go to `io`: a raw socket
 /// (`method` "RAW") or lws's own WebSocket client (`method` NULL), on `vh` (NULL: the loop's
 /// default vhost), with lws's LCCSCF_* TLS flags. @return the wsi; NULL when it could not even

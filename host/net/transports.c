@@ -6,6 +6,7 @@
 static const fh_transport *const all[] = {
   &fh_ws_client,
   &fh_ws_server,
+  &fh_fswatch,
 };
 
 const fh_transport *fh_transport_find(const char *name)

@@ -13,6 +13,7 @@ const fh_transport *fh_transport_find(const char *name);
 extern const fh_transport fh_ws_client;   // "ws": RFC 6455 (and permessage-deflate) done here,
                                           // over TCP or TLS
 extern const fh_transport fh_ws_server;   // "ws-server": a WebSocket listener
+extern const fh_transport fh_fswatch;     // "fswatch": changes of files (inotify), for reload
 
 /// The loop's lws protocol list (the one dispatching callback), for adapters' own vhosts.
 const struct lws_protocols *fh_loop_protocols(void);
