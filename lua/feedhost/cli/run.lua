@@ -5,13 +5,14 @@ local M = { name = "run", npos = 1,
   options = { ["trusted-spec"] = "flag", assets = "value", ["assets-file"] = "value",
     credentials = "value", url = "list", record = "value", output = "value",
     ["log-level"] = "value", ["stats-interval"] = "value", connection = "value",
-    ["ca-file"] = "value", insecure = "flag", once = "flag", ["record-secrets"] = "flag" } }
+    ["ca-file"] = "value", insecure = "flag", once = "flag", ["record-secrets"] = "flag",
+    ["no-watch"] = "flag" } }
 
 M.help = [[
 usage: feedhost run SPEC [--assets A,B | --assets-file F] [--credentials FILE] [--url CONN=URL]
                     [--record FILE] [--output ndjson|none] [--log-level LEVEL]
                     [--stats-interval SECS] [--connection NAME] [--ca-file F] [--insecure] [--once]
-                    [--record-secrets] [--trusted-spec]
+                    [--record-secrets] [--trusted-spec] [--no-watch]
 
 Connects every connection of SPEC (or only --connection NAME), authenticates, subscribes the
 assets and prints records as NDJSON on stdout. Every --stats-interval seconds (default 5; 0: off)
@@ -26,6 +27,11 @@ age of the last frame. Lost connections come back with backoff, auth and a full 
   --insecure         do not verify server certificates
   --once             do not reconnect; exit when every connection has closed
   --trusted-spec     run the spec's code unconfined (files, processes): only for specs you trust
+  --no-watch         do not reload the spec when its files change (SIGHUP still reloads)
+A change of the spec file, of a registry module it loaded, of its master data file or of the
+credentials file reloads the spec: compiled beside the running one, then swapped in connection by
+connection (pipeline swapped, resubscribed, reconnected, opened or closed, as what changed asks);
+a spec with an error is reported and the running one stays. SIGHUP reloads too.
 SIGINT or SIGTERM closes the connections and exits 0.
 ]]
 
@@ -51,7 +57,7 @@ function M.host(cmd, opts, extra)
     connections = opts.connection and { opts.connection } or nil,
     tls = { ca_file = opts["ca-file"], insecure = opts.insecure }, signals = true,
     lenient_credentials = extra.lenient_credentials, reactor = extra.reactor, adjust = extra.adjust,
-    trusted = opts["trusted-spec"],
+    trusted = opts["trusted-spec"], watch = extra.watch and not opts["no-watch"],
   })
   if not host then
     return nil, args.report(cmd, err, code)
@@ -83,7 +89,7 @@ function M.run(opts, pos)
   if not log then
     return args.report("run", lerr)
   end
-  local host, rc = M.host("run", opts, { spec = pos[1], log = log,
+  local host, rc = M.host("run", opts, { spec = pos[1], log = log, watch = true,
     output = args.ndjson_output(opts.output, log) })
   if not host then
     return rc

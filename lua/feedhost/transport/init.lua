@@ -18,6 +18,7 @@ M.BY_TYPE = {
 M.CLOSE_REASONS = {
   shutdown = "shutdown", auth_failed = "auth message failed", auth_rejected = "auth rejected",
   auth_timeout = "auth timeout", idle = "idle timeout", ping_timeout = "ping timeout",
+  reload = "the spec changed (reload)",
 }
 
 --- The transport module of a backend type. @return module, or nil, message

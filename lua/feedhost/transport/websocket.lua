@@ -18,7 +18,7 @@ M.DEFAULTS = {
 -- Close codes for the reasons the connection gives (1000 and the private range 4000-4999).
 M.CLOSE_CODES = {
   shutdown = 1000, auth_failed = 4000, auth_rejected = 4001, auth_timeout = 4002, idle = 4003,
-  ping_timeout = 4004,
+  ping_timeout = 4004, reload = 1000,
 }
 local REASONS = require("feedhost.transport").CLOSE_REASONS
 
