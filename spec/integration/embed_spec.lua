@@ -9,8 +9,9 @@ local it_ = require("spec.helpers.integration")
 
 local CREDS = { api_key = "AKTEST", api_secret = "SKTEST" }
 
--- An Alpaca-like spec of one connection to `url`; `fields`: extra converter fields (Lua text).
-local function spec_source(url, fields)
+-- An Alpaca-like spec of one connection to `url`; `fields`: extra converter fields, `auth`: extra
+-- auth message fields (Lua text).
+local function spec_source(url, fields, auth)
   return ([[
 return {
   name = "embed_test",
@@ -21,7 +22,7 @@ return {
     frame = "array",
     auth = { mode = "first_message", first_message = { format = "json", order = { "action" },
       json = { fields = { action = { value = "auth" }, key = { source = "credentials.api_key" },
-        secret = { source = "credentials.api_secret" } } } },
+        secret = { source = "credentials.api_secret" }, %s } } },
       ack = "data[1] and data[1].msg == 'authenticated'" },
     subscribe = { subscribe = { data = { format = "json", order = { "action" }, json = { fields = {
       action = { value = "subscribe" }, trades = { source = "map(subscribe_assets, '|a| a.symbol')" } } } } } },
@@ -38,7 +39,7 @@ return {
     },
   } } },
 }
-]]):format(url, fields or "")
+]]):format(url, auth or "", fields or "")
 end
 
 local function step_until(host, cond, secs, what)
@@ -119,6 +120,36 @@ describe("embedding", function()
     local log = table.concat(lines, "\n")
     assert.is_truthy(log:find("reload (host:reload()): market_data: converters changed", 1, true))
     assert.is_truthy(log:find("reload (from a callback): market_data: converters changed", 1, true))
+  end)
+
+  it("an auth message that differs every time it is rendered (a nonce) is judged by its definition:"
+    .. " no reconnect unless the definition changed", function()
+    local t = it_.tmpdir()
+    local srv = it_.server(t, { "--rate", "50" })
+    local nonce = "nonce = { source = 'str(now())' },"
+    local spec = it_.write(t .. "/live.lua", spec_source(srv:url("/v2/iex"), nil, nonce))
+    local n = 0
+    host = assert(feedhost.new({ spec = spec, credentials = CREDS, assets = { "AAPL" },
+      log = logmod.new({ level = "none" }), on_record = function() n = n + 1 end }))
+    step_until(host, function() return n >= 5 end, 10, "records")
+    it_.write(spec, spec_source(srv:url("/v2/iex"), "rev = { value = 1 },", nonce))
+    local ok, summary = host:reload()
+    assert.is_true(ok)
+    assert.are.same({ "market_data: converters changed, pipeline swapped" }, summary.connections)
+    it_.write(spec, spec_source(srv:url("/v2/iex"), "rev = { value = 1 },", nonce .. " app = { value = 'x' },"))
+    ok, summary = host:reload()
+    assert.is_true(ok)
+    assert.are.same({ "market_data: auth changed, reconnecting" }, summary.connections)
+    step_until(host, function() return #srv:events("connect") == 2 and host:stats().market_data.state == "live" end,
+      10, "the second connection live")
+    local auths = {}
+    for _, text in ipairs(srv:received()) do
+      if text:find('"action":"auth"', 1, true) then
+        auths[#auths + 1] = text
+      end
+    end
+    assert.are.equal(2, #auths)
+    assert.matches('"app":"x"', auths[2])
   end)
 
   it("an application's luv loop polls host:fd(), runs its own timers and gets records; its"
