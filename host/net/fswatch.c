@@ -34,8 +34,7 @@ typedef struct watched {
 typedef struct fswatch {
   fh_io io;
   fh_conn *c;
-  struct lws *wsi;
-  int fd;
+  fh_file f;       // the inotify descriptor
   watched *files;
   int n;
 } fswatch;
@@ -61,7 +60,7 @@ static int add_file(fswatch *w, const char *path, char *err)
     return -1;
   }
   const char *base = split(path, dir, sizeof dir);
-  int wd = inotify_add_watch(w->fd, dir, MASK | IN_ONLYDIR);
+  int wd = inotify_add_watch(w->f.fd, dir, MASK | IN_ONLYDIR);
   if (wd < 0) {
     snprintf(err, FH_ERR_LEN, "cannot watch %.160s: %s", dir, strerror(errno));
     return -1;
@@ -83,7 +82,7 @@ static int readable(fswatch *w)
 {
   char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
   for (;;) {
-    ssize_t got = read(w->fd, buf, sizeof buf);
+    ssize_t got = read(w->f.fd, buf, sizeof buf);
     if (got <= 0) {
       return got < 0 && errno != EAGAIN && errno != EINTR ? -1 : 0;
     }
@@ -110,10 +109,7 @@ static int on_lws(fh_io *io, struct lws *wsi, int reason, void *in, size_t len)
   case LWS_CALLBACK_RAW_RX_FILE:
     return readable(w);
   case LWS_CALLBACK_RAW_CLOSE_FILE:
-    lws_set_opaque_user_data(wsi, NULL);
-    w->wsi = NULL;
-    w->fd = -1;   // lws closed it
-    fh_conn_gone(w->c, FH_EV_CLOSE, FH_CLOSE_NORMAL, 0, "stopped watching");
+    fh_file_closed(&w->f, w->c, "stopped watching");
     return 0;
   default:
     return 0;
@@ -129,10 +125,11 @@ static int watch_open(fh_conn *c, const fh_opts *o, char *err)
   }
   w->io.on = on_lws;
   w->c = c;
-  w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  w->f.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   w->files = calloc(MAX_FILES, sizeof *w->files);
-  if (w->fd < 0 || !w->files) {
-    snprintf(err, FH_ERR_LEN, "cannot watch files: %s", w->fd < 0 ? strerror(errno) : "out of memory");
+  if (w->f.fd < 0 || !w->files) {
+    snprintf(err, FH_ERR_LEN, "cannot watch files: %s",
+             w->f.fd < 0 ? strerror(errno) : "out of memory");
     return -1;
   }
   for (const char *p = paths; *p;) {
@@ -148,8 +145,7 @@ static int watch_open(fh_conn *c, const fh_opts *o, char *err)
     }
     p += n + (nl ? 1 : 0);
   }
-  w->wsi = fh_loop_adopt_file(c->lp, w->fd, &w->io);
-  if (!w->wsi) {
+  if (fh_file_adopt(c->lp, &w->f, &w->io) != 0) {
     snprintf(err, FH_ERR_LEN, "cannot add the file watch to the event loop");
     return -1;
   }
@@ -159,10 +155,7 @@ static int watch_open(fh_conn *c, const fh_opts *o, char *err)
 
 static int watch_close(fh_conn *c, int code, const char *reason)
 {
-  fswatch *w = c->impl;
-  if (w->wsi) {   // outside any callback (Lua, between polls): closed now
-    lws_set_timeout(w->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
-  }
+  fh_file_close(&((fswatch *)c->impl)->f);
   return 0;
 }
 
@@ -172,11 +165,7 @@ static void watch_destroy(fh_conn *c)
   if (!w) {
     return;
   }
-  if (w->wsi) {
-    lws_set_opaque_user_data(w->wsi, NULL);
-  } else if (w->fd >= 0) {
-    close(w->fd);
-  }
+  fh_file_drop(&w->f);
   for (int i = 0; i < w->n; i++) {
     free(w->files[i].path);
   }

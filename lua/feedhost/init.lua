@@ -385,8 +385,10 @@ end
 
 --- Loads, validates and compiles the spec again beside the running one and swaps it in
 -- (feedhost.runtime.reload: per connection, pipeline swapped, resubscribed, reconnected, opened
--- or closed). Called during a step (from a callback), it happens at the step's end.
--- @return true, summary; or nil, message (the running spec stays)
+-- or closed). Called during a step (from a callback), it happens at the step's end. Counted in
+-- host.reload_stats = { ok, failed, last_ms, last_swap_ms }.
+-- @return true, summary { ms, swap_ms, connections = {"name: what changed, what is done"} };
+--         or nil, message (the running spec stays)
 function Host:reload(why)
   if self.stepping then
     self.reload_pending = why or "host:reload()"

@@ -6,15 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "codec/ndjson.h"
-
-static int failures;
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond) && failures++ < 20) {                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-    }                                                                            \
-  } while (0)
 
 // The Lua encoder's rule (feedhost.util.json encode_number), in C.
 static int reference(double v, char *dst)
@@ -127,10 +120,5 @@ int main(void)
 {
   test_numbers();
   test_lines();
-  if (failures) {
-    fprintf(stderr, "%d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("test_ndjson: ok\n");
-  return 0;
+  return checks_done("test_ndjson");
 }

@@ -10,15 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "core/loop.h"
-
-static int failures;
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond) && failures++ < 20) {                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-    }                                                                            \
-  } while (0)
 
 static int readable(int fd, int ms)
 {
@@ -160,10 +153,5 @@ int main(void)
 {
   test_app_fd();
   test_outside_peer();
-  if (failures) {
-    fprintf(stderr, "%d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("test_pollset: ok\n");
-  return 0;
+  return checks_done("test_pollset");
 }

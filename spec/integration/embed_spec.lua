@@ -42,6 +42,14 @@ return {
 ]]):format(url, auth or "", fields or "")
 end
 
+-- A server streaming `rate` messages a second and the spec file of a connection to it.
+-- @return the server, the spec's path
+local function serve(rate, fields, auth)
+  local t = it_.tmpdir()
+  local srv = it_.server(t, { "--rate", tostring(rate) })
+  return srv, it_.write(t .. "/live.lua", spec_source(srv:url("/v2/iex"), fields, auth))
+end
+
 local function step_until(host, cond, secs, what)
   local deadline = reactor.now() + (secs or 10)
   while reactor.now() < deadline do
@@ -65,9 +73,7 @@ describe("embedding", function()
 
   it("host:reload() swaps the pipeline on the live connection; a bad spec is refused with its key"
     .. " path and the running one stays", function()
-    local t = it_.tmpdir()
-    local srv = it_.server(t, { "--rate", "100" })
-    local spec = it_.write(t .. "/live.lua", spec_source(srv:url("/v2/iex")))
+    local srv, spec = serve(100)
     local recs, lines, hook = {}, {}, nil
     host = assert(feedhost.new({ spec = spec, credentials = CREDS, assets = { "AAPL" },
       log = logmod.new({ level = "info", sink = function(l) lines[#lines + 1] = l end }),
@@ -124,10 +130,8 @@ describe("embedding", function()
 
   it("an auth message that differs every time it is rendered (a nonce) is judged by its definition:"
     .. " no reconnect unless the definition changed", function()
-    local t = it_.tmpdir()
-    local srv = it_.server(t, { "--rate", "50" })
     local nonce = "nonce = { source = 'str(now())' },"
-    local spec = it_.write(t .. "/live.lua", spec_source(srv:url("/v2/iex"), nil, nonce))
+    local srv, spec = serve(50, nil, nonce)
     local n = 0
     host = assert(feedhost.new({ spec = spec, credentials = CREDS, assets = { "AAPL" },
       log = logmod.new({ level = "none" }), on_record = function() n = n + 1 end }))
@@ -155,9 +159,7 @@ describe("embedding", function()
   it("an application's luv loop polls host:fd(), runs its own timers and gets records; its"
     .. " raising callbacks are counted apart and never touch the connection", function()
     local uv = require("luv")
-    local t = it_.tmpdir()
-    local srv = it_.server(t, { "--rate", "50" })
-    local spec = it_.write(t .. "/live.lua", spec_source(srv:url("/v2/iex")))
+    local srv, spec = serve(50)
     local got, lines = 0, {}
     host = assert(feedhost.new({ spec = spec, credentials = CREDS, assets = { "AAPL", "MSFT" },
       log = logmod.new({ level = "info", sink = function(l) lines[#lines + 1] = l end }),

@@ -86,6 +86,19 @@ local function seqs(fh, conn)
   return out
 end
 
+-- A server (started with `server_args`) and feedhost running a spec of one connection to it
+-- (`conn`, changed and saved again by the test), until `n` trade records came out.
+-- @return spec path, server, conn, feedhost
+local function streaming(server_args, n, fh_args)
+  local t, spec, creds = setup()
+  local srv = it_.server(t, server_args)
+  local conn = { name = "market_data", url = srv:url("/v2/iex") }
+  save(spec, spec_source({ conns = { conn } }))
+  local fh = start(t, spec, creds, fh_args)
+  it_.wait_for(function() return #seqs(fh) >= n end, 10, n .. " trade records", fh, srv)
+  return spec, srv, conn, fh
+end
+
 local function reload_lines(fh)
   return fh:grep("reload %(")
 end
@@ -121,13 +134,8 @@ describe("hot reload under a steady stream", function()
 
   it("a converter changed: records change at once, the server sees no new connection, every frame"
     .. " in is processed across the swap", function()
-    local t, spec, creds = setup()
     -- 100 data messages a second, then silence after 250: every frame sent can be counted
-    local srv = it_.server(t, { "--rate", "100", "--silent-after", "250" })
-    local conn = { name = "market_data", url = srv:url("/v2/iex") }
-    save(spec, spec_source({ conns = { conn } }))
-    local fh = start(t, spec, creds)
-    it_.wait_for(function() return #seqs(fh) >= 60 end, 10, "60 trade records", fh, srv)
+    local spec, srv, conn, fh = streaming({ "--rate", "100", "--silent-after", "250" }, 60)
     conn.fields = "rev = { value = 2 },"
     save(spec, spec_source({ conns = { conn } }))
     local lines = wait_reloads(fh, 1, "the reload", srv)
@@ -185,12 +193,7 @@ describe("hot reload under a steady stream", function()
 
   it("a subscribe message changed: the old subscription is withdrawn and the new one sent on the"
     .. " same connection", function()
-    local t, spec, creds = setup()
-    local srv = it_.server(t, { "--rate", "50" })
-    local conn = { name = "market_data", url = srv:url("/v2/iex") }
-    save(spec, spec_source({ conns = { conn } }))
-    local fh = start(t, spec, creds)
-    it_.wait_for(function() return #seqs(fh) >= 10 end, 10, "records", fh, srv)
+    local spec, srv, conn, fh = streaming({ "--rate", "50" }, 10)
     conn.quotes = true
     save(spec, spec_source({ conns = { conn } }))
     local lines = wait_reloads(fh, 1, "the reload", srv)
@@ -216,13 +219,8 @@ describe("hot reload under a steady stream", function()
 
   it("a syntax error, then a schema error: the running spec stays, each error named by file and"
     .. " key path; the corrected spec is taken", function()
-    local t, spec, creds = setup()
-    local srv = it_.server(t, { "--rate", "50" })
-    local conn = { name = "market_data", url = srv:url("/v2/iex") }
+    local spec, srv, conn, fh = streaming({ "--rate", "50" }, 5)
     local good = spec_source({ conns = { conn } })
-    save(spec, good)
-    local fh = start(t, spec, creds)
-    it_.wait_for(function() return #seqs(fh) >= 5 end, 10, "records", fh, srv)
     it_.write(spec, good:gsub("frame = \"array\",", "frame = \"array\"", 1))   -- a missing comma
     it_.wait_for(function() return #fh:grep("reload %(.*%) failed") >= 1 end, 10, "the failed reload", fh)
     local syntax = fh:grep("ERROR reload")[1]
@@ -302,7 +300,7 @@ describe("hot reload under a steady stream", function()
     end, 10, "records tagged v1", fh, srv)
     save(module, 'return { tag = function(ctx) return "v2" end }\n')
     local lines = wait_reloads(fh, 1, "the reload", srv)
-    assert.matches("reload %(.*registry/tags%.lua changed%): market_data: unchanged, pipeline swapped", lines[1])
+    assert.matches("reload %(.*registry/tags%.lua changed%): registry changed; market_data: unchanged, pipeline swapped", lines[1])
     it_.wait_for(function()
       local recs = seqs(fh)
       return recs[#recs].tag == "v2"
@@ -311,12 +309,7 @@ describe("hot reload under a steady stream", function()
   end)
 
   it("SIGHUP reloads (with --no-watch, a change alone does not)", function()
-    local t, spec, creds = setup()
-    local srv = it_.server(t, { "--rate", "50" })
-    local conn = { name = "market_data", url = srv:url("/v2/iex") }
-    save(spec, spec_source({ conns = { conn } }))
-    local fh = start(t, spec, creds, { "--no-watch" })
-    it_.wait_for(function() return #seqs(fh) >= 5 end, 10, "records", fh, srv)
+    local spec, srv, conn, fh = streaming({ "--rate", "50" }, 5, { "--no-watch" })
     conn.fields = "rev = { value = 7 },"
     save(spec, spec_source({ conns = { conn } }))
     local n = #seqs(fh)

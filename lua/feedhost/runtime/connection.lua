@@ -348,13 +348,15 @@ function Connection:close_and_retry(why)
   end
 end
 
-function Connection:shutdown()
+--- Closes, and stays closed once the runtime stops or the connection is retired. `why`: a
+-- feedhost.transport.CLOSE_REASONS key (default "shutdown").
+function Connection:shutdown(why)
   if self.retry then
     self.retry:cancel()
     self.retry = nil
   end
   if self.session then
-    self.session:close("shutdown")
+    self.session:close(why or "shutdown")
     self.state = "closing"
   elseif self.state ~= "connecting" then
     self.state = "closed"
@@ -430,16 +432,7 @@ end
 --- Closes for good: the connection left the spec.
 function Connection:retire()
   self.retired = true
-  if self.retry then
-    self.retry:cancel()
-    self.retry = nil
-  end
-  if self.session then
-    self.session:close("reload")
-    self.state = "closing"
-  else
-    self.state = "closed"
-  end
+  return self:shutdown("reload")
 end
 
 --- The live connection's subscriptions again with the new messages: the old spec's unsubscribe

@@ -232,6 +232,15 @@ local function apply(host, compiled, plan)
   local rt = host.rt
   local old_compiled, old_assets = rt.compiled, rt.assets
   local report, actions, unsub = {}, {}, {}
+  local shared = {}   -- what every connection's pipeline uses
+  for _, k in ipairs({ "mappings", "registry", "master_data" }) do
+    if canon(old_compiled.spec[k]) ~= canon(compiled.spec[k]) then
+      shared[#shared + 1] = k
+    end
+  end
+  if #shared > 0 then
+    report[1] = table.concat(shared, ", ") .. " changed"
+  end
   for _, name in ipairs(plan.names) do
     local old = def_named(rt, name)
     if old then
@@ -310,9 +319,23 @@ local function master_file(loaded)
   return loaded.dir .. (loaded.dir:sub(-1) == "/" and "" or "/") .. file
 end
 
+-- "specs/../registry/x.lua" -> "registry/x.lua" (how the sandbox finds registry modules)
+local function tidy(path)
+  local out = {}
+  for seg in path:gmatch("[^/]+") do
+    if seg == ".." and #out > 0 and out[#out] ~= ".." then
+      out[#out] = nil
+    elseif seg ~= "." then
+      out[#out + 1] = seg
+    end
+  end
+  return (path:sub(1, 1) == "/" and "/" or "") .. table.concat(out, "/")
+end
+
 local function watched_files(host)
   local set, list = {}, {}
   local function add(p)
+    p = p and tidy(p)
     if p and not set[p] then
       set[p] = true
       list[#list + 1] = p
