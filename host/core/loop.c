@@ -25,7 +25,6 @@ enum {
   POLL_BYTES_MAX = 4 << 20,
   INBOX_MSGS = 65536,              // messages other threads may have waiting
   INBOX_BYTES = 64 << 20,
-  OUTQ_RETRY_MS = 2,               // fh_loop_arm: output waiting for room in a socket
 };
 
 typedef struct attachment {
@@ -273,48 +272,6 @@ static int adopt_own(fh_loop *lp, own_fd *f, int fd)
   f->lp = lp;
   f->fd = fd;
   return fd < 0 || !fh_loop_adopt_file(lp, fd, &f->io) ? -1 : 0;
-}
-
-struct lws *fh_loop_adopt_file(fh_loop *lp, int fd, fh_io *io)
-{
-  lws_adopt_desc_t ad;
-  memset(&ad, 0, sizeof ad);
-  ad.vh = lp->vhost;
-  ad.type = LWS_ADOPT_RAW_FILE_DESC;
-  ad.fd.filefd = fd;
-  ad.vh_prot_name = fh_lws_protocol;
-  ad.opaque = io;
-  return lws_adopt_descriptor_vhost_via_info(&ad);
-}
-
-int fh_file_adopt(fh_loop *lp, fh_file *f, fh_io *io)
-{
-  f->wsi = fh_loop_adopt_file(lp, f->fd, io);
-  return f->wsi ? 0 : -1;
-}
-
-void fh_file_close(fh_file *f)
-{
-  if (f->wsi) {
-    lws_set_timeout(f->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
-  }
-}
-
-void fh_file_closed(fh_file *f, fh_conn *c, const char *why)
-{
-  lws_set_opaque_user_data(f->wsi, NULL);
-  f->wsi = NULL;
-  f->fd = -1;
-  fh_conn_gone(c, FH_EV_CLOSE, FH_CLOSE_NORMAL, 0, why);
-}
-
-void fh_file_drop(fh_file *f)
-{
-  if (f->wsi) {
-    lws_set_opaque_user_data(f->wsi, NULL);
-  } else if (f->fd >= 0) {
-    close(f->fd);
-  }
 }
 
 void fh_loop_wake(fh_loop *lp)
@@ -654,16 +611,9 @@ int fh_loop_fd(fh_loop *lp, char *err)
 
 void fh_loop_arm(fh_loop *lp, int timeout_ms)
 {
-  if (!lp->ps) {
-    return;
+  if (lp->ps) {   // events queued since the poll: at once
+    fh_pollset_arm(lp->ps, lp->nev > lp->nev_reported ? 0 : timeout_ms, &lp->conns);
   }
-  for (int i = 0; i < lp->conns.n && timeout_ms > OUTQ_RETRY_MS; i++) {
-    fh_conn *c = lp->conns.all[i];
-    if (c->queued && *c->queued) {   // output the socket had no room for yet: try again soon
-      timeout_ms = OUTQ_RETRY_MS;
-    }
-  }
-  fh_pollset_arm(lp->ps, lp->nev > lp->nev_reported ? 0 : timeout_ms);   // events queued since
 }
 
 int fh_loop_signal_pending(fh_loop *lp, int64_t *since)

@@ -12,10 +12,14 @@
 #include <unistd.h>
 
 #include "core/conn.h"
+#include "core/table.h"
 
 enum { OFF = 0, IN, CONNECTING, CONNECT_SEEN };
 
-enum { ARM_MAX_MS = 1000 };   // the longest an armed timer waits
+enum {
+  ARM_MAX_MS = 1000,   // the longest an armed timer waits
+  OUTQ_RETRY_MS = 2,   // output waiting for room in a socket: the next try
+};
 
 typedef struct entry {
   struct lws *wsi;   // the wsi the descriptor belongs to (NULL: the loop's own)
@@ -197,8 +201,14 @@ void fh_pollset_kick(fh_pollset *ps)
   }
 }
 
-void fh_pollset_arm(fh_pollset *ps, int timeout_ms)
+void fh_pollset_arm(fh_pollset *ps, int timeout_ms, const fh_table *conns)
 {
+  for (int i = 0; i < conns->n && timeout_ms > OUTQ_RETRY_MS; i++) {
+    const fh_conn *c = conns->all[i];
+    if (c->queued && *c->queued) {   // output the socket had no room for yet: try again soon
+      timeout_ms = OUTQ_RETRY_MS;
+    }
+  }
   if (ps->more || timeout_ms <= 0) {
     wake(ps);
     return;

@@ -14,6 +14,7 @@
 #define FH_POLLSET_H
 
 struct lws;
+struct fh_table;
 
 typedef struct fh_pollset fh_pollset;
 
@@ -37,7 +38,8 @@ void fh_pollset_kick(fh_pollset *ps);
 /// this one has been serviced since, and stops being watched for writability (no busy wake-ups).
 void fh_pollset_round(fh_pollset *ps, int more);
 /// The descriptor becomes readable in `timeout_ms` at the latest (at once when <= 0 or when the
-/// last round left work), and within a second whatever is asked (libwebsockets' own timeouts).
-void fh_pollset_arm(fh_pollset *ps, int timeout_ms);
+/// last round left work; within 2 ms when a connection of `conns` has output waiting for room),
+/// and within a second whatever is asked (libwebsockets' own timeouts).
+void fh_pollset_arm(fh_pollset *ps, int timeout_ms, const struct fh_table *conns);
 
 #endif
