@@ -68,6 +68,9 @@ struct lws *fh_conn_connect(fh_conn *c, fh_io *io, struct lws_vhost *vh, const c
   if (!wsi && !c->gone) {
     fh_conn_gone(c, FH_EV_ERROR, FH_ERR_CONNECT, 0, "cannot start the connection");
   }
+  if (wsi && c->lp->ps) {
+    fh_pollset_connecting(c->lp->ps, wsi);
+  }
   return wsi;
 }
 

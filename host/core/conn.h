@@ -96,6 +96,30 @@ extern const char fh_lws_protocol[];
 /// vhosts): `free_fn` runs when the loop is freed. @return the existing one for `key`, or NULL.
 void *fh_loop_attached(fh_loop *lp, const char *key);
 int fh_loop_attach(fh_loop *lp, const char *key, void *ptr, void (*free_fn)(void *));
+/// Adds a descriptor the adapter owns (not a socket: an inotify, event or timer descriptor) to
+/// the loop's poll set: its readiness comes to `io` as LWS_CALLBACK_RAW_RX_FILE, and lws closes it
+/// when the wsi closes (LWS_CALLBACK_RAW_CLOSE_FILE). @return the wsi, or NULL (the descriptor
+/// is still the caller's to close).
+struct lws *fh_loop_adopt_file(fh_loop *lp, int fd, fh_io *io);
+
+// A descriptor of an adapter's own that the loop polls (a listening socket, an inotify
+// descriptor), as a raw file: its readiness comes to the adapter's fh_io.
+typedef struct fh_file {
+  struct lws *wsi;   // NULL until adopted, and once closed
+  int fd;            // -1 once lws closed it
+} fh_file;
+/// Adds f->fd to the loop's poll set, its callbacks to `io`. @return 0, or -1 (the descriptor
+/// stays f's: fh_file_drop closes it).
+int fh_file_adopt(fh_loop *lp, fh_file *f, fh_io *io);
+/// Closes it now (the caller is Lua, between polls): lws closes the descriptor before this
+/// returns, after LWS_CALLBACK_RAW_CLOSE_FILE.
+void fh_file_close(fh_file *f);
+/// For LWS_CALLBACK_RAW_CLOSE_FILE: lws closed the descriptor, and connection `c` is gone
+/// (FH_EV_CLOSE with reason `why`).
+void fh_file_closed(fh_file *f, fh_conn *c, const char *why);
+/// When the adapter's state is freed: the wsi stops calling it (lws closes the descriptor with
+/// the loop), or a descriptor never adopted is closed.
+void fh_file_drop(fh_file *f);
 /// Starts a libwebsockets client connection for `c` whose callbacks go to `io`: a raw socket
 /// (`method` "RAW") or lws's own WebSocket client (`method` NULL), on `vh` (NULL: the loop's
 /// default vhost), with lws's LCCSCF_* TLS flags. @return the wsi; NULL when it could not even

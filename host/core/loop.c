@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/loop_impl.h"
+#include "core/pollset.h"
 #include "core/signals.h"
 #include "net/transports.h"
 
@@ -32,10 +33,16 @@ const struct lws_protocols *fh_loop_protocols(void)
   return protocols;
 }
 
-// Every lws callback goes to the state its wsi carries (an adapter's, or one of the loop's fds).
+// Every lws callback goes to the state its wsi carries (an adapter's, or one of the loop's fds);
+// the epoll set of an application's loop (fh_loop_fd) learns of descriptors here.
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
+  fh_loop *lp = wsi && reason != LWS_CALLBACK_GET_THREAD_ID
+                  ? lws_context_user(lws_get_context(wsi)) : NULL;
+  if (lp && lp->ps) {
+    fh_pollset_callback(lp->ps, wsi, (int)reason);
+  }
   fh_io *io = wsi ? lws_get_opaque_user_data(wsi) : NULL;
   return io ? io->on(io, wsi, (int)reason, in, len) : 0;
 }
@@ -89,17 +96,7 @@ static int adopt_own(fh_loop *lp, own_fd *f, int fd)
   f->io.on = own_fd_on;
   f->lp = lp;
   f->fd = fd;
-  if (fd < 0) {
-    return -1;
-  }
-  lws_adopt_desc_t ad;
-  memset(&ad, 0, sizeof ad);
-  ad.vh = lp->vhost;
-  ad.type = LWS_ADOPT_RAW_FILE_DESC;
-  ad.fd.filefd = fd;
-  ad.vh_prot_name = fh_lws_protocol;
-  ad.opaque = &f->io;
-  return lws_adopt_descriptor_vhost_via_info(&ad) ? 0 : -1;
+  return fd < 0 || !fh_loop_adopt_file(lp, fd, &f->io) ? -1 : 0;
 }
 
 void fh_loop_wake(fh_loop *lp)
@@ -163,6 +160,7 @@ void fh_loop_free(fh_loop *lp)
     fh_conn_free(lp->conns.all[i]);
   }
   fh_table_free(&lp->conns);
+  fh_pollset_free(lp->ps);   // after the context: its closes report to the set
   while (lp->attached) {
     attachment *a = lp->attached;
     lp->attached = a->next;
@@ -249,6 +247,7 @@ static int start(fh_loop *lp, const char *name, const fh_kv *kv, int nopts, char
 int fh_loop_open(fh_loop *lp, const char *name, const fh_kv *opts, int nopts, char *err)
 {
   fh_conn *c;
+  fh_pollset_kick(lp->ps);
   return start(lp, name, opts, nopts, err, &c);
 }
 
@@ -256,6 +255,7 @@ int fh_loop_listen(fh_loop *lp, const char *name, const fh_kv *opts, int nopts, 
                    char *err)
 {
   fh_conn *c;
+  fh_pollset_kick(lp->ps);
   int id = start(lp, name, opts, nopts, err, &c);
   if (id > 0) {
     *port = c->t->port ? c->t->port(c) : 0;
@@ -273,12 +273,14 @@ static fh_conn *live(fh_loop *lp, int id)
 int fh_loop_send(fh_loop *lp, int id, int kind, const char *data, size_t len)
 {
   fh_conn *c = live(lp, id);
+  fh_pollset_kick(lp->ps);
   return c && c->t->send ? c->t->send(c, kind, data, len) : -1;
 }
 
 int fh_loop_ping(fh_loop *lp, int id)
 {
   fh_conn *c = live(lp, id);
+  fh_pollset_kick(lp->ps);
   return c && c->t->ping ? c->t->ping(c) : -1;
 }
 
@@ -288,6 +290,7 @@ int fh_loop_close(fh_loop *lp, int id, int code, const char *reason)
   if (!c) {
     return -1;
   }
+  fh_pollset_kick(lp->ps);
   return c->t->close(c, code ? code : FH_CLOSE_NORMAL, reason ? reason : "");
 }
 
@@ -343,8 +346,8 @@ int fh_loop_poll(fh_loop *lp, int timeout_ms, const fh_event **events)
     }
   }
   // gather what else is ready without waiting, up to the batch limits
-  for (int spins = 0; spins < 64 && lp->frames < POLL_FRAMES_MAX && lp->bytes < POLL_BYTES_MAX;
-       spins++) {
+  int spins = 0;
+  for (; spins < 64 && lp->frames < POLL_FRAMES_MAX && lp->bytes < POLL_BYTES_MAX; spins++) {
     uint32_t before = lp->frames;
     int nev = lp->nev;
     fh_loop_run_again(lp);
@@ -354,6 +357,12 @@ int fh_loop_poll(fh_loop *lp, int timeout_ms, const fh_event **events)
     if (lp->frames == before && lp->nev == nev && !lp->nagain) {
       break;
     }
+  }
+  if (lp->ps) {   // stopped by a limit, not for want of input (or adapters to call again):
+                  // more may be waiting
+    fh_pollset_round(lp->ps, spins == 64 || lp->frames >= POLL_FRAMES_MAX ||
+                     lp->bytes >= POLL_BYTES_MAX || lp->nagain > 0 ||
+                     !lws_service_adjust_timeout(lp->ctx, 1, 0));
   }
   fh_loop_take_posted(lp);
   for (int sig; (sig = fh_signals_take(lp->sig_slot)) != 0;) {
@@ -386,6 +395,21 @@ int fh_loop_stats(fh_loop *lp, int id, fh_conn_stats *out)
   *out = c->st;
   out->out_queued = c->queued ? *c->queued : 0;
   return 0;
+}
+
+int fh_loop_fd(fh_loop *lp, char *err)
+{
+  if (!lp->ps && !(lp->ps = fh_pollset_new(lp->wake.fd, lp->timer.fd, err))) {
+    return -1;
+  }
+  return fh_pollset_fd(lp->ps);
+}
+
+void fh_loop_arm(fh_loop *lp, int timeout_ms)
+{
+  if (lp->ps) {   // events queued since the poll: at once
+    fh_pollset_arm(lp->ps, lp->nev > lp->nev_reported ? 0 : timeout_ms, &lp->conns);
+  }
 }
 
 int fh_loop_signal_pending(fh_loop *lp, int64_t *since)

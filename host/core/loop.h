@@ -133,6 +133,16 @@ int fh_loop_signals(fh_loop *lp, int on);
 int fh_loop_signal_pending(fh_loop *lp, int64_t *since);
 /// Ends the current or next wait of fh_loop_poll. Safe from any thread and from signal handlers.
 void fh_loop_wake(fh_loop *lp);
+/// A descriptor for an application's own event loop (luv, cqueues, epoll, ...): it becomes
+/// readable when the loop has work (a socket's data, a connect finished, a signal, a message
+/// another thread posted, the timer fh_loop_arm set); the application then calls fh_loop_poll
+/// with timeout 0 and fh_loop_arm. Made on the first call (an epoll set kept in step with every
+/// descriptor the loop polls). @return it, or -1 with `err` (room 256) set.
+int fh_loop_fd(fh_loop *lp, char *err);
+/// After a poll in an application's loop: the descriptor of fh_loop_fd becomes readable in
+/// `timeout_ms` at the latest (the caller's next timer), at once when work is left, within 2 ms
+/// when output waits for room in a socket, and within a second in any case.
+void fh_loop_arm(fh_loop *lp, int timeout_ms);
 /// Nanoseconds of FH_CLOCK_REALTIME (epoch) or FH_CLOCK_MONOTONIC.
 int64_t fh_clock_ns(int which);
 

@@ -6,6 +6,7 @@
 
 #include "core/conn.h"
 #include "core/inbox.h"
+#include "core/pollset.h"
 #include "core/table.h"
 
 enum {
@@ -51,6 +52,7 @@ struct fh_loop {
   struct again *again;      // adapters to call again after this service round (fh_conn_again)
   int nagain;
   int capagain;
+  fh_pollset *ps;           // fh_loop_fd's epoll set, once asked for (an application's loop)
 };
 
 // An fh_conn_again request: the connection (by id: it may be gone by then) and its io.

@@ -10,6 +10,7 @@ static const fh_transport *const all[] = {
   &fh_http_client,
   &fh_mqtt,
   &fh_zmq,
+  &fh_fswatch,
 };
 
 const fh_transport *fh_transport_find(const char *name)

@@ -25,6 +25,7 @@ struct fh_wsp *fh_ws_client_proto(fh_conn *c);
 void fh_ws_client_flush(fh_conn *c);
 extern const fh_transport fh_mqtt;        // "mqtt": MQTT 3.1.1 over paho's MQTTAsync
 extern const fh_transport fh_zmq;         // "zmq": ZeroMQ sockets (SUB, PULL, ...) in the loop
+extern const fh_transport fh_fswatch;     // "fswatch": changes of files (inotify), for reload
 
 /// The loop's lws protocol list (the one dispatching callback), for adapters' own vhosts.
 const struct lws_protocols *fh_loop_protocols(void);

@@ -28,8 +28,7 @@ enum { OUT_BYTES = 1 };
 typedef struct listener {
   fh_io io;
   fh_conn *c;
-  struct lws *wsi;
-  int fd;
+  fh_file f;       // the listening socket
   int port;
   size_t max_frame;
 } listener;
@@ -246,7 +245,7 @@ static int listener_on(fh_io *io, struct lws *wsi, int reason, void *in, size_t 
   switch (reason) {
   case LWS_CALLBACK_RAW_RX_FILE:
     for (;;) {
-      int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int fd = accept4(l->f.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         break;  // EAGAIN, or a client that went away (ECONNABORTED): try on the next wake-up
       }
@@ -254,10 +253,7 @@ static int listener_on(fh_io *io, struct lws *wsi, int reason, void *in, size_t 
     }
     return 0;
   case LWS_CALLBACK_RAW_CLOSE_FILE:
-    lws_set_opaque_user_data(wsi, NULL);
-    l->wsi = NULL;
-    l->fd = -1;   // lws closed it
-    fh_conn_gone(l->c, FH_EV_CLOSE, FH_CLOSE_NORMAL, 0, "stopped listening");
+    fh_file_closed(&l->f, l->c, "stopped listening");
     return 0;
   default:
     return 0;
@@ -273,7 +269,7 @@ static int listen_open(fh_conn *c, const fh_opts *o, char *err)
   if (!l) {
     return -1;
   }
-  l->fd = -1;
+  l->f.fd = -1;
   l->io.on = listener_on;
   l->c = c;
   l->max_frame = c->max_frame;
@@ -282,30 +278,20 @@ static int listen_open(fh_conn *c, const fh_opts *o, char *err)
   sa.sin_family = AF_INET;
   sa.sin_port = htons((uint16_t)port);
   if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-    l->fd = -1;
     snprintf(err, FH_ERR_LEN, "cannot listen on %s: not an IPv4 address", host);
     return -1;
   }
   int one = 1;
-  l->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (l->fd < 0 || setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      bind(l->fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(l->fd, 128) != 0) {
+  int fd = l->f.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 128) != 0) {
     snprintf(err, FH_ERR_LEN, "cannot listen on %s:%d: %s", host, port, strerror(errno));
     return -1;
   }
   socklen_t sl = sizeof sa;
-  getsockname(l->fd, (struct sockaddr *)&sa, &sl);
+  getsockname(fd, (struct sockaddr *)&sa, &sl);
   l->port = ntohs(sa.sin_port);
-  lws_adopt_desc_t ad;
-  memset(&ad, 0, sizeof ad);
-  ad.vh = fh_loop_vhost(c->lp);
-  ad.type = LWS_ADOPT_RAW_FILE_DESC;
-  ad.fd.filefd = l->fd;
-  ad.vh_prot_name = fh_lws_protocol;
-  ad.opaque = &l->io;
-  l->wsi = lws_adopt_descriptor_vhost_via_info(&ad);
-  if (!l->wsi) {
-    l->fd = -1;   // lws closed it
+  if (fh_file_adopt(c->lp, &l->f, &l->io) != 0) {   // the socket is closed with the state
     snprintf(err, FH_ERR_LEN, "cannot add the listener to the event loop");
     return -1;
   }
@@ -315,11 +301,7 @@ static int listen_open(fh_conn *c, const fh_opts *o, char *err)
 static int listen_close(fh_conn *c, int code, const char *reason)
 {
   listener *l = c->impl;
-  if (l->wsi) {
-    // outside any callback (the caller is Lua between polls): lws closes the fd now, so the
-    // port is free when this returns
-    lws_set_timeout(l->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
-  }
+  fh_file_close(&l->f);   // the port is free when this returns
   return 0;
 }
 
@@ -329,11 +311,7 @@ static void listen_destroy(fh_conn *c)
   if (!l) {
     return;
   }
-  if (l->wsi) {
-    lws_set_opaque_user_data(l->wsi, NULL);
-  } else if (l->fd >= 0) {
-    close(l->fd);
-  }
+  fh_file_drop(&l->f);
   free(l);
   c->impl = NULL;
 }

@@ -4,7 +4,9 @@
 --   local host = assert(feedhost.new{ spec = "specs/alpaca.lua", credentials = creds,
 --                                     on_record = function(rec) ... end })
 --   host:subscribe{ "AAPL", "MSFT" }
---   host:run()                 -- or host:step(timeout_ms) inside the application's own loop
+--   host:run()                 -- or host:step(timeout_ms) inside the application's own loop,
+--                              -- host:fd() readable when a host:step(0) has work
+--   host:reload()              -- compile the spec anew beside the running one, then swap
 --   print(host.store:quote("AAPL").bid, host:stats().market_data.frames)
 --   host:close()
 --
@@ -22,6 +24,8 @@ local reactor = require("feedhost.runtime.reactor")
 local recorder = require("feedhost.runtime.recorder")
 local storemod = require("feedhost.data.store")
 local logmod = require("feedhost.util.log")
+local reload = require("feedhost.runtime.reload")
+local clock = require("feedhost.sys.clock")
 
 local M = {}
 
@@ -34,10 +38,11 @@ local function spec_errors(errs, file)
     file, #errs, #errs == 1 and "" or "s")
 end
 
--- Loads, validates and compiles a spec with its credentials (see M.load for opts).
+-- Loads, validates and compiles a spec with its credentials (see M.load for opts). `files` (a
+-- list, may be nil) gets the files read: the spec, its registry modules, the credentials file.
 -- @return loaded, compiled; or nil, message, code
-local function prepare(opts, log, emit, out)
-  local loaded, errs, file = specmod.load(opts.spec, { trusted = opts.trusted })
+local function prepare(opts, log, emit, out, files)
+  local loaded, errs, file = specmod.load(opts.spec, { trusted = opts.trusted, files = files })
   if not loaded then
     return fail(spec_errors(errs, file))
   end
@@ -50,6 +55,9 @@ local function prepare(opts, log, emit, out)
   end
   local given = opts.credentials
   if type(given) == "string" then
+    if files then
+      files[#files + 1] = given
+    end
     local cerr
     given, cerr = credmod.read(given)
     if not given then
@@ -162,10 +170,13 @@ Host.__index = Host
 --- Builds a host. opts (besides those of M.load):
 --   on_record    function(rec) for every record (after the store has it); one that raises is
 --                counted as an application error (stats app_errors) and the records go on
+--   on           { <channel> = function(rec) }: per channel, after on_record; the same rule
 --   output       an output for every record (feedhost.runtime.output.ndjson: the CLI's NDJSON),
---                flushed after every step; with no store and no on_record, the pipelines write
---                its lines themselves (no record table is built)
---   store        false: no store (default: host.store keeps what the records say)
+--                flushed after every step; with no store, no on_record and no `on`, the
+--                pipelines write its lines themselves (no record table is built)
+--   store        false: no store; a table: the store's options (feedhost.data.store: intervals,
+--                lateness (default here 1 s), on_bar, max_*); default: host.store keeps what the
+--                records say, 1-minute bars closed by a timer of the host, once a second
 --   urls         {connection = url} overriding the spec's URLs
 --   connections  list of connection names to run (default: all)
 --   once         no reconnects; host:run() returns when every connection has closed
@@ -174,32 +185,51 @@ Host.__index = Host
 --   record_secrets  is true
 --   tls          {ca_file = path, insecure = bool}
 --   reactor      share an existing feedhost.runtime.reactor (default: a new one)
---   signals      true: SIGINT and SIGTERM stop the host (SIGHUP is logged)
+--   signals      true: SIGINT and SIGTERM stop the host, SIGHUP reloads the spec
+--   watch        true: the files the spec loaded (the spec, its registry modules, master data,
+--                the credentials file) are watched; a change reloads the spec
 -- @return host, or nil, message, exit code
 function M.new(opts)
   local log = opts.log or logmod.new({ level = opts.log_level or "info" })
-  local host = setmetatable({ log = log, on_record = opts.on_record, output = opts.output }, Host)
+  local host = setmetatable({ log = log, on_record = opts.on_record, output = opts.output,
+    watch = opts.watch, connections = opts.connections,
+    reload_stats = { ok = 0, failed = 0 } }, Host)
   if opts.store ~= false then
-    host.store = storemod.new()
+    local so = {}
+    for k, v in pairs(type(opts.store) == "table" and opts.store or {}) do
+      so[k] = v
+    end
+    so.lateness, so.log = so.lateness or 1, so.log or log
+    local ok, st = pcall(storemod.new, so)
+    if not ok then
+      return fail(tostring(st))
+    end
+    host.store = st
   end
-  local store, user, output = host.store, opts.on_record, opts.output
-  local write = output and output.write
-  local direct = output and output.out and not store and not user and output.out or nil
-  local loaded, compiled, code = prepare(opts, log, function(r)
-    if store then
-      store:put(r)
+  for ch, f in pairs(opts.on or {}) do
+    if type(f) ~= "function" then
+      return fail(string.format("on.%s: expected a function, got %s", tostring(ch), type(f)))
     end
-    if write then
-      write(r)
-    end
-    if user then
-      user(r)
-    end
-  end, direct)
+  end
+  local output = opts.output
+  local emit = M.deliver(host.store, output and output.write, opts.on_record, opts.on)
+  -- records only to the NDJSON output: the pipelines write its lines themselves
+  local direct = output and output.out and not host.store and not opts.on_record
+    and not (opts.on and next(opts.on)) and output.out or nil
+  local files = {}
+  local loaded, compiled, code = prepare(opts, log, emit, direct, files)
   if not loaded then
     return fail(compiled, code)
   end
-  host.file, host.compiled = loaded.file, compiled
+  host.file, host.compiled, host.loaded, host.files = loaded.file, compiled, loaded, files
+  -- the same preparation again, for a reload: the current assets, the files read that time
+  function host.recompile(list)
+    local symbols = {}
+    for i, a in ipairs(host.symbols) do
+      symbols[i] = type(a) == "table" and a.symbol or a
+    end
+    return prepare(setmetatable({ assets = symbols }, { __index = opts }), log, emit, direct, list)
+  end
   for name in pairs(opts.urls or {}) do
     if not compiled.connections[name] then
       return fail(string.format("--url %s: the spec has %s", name, table.concat(compiled.order, ", ")))
@@ -253,6 +283,33 @@ function M.new(opts)
   return host
 end
 
+--- The function every record goes to: the store, the output, then the application's on_record
+-- and on[channel]; one of those two that raises does not keep the other from the record, and the
+-- error goes on to the pipeline (counted as app_errors).
+function M.deliver(store, write, user, on)
+  local by_channel = on and next(on) and on
+  return function(r)
+    if store then
+      store:put(r)
+    end
+    if write then
+      write(r)
+    end
+    local f = by_channel and by_channel[r.channel]
+    if user and f then
+      local ok, err = pcall(user, r)
+      f(r)
+      if not ok then
+        error(err, 0)
+      end
+    elseif user then
+      user(r)
+    elseif f then
+      f(r)
+    end
+  end
+end
+
 local function symbol_of(a)
   return type(a) == "table" and a.symbol or a
 end
@@ -302,16 +359,51 @@ function Host:start()
   if not self.started then
     self.started = true
     self.rt:start()
+    local store = self.store
+    if store then   -- bars close on the wall clock too, when no tick comes
+      self.roll_timer = self.R:every(1, function() store:roll(clock.now_ns()) end)
+    end
+    reload.watch(self)
   end
 end
 
 --- One turn of the loop: waits at most timeout_ms for frames, timers or signals; the output is
--- flushed after it.
+-- flushed after it. A reload asked for during the turn (a file changed, SIGHUP, host:reload()
+-- from a callback) happens at its end, between two batches.
 function Host:step(timeout_ms)
   self:start()
+  self.stepping = true
   local n = self.R:step(timeout_ms or 0)
+  self.stepping = false
+  local why = self.reload_pending
+  if why and not self.closed then
+    self.reload_pending = nil
+    reload.run(self, why)
+  end
   self:flush()
   return n
+end
+
+--- A file descriptor for the application's own event loop (luv, cqueues, copas, epoll): it
+-- becomes readable when host:step(0) has work (frames, timers, signals, messages of other
+-- threads); call host:step(0) then. Starts the host. @return fd, or nil, message
+function Host:fd()
+  self:start()
+  return self.R:fd()
+end
+
+--- Loads, validates and compiles the spec again beside the running one and swaps it in
+-- (feedhost.runtime.reload: per connection, pipeline swapped, resubscribed, reconnected, opened
+-- or closed). Called during a step (from a callback), it happens at the step's end. Counted in
+-- host.reload_stats = { ok, failed, last_ms, last_swap_ms }.
+-- @return true, summary { ms, swap_ms, connections = {"name: what changed, what is done"} };
+--         or nil, message (the running spec stays)
+function Host:reload(why)
+  if self.stepping then
+    self.reload_pending = why or "host:reload()"
+    return true, "at the end of this step"
+  end
+  return reload.run(self, why or "host:reload()")
 end
 
 -- The output's pending records out (waiting, as its policy says, for a slow reader, but not
@@ -339,8 +431,8 @@ end
 
 -- SIGINT / SIGTERM: close the connections (run returns when they are closed, or after 3 s).
 function Host:on_signal(sig)
-  if sig == 1 then   -- SIGHUP
-    self.log:info("SIGHUP: reload is not part of this version; still running")
+  if sig == 1 then   -- SIGHUP: at the end of this step
+    self.reload_pending = "SIGHUP"
     return
   end
   if not self.rt.stopping then
@@ -418,6 +510,10 @@ function Host:close()
     return
   end
   self.closed = true
+  reload.unwatch(self)
+  if self.roll_timer then
+    self.roll_timer:cancel()
+  end
   if self.started then
     self.rt:stop()
     local deadline = reactor.now() + 2

@@ -11,17 +11,10 @@
 
 #include <zlib.h>
 
+#include "check.h"
 #include "core/conn.h"
 #include "core/loop.h"
 #include "net/ws_proto.h"
-
-static int failures;
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond) && failures++ < 20) {                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-    }                                                                            \
-  } while (0)
 
 static int test_close(fh_conn *c, int code, const char *reason)
 {
@@ -372,10 +365,5 @@ int main(void)
   test_signals();
   test_listener_reuse();
   test_deflate();
-  if (failures) {
-    fprintf(stderr, "%d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("test_loop: ok\n");
-  return 0;
+  return checks_done("test_loop");
 }

@@ -10,16 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "codec/ndjson.h"
 #include "codec/numfmt.h"
-
-static int failures;
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond) && failures++ < 20) {                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-    }                                                                            \
-  } while (0)
 
 // The Lua encoder's rule (feedhost.util.json encode_number), in C.
 static int reference(double v, char *dst)
@@ -186,10 +179,5 @@ int main(void)
   test_numbers();
   test_lines();
   test_pipe();
-  if (failures) {
-    fprintf(stderr, "%d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("test_ndjson: ok\n");
-  return 0;
+  return checks_done("test_ndjson");
 }

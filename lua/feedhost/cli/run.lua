@@ -6,13 +6,14 @@ local M = { name = "run", npos = 1,
     credentials = "value", url = "list", record = "value", output = "value",
     ["log-level"] = "value", ["stats-interval"] = "value", connection = "value",
     ["ca-file"] = "value", insecure = "flag", once = "flag", ["record-secrets"] = "flag",
-    ["output-wait"] = "value", ["output-buffer"] = "value" } }
+    ["output-wait"] = "value", ["output-buffer"] = "value", ["no-watch"] = "flag" } }
 
 M.help = [[
 usage: feedhost run SPEC [--assets A,B | --assets-file F] [--credentials FILE] [--url CONN=URL]
                     [--record FILE] [--output ndjson|none] [--log-level LEVEL]
                     [--stats-interval SECS] [--connection NAME] [--ca-file F] [--insecure] [--once]
-                    [--record-secrets] [--trusted-spec] [--output-wait SECS] [--output-buffer MIB]
+                    [--record-secrets] [--trusted-spec] [--no-watch] [--output-wait SECS]
+                    [--output-buffer MIB]
 
 Connects every connection of SPEC (or only --connection NAME), authenticates, subscribes the
 assets and prints records as NDJSON on stdout. Every --stats-interval seconds (default 5; 0: off)
@@ -27,10 +28,15 @@ age of the last frame. Lost connections come back with backoff, auth and a full 
   --insecure         do not verify server certificates
   --once             do not reconnect; exit when every connection has closed
   --trusted-spec     run the spec's code unconfined (files, processes): only for specs you trust
+  --no-watch         do not reload the spec when its files change (SIGHUP still reloads)
   --output-buffer M  records waiting for stdout take at most M MiB (default 32)
   --output-wait S    when stdout falls behind (half the buffer waiting), stop reading the
                      sockets for at most S seconds (default 2); still behind: lines that do not
                      fit are dropped and counted (stats, log) until it catches up
+A change of the spec file, of a registry module it loaded, of its master data file or of the
+credentials file reloads the spec: compiled beside the running one, then swapped in connection by
+connection (pipeline swapped, resubscribed, reconnected, opened or closed, as what changed asks);
+a spec with an error is reported and the running one stays. SIGHUP reloads too.
 SIGINT or SIGTERM closes the connections and exits 0 (also while stdout is blocked). A stdout
 that goes away or fails ends the run with exit 1.
 ]]
@@ -57,7 +63,7 @@ function M.host(cmd, opts, extra)
     connections = opts.connection and { opts.connection } or nil,
     tls = { ca_file = opts["ca-file"], insecure = opts.insecure }, signals = true,
     lenient_credentials = extra.lenient_credentials, reactor = extra.reactor, adjust = extra.adjust,
-    trusted = opts["trusted-spec"],
+    trusted = opts["trusted-spec"], watch = extra.watch and not opts["no-watch"],
   })
   if not host then
     return nil, args.report(cmd, err, code)
@@ -96,7 +102,7 @@ function M.run(opts, pos)
   if oerr then
     return args.report("run", oerr)
   end
-  local host, rc = M.host("run", opts, { spec = pos[1], log = log, output = output })
+  local host, rc = M.host("run", opts, { spec = pos[1], log = log, watch = true, output = output })
   if not host then
     return rc
   end

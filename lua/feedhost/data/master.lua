@@ -282,13 +282,18 @@ function M.load_master(md, opts)
     local delimiter = md.delimiter
     if delimiter == nil and ext == "tsv" then delimiter = "\t" end
     local f, err = io.open(path, "rb")
-    if not f then
+    local text, rerr
+    if f then
+      text, rerr = f:read("*a")
+      f:close()
+    else   -- a file the feedhost command embeds (specs/kite_instruments.csv), or the module's copy
+      text = require("feedhost.sys.ffi").resource((path:gsub("^%./", "")))
+    end
+    if not f and not text then
       err = tostring(err)
       if ssub(err, 1, #path + 2) == path .. ": " then err = ssub(err, #path + 3) end
       error("master_data.file: cannot open '" .. path .. "': " .. err, 0)
     end
-    local text, rerr = f:read("*a")
-    f:close()
     if text == nil then
       error("master_data.file: cannot read '" .. path .. "': " .. tostring(rerr), 0)
     end

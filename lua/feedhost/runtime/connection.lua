@@ -356,13 +356,15 @@ function Connection:close_and_retry(why)
   end
 end
 
-function Connection:shutdown()
+--- Closes, and stays closed once the runtime stops or the connection is retired. `why`: a
+-- feedhost.transport.CLOSE_REASONS key (default "shutdown").
+function Connection:shutdown(why)
   if self.retry then
     self.retry:cancel()
     self.retry = nil
   end
   if self.session then
-    self.session:close("shutdown")
+    self.session:close(why or "shutdown")
     self.state = "closing"
   elseif self.state ~= "connecting" then
     self.state = "closed"
@@ -384,7 +386,15 @@ function Connection:lost(code, reason, failed)
   if self.http_out then
     self.http_out:cancel()
   end
-  if self.rt.stopping or self.rt.once then
+  if self.rt.stopping or self.retired then
+    self.state = "closed"
+    return
+  end
+  if self.restarting then   -- a reload changed what this connection is: again at once
+    self.restarting = nil
+    return self:connect()
+  end
+  if self.rt.once then
     self.state = "closed"
     return
   end
@@ -405,6 +415,51 @@ function Connection:lost(code, reason, failed)
     self.retry = nil
     self:connect()
   end)
+end
+
+-- ---- hot reload (feedhost.runtime.reload) ------------------------------------------------------
+--- Connects again now, without backoff: the spec's url, backend or auth changed.
+function Connection:restart()
+  if self.retry then
+    self.retry:cancel()
+    self.retry = nil
+  end
+  self.attempt = 0
+  if self.session and self.state == "connecting" then   -- not open yet: start over
+    local session = self.session
+    self.session = nil
+    session:abandon()
+    return self:connect()
+  elseif self.session then
+    self.restarting = true
+    self.log:info("closing: %s", require("feedhost.transport").CLOSE_REASONS.reload)
+    self.session:close("reload")
+    self.state = "closing"
+  elseif self.state == "backoff" or (self.state == "idle" and self.rt.started) then
+    return self:connect()
+  end
+end
+
+--- Closes for good: the connection left the spec.
+function Connection:retire()
+  self.retired = true
+  return self:shutdown("reload")
+end
+
+--- The live connection's subscriptions again with the new messages: the old spec's unsubscribe
+-- `frames` (for the current assets) first, then every current asset subscribed, paced as ever.
+function Connection:resubscribe(frames)
+  if self.state ~= "live" and self.state ~= "subscribing" then
+    return false   -- not subscribed yet: the new messages go out when it is
+  end
+  if self.pacer then
+    self.pacer:cancel()
+    self.pacer = nil
+  end
+  self.outq = {}
+  self:queue(frames, "unsubscribe")
+  self:subscribe_all()
+  return true
 end
 
 -- A handshake that does not finish (a server that accepts TCP and says nothing, a TLS peer that

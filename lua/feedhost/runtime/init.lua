@@ -108,6 +108,7 @@ local function definition(self, name)
   end
   return def
 end
+M.definition = definition   -- for feedhost.runtime.reload: (runtime-like {compiled, urls, tls, log}, name)
 
 --- opts: compiled, reactor, log, urls = {name = url}, once, recorder(conn, dir, binary, data, ts),
 --  tls = {ca_file, insecure}, connections = {names} (default all), random (the backoff jitter's
@@ -205,6 +206,12 @@ end
 
 function Runtime:tick()
   local t = now()
+  for i = #self.sockets, 1, -1 do   -- connections a reload took out of the spec, once closed
+    local s = self.sockets[i]
+    if s.retired and s.state == "closed" then
+      table.remove(self.sockets, i)
+    end
+  end
   for _, s in ipairs(self.sockets) do
     local ok, err = pcall(s.check, s, t)
     if not ok then

@@ -17,6 +17,8 @@
 --   R:subscribe(id, topics, unsubscribe)   topics: feedhost.transport.encode_topics bytes
 --   R:after(seconds, fn) / R:every(seconds, fn) -> timer; timer:cancel()
 --   R:step(max_wait_ms)      one poll, its events, the timers due
+--   R:fd()                   a descriptor for the application's own loop: readable when a
+--                            step(0) has work (frames, timers, signals, posts from threads)
 --   R:catch_signals(fn)      fn(signum) for SIGINT, SIGTERM, SIGHUP (per reactor)
 --   R:signal_waiting()       a caught signal not taken yet
 --   R:free()
@@ -244,6 +246,9 @@ local function add_timer(self, delay, fn, every)
   self.seq = self.seq + 1
   local t = setmetatable({ at = mono() + delay, fn = fn, every = every, seq = self.seq }, Timer)
   heap_push(self.heap, t)
+  if self.loop_fd and not self.stepping then   -- added from the application's loop
+    self:arm()
+  end
   return t
 end
 
@@ -363,6 +368,7 @@ end
 -- timers. @return the number of events
 function Reactor:step(max_wait_ms)
   local evp = self.evp
+  self.stepping = true
   local n = api.loop_poll(self.lp, self:wait_ms(max_wait_ms or 1000), evp)
   local w = self.watch
   watch.enter(w)
@@ -379,7 +385,32 @@ function Reactor:step(max_wait_ms)
   end
   self:run_timers()
   watch.leave(w)
+  self.stepping = false
+  self:arm()
   return n
+end
+
+--- A file descriptor for an application's own event loop (luv, cqueues, epoll, ...): it becomes
+-- readable when the reactor has work (frames, a finished connect, a due timer, a signal, a
+-- message another thread posted); the application then calls step(0). Made on the first call.
+-- @return fd, or nil, message
+function Reactor:fd()
+  if not self.loop_fd then
+    local fd = api.loop_fd(self.lp, self.errbuf)
+    if fd < 0 then
+      return nil, ffi_string(self.errbuf)
+    end
+    self.loop_fd = fd
+  end
+  return self.loop_fd
+end
+
+--- With fd() in use: its descriptor becomes readable when the first timer is due (or sooner,
+-- when the loop has work). step() calls it; so does whoever adds work outside a step.
+function Reactor:arm()
+  if self.loop_fd then
+    api.loop_arm(self.lp, self:wait_ms(1000))
+  end
 end
 
 --- SIGINT, SIGTERM and SIGHUP become calls of fn(signum) on this reactor (every reactor that

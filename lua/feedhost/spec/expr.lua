@@ -7,7 +7,6 @@
 -- into generated Lua; for JSON frames read through the C tape it first rewrites `data.a.b` into
 -- tape lookups (`JG(JT(data, "a"), "b")`), so only the members named are ever read.
 local jutil = require("jit.util")
-local vmdef = require("jit.vmdef")
 local bit = require("bit")
 
 local M = {}
@@ -130,10 +129,20 @@ end
 ---------------------------------------------------------------------------------------------
 -- Free names, from bytecode
 ---------------------------------------------------------------------------------------------
-local bcnames = vmdef.bcnames
+-- The opcode of the instruction of chunk `src` that names the constant "g": GGET and GSET found
+-- by probes (jit.vmdef, which names them, is on LuaJIT's default package.path only).
+local function opcode_naming_g(src)
+  local f = loadstring(src)
+  for pc = 1, jutil.funcinfo(f).bytecodes - 1 do
+    local ins = jutil.funcbc(f, pc)
+    if jutil.funck(f, -bit.rshift(ins, 16) - 1) == "g" then
+      return bit.band(ins, 0xff)
+    end
+  end
+end
+local OPNAMES = { [opcode_naming_g("return g")] = "GGET", [opcode_naming_g("g = 1")] = "GSET" }
 local function opname(ins)
-  local op = bit.band(ins, 0xff)
-  return bcnames:sub(op * 6 + 1, op * 6 + 6):gsub(" ", "")
+  return OPNAMES[bit.band(ins, 0xff)]
 end
 
 local function collect_globals(fn, out)

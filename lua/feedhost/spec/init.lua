@@ -47,10 +47,20 @@ end
 M.format_errors = err_list_to_string
 
 --- Loads and validates spec file `path`. The spec runs confined (feedhost.spec.sandbox) unless
--- opts.trusted.
+-- opts.trusted. opts.files: a list that gets the path of every file read from the file system
+-- (the spec, the registry modules it requires, what it reads with read_file), even when loading
+-- fails: what hot reload watches.
 -- @return { file, dir, spec } or nil, errors (list of {path, msg}), file
 function M.load(path, opts)
-  local src, embedded = read_file(path)
+  local files = opts and opts.files
+  local reader = not files and read_file or function(p)
+    local text, embedded = read_file(p)
+    if text and not embedded then
+      files[#files + 1] = p
+    end
+    return text, embedded
+  end
+  local src, embedded = reader(path)
   if not src then
     return nil, { { path = "(file)", msg = "cannot read spec file" } }, path
   end
@@ -59,7 +69,7 @@ function M.load(path, opts)
   if not fn then
     return nil, { { path = "(syntax)", msg = tostring(err) } }, path
   end
-  setfenv(fn, sandbox.env({ dir = dir, read_file = read_file, trusted = opts and opts.trusted }))
+  setfenv(fn, sandbox.env({ dir = dir, read_file = reader, trusted = opts and opts.trusted }))
   -- a spec file that never finishes loading is stopped by the watchdog
   local watch = require("feedhost.sys.watch")
   local w = watch.new(nil, LOAD_BUDGET)

@@ -21,11 +21,40 @@ local M = {
   C = ffi.C,   -- the constants (enums) of the declarations above
 }
 
+-- Where the module finds the files the feedhost command embeds, when it is loaded into another
+-- application's LuaJIT (no embedded files): installed, <luadir>/feedhost/resources/ (see
+-- CMakeLists.txt); in a source tree (lua/ on package.path), the tree itself.
+local roots
+local function resource_roots()
+  if not roots then
+    local pkg = debug.getinfo(1, "S").source:match("^@(.*)/sys/ffi%.lua$")
+    roots = pkg and { pkg .. "/resources/", pkg .. "/../../" } or {}
+  end
+  return roots
+end
+
 local len_buf = ffi.new("size_t[1]")
---- A file embedded in the binary at build time ("specs/alpaca.lua"), or nil.
+--- A file embedded in the binary at build time ("specs/alpaca.lua"), or nil. The Lua module (no
+-- embedded files) reads it from its resources directory instead.
 function M.resource(name)
   local p = M.api.resource(name, len_buf)
-  return p ~= nil and ffi.string(p, len_buf[0]) or nil
+  if p ~= nil then
+    return ffi.string(p, len_buf[0])
+  end
+  if core.embedded then
+    return nil
+  end
+  for _, root in ipairs(resource_roots()) do
+    local f = io.open(root .. name, "rb")
+    local text = f and f:read("*a")
+    if f then
+      f:close()
+    end
+    if text then
+      return text
+    end
+  end
+  return nil
 end
 
 --- A new batch, freed by the garbage collector.

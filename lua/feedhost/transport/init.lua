@@ -22,13 +22,14 @@ M.BY_TYPE = {
 M.CLOSE_REASONS = {
   shutdown = "shutdown", auth_failed = "auth message failed", auth_rejected = "auth rejected",
   auth_timeout = "auth timeout", idle = "idle timeout", ping_timeout = "ping timeout",
+  reload = "the spec changed (reload)",
 }
 
 -- Close codes for those reasons (WebSocket's 1000 and private range 4000-4999; the other
 -- transports report them back as the code of their close).
 M.CLOSE_CODES = {
   shutdown = 1000, auth_failed = 4000, auth_rejected = 4001, auth_timeout = 4002, idle = 4003,
-  ping_timeout = 4004,
+  ping_timeout = 4004, reload = 1000,
 }
 
 --- The transport module of a backend type. @return module, or nil, message
