@@ -40,9 +40,11 @@ M.CONTEXT = {
   subscribe = { "credentials", "broker", "connection_name", "subscribe_assets", "channel" },
   token = { "credentials", "broker", "connection_name", "subscribe_assets", "channel", "asset" },
   data = { "data", "broker", "credentials", "mappings", "connection_name", "channel",
-    "received_at", "topic" },
-  hook = { "broker", "credentials", "connection_name", "message", "error", "code", "reason" },
-  master = { "row", "broker", "credentials" },
+    "received_at", "topic", "state" },
+  hook = { "broker", "credentials", "connection_name", "message", "error", "code", "reason",
+    "state" },
+  master = { "row", "source", "universe", "broker", "credentials" },
+  master_path = { "doc", "broker", "credentials" },
 }
 
 ---------------------------------------------------------------------------------------------
