@@ -1,6 +1,7 @@
--- Every spec in specs/ against its fixture (specs/fixtures/<name>.lua): the URL, the handshake
--- headers and the exact frames it sends, then the frames in -> the exact NDJSON records out and
--- the error counts per kind.
+-- Every spec in specs/ against its fixture (specs/fixtures/<name>.lua, each one found there): the
+-- URL, the handshake headers and the exact frames it sends (auth, setup, subscribe for the assets
+-- the connection's universe knows), then the frames in -> the exact NDJSON records out and the
+-- error counts per kind.
 local cffi = require("feedhost.sys.ffi")
 local specmod = require("feedhost.spec")
 local record = require("feedhost.data.record")
@@ -17,7 +18,7 @@ local function run_fixture(name)
     emit = function(r) out[#out + 1] = record.ndjson(r, r.channel, r.connection) end,
   })
   assert(compiled, cerrs and specmod.format_errors(cerrs, name))
-  local assets = compiled.universe:resolve(fx.assets or {})
+  local assets = compiled.resolve(fx.assets or {})
   return fx, compiled, assets, out
 end
 
@@ -38,7 +39,26 @@ local function feed(compiled, conn, frames)
   compiled.connections[conn].pipeline.run(b)
 end
 
-for _, name in ipairs({ "alpaca", "binance", "kite" }) do
+-- every fixture in specs/fixtures/
+local function fixture_names()
+  local names = {}
+  local p = io.popen("ls specs/fixtures")
+  for file in p:lines() do
+    names[#names + 1] = file:match("^(.+)%.lua$")
+  end
+  p:close()
+  table.sort(names)
+  return names
+end
+
+it("finds the fixtures of the shipped specs", function()
+  local names = table.concat(fixture_names(), " ")
+  for _, n in ipairs({ "alpaca", "binance", "bitfinex", "bybit", "coinbase", "kite", "kraken", "okx" }) do
+    assert.matches(n, names, 1, true)
+  end
+end)
+
+for _, name in ipairs(fixture_names()) do
   describe("spec " .. name, function()
     local fx, compiled, assets = run_fixture(name)
     for conn, cfx in pairs(fx.connections) do
@@ -67,7 +87,10 @@ for _, name in ipairs({ "alpaca", "binance", "kite" }) do
             for _, fr in ipairs(c.auth_frames()) do
               got[#got + 1] = fr.text
             end
-            for _, fr in ipairs(c.subscribe(assets)) do
+            for _, fr in ipairs(c.setup_frames()) do
+              got[#got + 1] = fr.text
+            end
+            for _, fr in ipairs(c.subscribe(c.assets_of(assets))) do
               got[#got + 1] = fr.text
             end
             assert.are.same(cfx.sends, got)

@@ -200,23 +200,56 @@ function M.header(plan)
     .. "\nlocal function _WCTX_l(c) " .. table.concat(l, " ") .. " return c end"
 end
 
--- code of the list at `level` of the container named `data`: the first alternative present
-local function list_code(g, plan, level, tapemode)
-  local parts = {}
-  for _, p in ipairs(plan.levels[level]) do
-    parts[#parts + 1] = g:expression(p, "frame.each", tapemode) or "nil"
+-- The keys of key path `p` over data: "data.a[2][\"x-y\"]" -> { '"a"', '2', '"x-y"' } (code).
+local function keys_of(p)
+  local keys, i = {}, 5
+  while i <= #p do
+    local name = p:match("^%.([%a_][%w_]*)", i)
+    if name then
+      keys[#keys + 1] = string.format("%q", name)
+      i = i + #name + 1
+    else
+      local idx = p:match("^%[(%d+)%]", i) or p:match('^%[("[^"]*")%]', i)
+      keys[#keys + 1] = idx
+      i = i + #idx + 2
+    end
   end
-  return table.concat(parts, " or ")
+  return keys
+end
+
+-- Statements setting `target` to the value at key path `p` over `data`, nil wherever a member
+-- is missing (a tape token in tape mode): never an error.
+local function path_code(p, target, tapemode)
+  local out = { target .. " = data" }
+  for _, k in ipairs(keys_of(p)) do
+    if tapemode then
+      out[#out + 1] = "if " .. target .. " ~= nil then " .. target .. " = _JT(" .. target .. ", " .. k .. ") end"
+    else
+      out[#out + 1] = "if type(" .. target .. ") == \"table\" then " .. target .. " = " .. target .. "[" .. k
+        .. "] else " .. target .. " = nil end"
+    end
+  end
+  return table.concat(out, " ")
+end
+
+-- statements setting `target` to the list at `level` of the container named `data`: the first
+-- alternative present
+local function list_code(plan, level, target, tapemode)
+  local out = {}
+  for i, p in ipairs(plan.levels[level]) do
+    out[#out + 1] = (i > 1 and ("if " .. target .. " == nil then ") or "") .. path_code(p, target, tapemode)
+      .. (i > 1 and " end" or "")
+  end
+  return "local " .. target .. "\n" .. table.concat(out, "\n")
 end
 
 -- statements setting the with values of `level` from its element, named `data` (and clearing
 -- those of deeper levels)
-local function with_code(g, plan, level, tapemode)
+local function with_code(plan, level, tapemode)
   local out = {}
   for _, w in ipairs(plan.with) do
     if w.level == level then
-      out[#out + 1] = w.name .. " = " .. (g:expression(w.expr, "frame.with." .. w.name, tapemode)
-        or "nil")
+      out[#out + 1] = path_code(w.expr, w.name, tapemode)
     elseif w.level > level then
       out[#out + 1] = w.name .. " = nil"
     end
@@ -265,21 +298,21 @@ function M.gen_frame_split(g, plan, mode)
   add("if not ok then return _fail(err, p, len" .. (tapemode and ", e" or "") .. ") end")
   add("end")
   add("local function _FAN_" .. mode .. "(data, received_at, p, len)")
-  add(with_code(g, plan, 0, tapemode))
+  add(with_code(plan, 0, tapemode))
   local w = when_code(g, plan)
   if w then
     add("if not (" .. w .. ") then return " .. one .. "(data, received_at, p, len) end")
   end
-  add("local a1 = " .. list_code(g, plan, 1, tapemode))
+  add(list_code(plan, 1, "a1", tapemode))
   add("if not (" .. is_arr("a1", tapemode) .. ") then return " .. one .. "(data, received_at, p, len) end")
   for k = 1, n do
     add("local i" .. k .. " = " .. first("a" .. k))
     add("for _ = 1, " .. len("a" .. k) .. " do")
     add("local data = " .. get("a" .. k, "i" .. k))
     add("i" .. k .. " = " .. nxt("i" .. k))
-    add(with_code(g, plan, k, tapemode))
+    add(with_code(plan, k, tapemode))
     if k < n then
-      add("local a" .. (k + 1) .. " = " .. list_code(g, plan, k + 1, tapemode))
+      add(list_code(plan, k + 1, "a" .. (k + 1), tapemode))
       add("if not (" .. is_arr("a" .. (k + 1), tapemode) .. ") then if " .. one
         .. "(data, received_at, p, len) then return true end else")
     else
@@ -357,8 +390,8 @@ function M.gen_batch_loop(g, plan, opts)
     add(BC[k] .. ", " .. BL[k] .. ", _BE = " .. C[k] .. ", " .. Lv[k] .. ", data")
     g:emit(table.concat(L, "\n"), nil)
     L = {}
-    g:emit(with_code(g, plan, k, true), "frame.with")
-    g:emit("local a = " .. list_code(g, plan, k + 1, true) .. "\nif " .. is_arr("a", true) .. " then "
+    g:emit(with_code(plan, k, true), "frame.with")
+    g:emit(list_code(plan, k + 1, "a", true) .. "\nif " .. is_arr("a", true) .. " then "
       .. C[k + 1] .. ", " .. Lv[k + 1] .. " = a + 1, _RLEN(a) else " .. C[n] .. ", " .. Lv[n]
       .. " = data, 1 end", "frame.each")
     add(save(k + 1, n))
@@ -395,9 +428,9 @@ function M.gen_batch_loop(g, plan, opts)
   if not plan then
     g:emit(C[n] .. ", " .. Lv[n] .. " = data, 1", nil)
   else
-    g:emit(with_code(g, plan, 0, true), "frame.with")
+    g:emit(with_code(plan, 0, true), "frame.with")
     local w = when_code(g, plan)
-    local a = "local a = " .. list_code(g, plan, 1, true) .. "\nif " .. is_arr("a", true)
+    local a = list_code(plan, 1, "a", true) .. "\nif " .. is_arr("a", true)
       .. " then " .. C[1] .. ", " .. Lv[1] .. " = a + 1, _RLEN(a) else " .. C[n] .. ", " .. Lv[n]
       .. " = data, 1 end"
     if w then
