@@ -202,6 +202,19 @@ describe("fan-out with outer context", function()
     assert.matches('@byte %d+: {"p":"bad"},{"p":3}%]}', line)
   end)
 
+  it("reads a with value whose members are missing as nil, and compares it in C", function()
+    local expr = require("feedhost.spec.expr")
+    assert.equal('not _JEQT(ch, "trades")', expr.rewrite_tape("ch ~= 'trades'", false, "ch"))
+    local run, P = pipeline_of({ streams = { "data" },
+      frame = { each = "data.data", with = { ch = "data.arg.channel" } },
+      router = { rules = { { channel = "info", match = "ch ~= 'trades'" } }, default_channel = "data" },
+      converters = { data = { { fields = { v = { source = "data.v" } } } } } })
+    assert.are.same({ '{"channel":"data","connection":"c","v":1}' },
+      run('{"event":"subscribe"}', '{"arg":"flat"}', '{"arg":{"channel":"trades"},"data":[{"v":1}]}'))
+    assert.equal(2, P.stats.info)
+    assert.equal(0, P.stats.errors)
+  end)
+
   it("hands with values to function sources and hooks as context names", function()
     local seen
     local conn = {

@@ -355,6 +355,16 @@ function M.rewrite_tape(src, as_token, name)
         k = j + 2
         goto continue
       end
+      if #keys == 0 and not as_token and name ~= "data" and cmp and cmp.t == "op"
+        and (cmp.v == "==" or cmp.v == "~=") and lit and lit.t == "str" and literal_key(lit)
+        and safe_before and safe_after then
+        -- `name == "lit"` of a token value (a fan-out value): compared in C, no Lua string
+        out[#out + 1] = src:sub(pos, t.s - 1)
+        out[#out + 1] = (cmp.v == "~=" and "not " or "") .. "_JEQT(" .. name .. ", " .. literal_key(lit) .. ")"
+        pos = lit.e + 1
+        k = j + 2
+        goto continue
+      end
       if #keys == 0 then
         code = as_token and name or ("_JM(" .. name .. ")")
       else

@@ -31,7 +31,7 @@ end
 local HEADER = [[
 local _K, _R, _H, _X = ...
 local _JG, _JT, _JM, _JTS, _JEQ, _P = _R.get, _R.tok, _R.mat, _R.ts, _R.eq, _R.parse
-local _RLEN, _RNEXT, _RTYPE = _R.len, _R.next, _R.type
+local _RLEN, _RNEXT, _RTYPE, _JEQT = _R.len, _R.next, _R.type, _R.eqt
 local num, int, str, ts, now, map, filter, split, json = _H.num, _H.int, _H.str, _H.ts, _H.now, _H.map, _H.filter, _H.split, _H.json
 local broker, credentials, mappings, connection_name = _X.broker, _X.credentials, _X.mappings, _X.connection_name
 local _emit, _fail, _parse_fail, _S, _HANDLER, _MKCTX, _CTX0 = _X.emit, _X.fail, _X.parse_fail, _X.stats, _X.handler, _X.mkctx, _X.ctx0
