@@ -43,12 +43,8 @@ local made = {}
 function M.file(text, suffix)
   local base = os.tmpname()
   os.remove(base)
-  local path = base .. (suffix or "")
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  made[#made + 1] = path
-  return path
+  made[#made + 1] = require("spec.helpers.integration").write(base .. (suffix or ""), text)
+  return made[#made]
 end
 
 function M.cleanup()

@@ -1,6 +1,6 @@
 -- Fan-out with outer context (frame = {each, with, when}), state written by hooks and read in
 -- routers and converters, on the JSON fast path and on the general path (the same records).
-local cffi = require("feedhost.sys.ffi")
+local unit = require("spec.helpers.unit")
 local schema = require("feedhost.spec.schema")
 local specmod = require("feedhost.spec")
 local record = require("feedhost.data.record")
@@ -20,39 +20,29 @@ local function pipeline_of(conn, reg, log)
   }))
   local P = compiled.connections.c.pipeline
   local function run(...)
-    local list = { ... }
-    local b = cffi.batch(65536, #list + 1)
-    for _, text in ipairs(list) do
-      cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_TEXT, 1700000000000000000LL, text, #text)
-    end
-    P.run(b)
+    P.run(unit.of({ ... }, 1700000000000000000LL))
     return lines
   end
   return run, P
 end
 
--- the same connection on the general frame path (an on_message hook that keeps every frame)
-local function general(conn)
-  local c = {}
+-- `conn` with `key` set to `value` (the other keys shared)
+local function with_key(conn, key, value)
+  local c = { [key] = value }
   for k, v in pairs(conn) do
-    c[k] = v
+    c[k] = c[k] or v
   end
-  c.hooks = {}
-  for k, v in pairs(conn.hooks or {}) do
-    c.hooks[k] = v
-  end
-  c.hooks.on_message = function() return nil end
   return c
 end
 
--- the same connection on the Lua-table path (a computed payload_path: Lua values, not the tape)
+-- the same connection on the general frame path: an on_message hook that keeps every frame
+local function general(conn)
+  return with_key(conn, "hooks", with_key(conn.hooks or {}, "on_message", function() return nil end))
+end
+
+-- the same connection on the Lua-table path: a computed payload_path (Lua values, not the tape)
 local function tables(conn)
-  local c = {}
-  for k, v in pairs(conn) do
-    c[k] = v
-  end
-  c.parser = { payload_path = "data.inner ~= nil and data.inner or data" }
-  return c
+  return with_key(conn, "parser", { payload_path = "data.inner ~= nil and data.inner or data" })
 end
 
 local KRAKEN = {
@@ -179,11 +169,8 @@ describe("fan-out with outer context", function()
     assert.are.same(want, pipeline_of(general(conn))(unpack(frames)))
     assert.are.same(want, pipeline_of(tables(conn))(unpack(frames)))
     -- a new state (a new connection): the channel ids are unknown again
-    local b = cffi.batch(4096, 2)
-    local f = frames[5]
-    cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_TEXT, 0LL, f, #f)
     local n = #run()
-    P.run(b, nil, {})
+    P.run(unit.of({ frames[5] }), nil, {})
     assert.equal(n, #run())
     assert.equal(1, P.stats.errors) -- state[chan] is nil: counted where the router failed
   end)
@@ -233,10 +220,11 @@ describe("fan-out with outer context", function()
     local run, P = pipeline_of({ streams = { "data" }, frame = { each = "data.data", with = { ch = "data.channel" } },
       router = { rules = { { channel = "heartbeat", match = "ch == 'trade' and data.price > 0" } } } })
     local f = '{"channel":"trade","type":"update","data":[{"price":1.5,"qty":2},{"price":2.5,"qty":1},{"price":3.5,"qty":4}]}'
-    local b = cffi.batch(1048576, 256)
-    for _ = 1, 256 do
-      cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_TEXT, 0LL, f, #f)
+    local list = {}
+    for i = 1, 256 do
+      list[i] = f
     end
+    local b = unit.of(list)
     for _ = 1, 20 do P.run(b) end -- warm up (traces)
     collectgarbage()
     collectgarbage("stop")

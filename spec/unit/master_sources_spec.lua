@@ -9,11 +9,7 @@ local logmod = require("feedhost.util.log")
 
 local FIX = "spec/fixtures/master"
 
-local function raises(f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error")
-  return err
-end
+local raises = require("spec.helpers.unit").raises
 
 -- Compiles a spec whose master_data is `md` (beside FIX), with a connection on the default
 -- universe. @return compiled, or nil and the error lines

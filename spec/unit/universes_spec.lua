@@ -1,18 +1,13 @@
 -- Asset universes per connection: the same symbol on two markets is the right instrument on each
 -- connection (infer_asset, --assets, subscriptions, check).
 local feedhost = require("feedhost")
-local cffi = require("feedhost.sys.ffi")
+local unit = require("spec.helpers.unit")
 local schema = require("feedhost.spec.schema")
 
 local SPEC = "spec/fixtures/master/two_markets.lua"
 
 local function feed(pipeline, ...)
-  local frames = { ... }
-  local b = cffi.batch(65536, #frames + 1)
-  for _, s in ipairs(frames) do
-    cffi.api.batch_push(b, 1, cffi.C.FH_FRAME_TEXT, 1700000000000000000LL, s, #s)
-  end
-  pipeline.run(b)
+  pipeline.run(unit.of({ ... }))
 end
 
 describe("asset universes per connection", function()

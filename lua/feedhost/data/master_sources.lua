@@ -51,7 +51,7 @@ local M = {}
 local type, tostring, pairs, ipairs, next, getmetatable, error, pcall =
   type, tostring, pairs, ipairs, next, getmetatable, error, pcall
 local sformat, ssub, slower, smatch = string.format, string.sub, string.lower, string.match
-local concat, sort = table.concat, table.sort
+local concat = table.concat
 local show = util_text.show
 
 local FORMAT_BY_EXT = { csv = "csv", txt = "csv", tsv = "csv", json = "json" }
@@ -117,12 +117,7 @@ end
 
 -- the members of an object, sorted by name
 local function sorted_members(t)
-  local names = {}
-  for k in pairs(t) do
-    names[#names + 1] = k
-  end
-  sort(names, function(a, b) return tostring(a) < tostring(b) end)
-  return names
+  return require("feedhost.util.json").sorted_keys(t)
 end
 
 --- A document node as rows (see the module header). `key`: the column for member names.

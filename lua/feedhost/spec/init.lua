@@ -95,6 +95,18 @@ function M.load(path, opts)
   return { file = path, dir = dir, spec = spec, embedded = embedded }
 end
 
+-- Appends the frames of every compiled message of `fns` rendered with `ctx` to `out`, labelled
+-- with the channel and the entry (the channel's own, or `all`) they were sent for.
+local function render_all(fns, ctx, out, channel, entry)
+  for _, f in ipairs(fns) do
+    for _, fr in ipairs(f(ctx)) do
+      fr.channel, fr.entry = channel, entry
+      out[#out + 1] = fr
+    end
+  end
+  return out
+end
+
 local function prefix_errors(errs, prefix, out)
   for _, e in ipairs(errs) do
     out[#out + 1] = { path = prefix .. (e.path:sub(1, 1) == "[" and "" or ".") .. e.path, msg = e.msg }
@@ -228,13 +240,7 @@ function M.compile(loaded, opts)
     -- setup: messages sent once per connection after auth, before the subscriptions
     local setup_fns = conn.setup ~= nil and compile_list(conn.setup, base .. ".setup", "auth") or {}
     function c.setup_frames()
-      local frames = {}
-      for _, f in ipairs(setup_fns) do
-        for _, fr in ipairs(f(ctx_base)) do
-          frames[#frames + 1] = fr
-        end
-      end
-      return frames
+      return render_all(setup_fns, ctx_base, {})
     end
     local options = (conn.backend or {}).options or {}
     -- the connection's URL (or `base`, e.g. from --url) with the auth query appended
@@ -286,12 +292,7 @@ function M.compile(loaded, opts)
           if fns and not (key == "all" and sent_all) then
             sent_all = sent_all or key == "all"
             local ctx = setmetatable({ subscribe_assets = subscribe_assets, channel = ch }, { __index = ctx_base })
-            for _, f in ipairs(fns) do
-              for _, fr in ipairs(f(ctx)) do
-                fr.channel, fr.entry = ch, key
-                frames[#frames + 1] = fr
-              end
-            end
+            render_all(fns, ctx, frames, ch, key)
           end
         end
         return frames
