@@ -202,6 +202,14 @@ describe("fan-out with outer context", function()
     assert.equal(0, P.stats.errors)
   end)
 
+  it("refuses a with name that is a registry function's", function()
+    local spec = { name = "f", registry = { pick = function() end }, streaming = { connections = { c = {
+      url = "wss://x.example/ws", frame = { each = "data.d", with = { pick = "data.p" } } } } } }
+    local _, errs = specmod.compile({ file = "f.lua", dir = ".", spec = spec }, {})
+    assert.equal("f.lua: streaming.connections.c.frame.with.pick: 'pick' is a registry function's name:"
+      .. " choose another", specmod.format_errors(errs, "f.lua"))
+  end)
+
   it("hands with values to function sources and hooks as context names", function()
     local seen
     local conn = {
@@ -239,6 +247,19 @@ describe("fan-out with outer context", function()
   end)
 end)
 
+describe("heartbeat.reply", function()
+  it("counts a text reply as a heartbeat, never parsing it, on both paths", function()
+    local conn = { streams = { "data" }, converters = { data = { { fields = { v = { source = "data.v" } } } } },
+      heartbeat = { interval = 25, message = { format = "text", text = "ping" }, reply = "pong" } }
+    for _, c in ipairs({ conn, general(conn) }) do
+      local run, P = pipeline_of(c)
+      assert.are.same({ '{"channel":"data","connection":"c","v":1}' }, run("pong", '{"v":1}', "pongs"))
+      assert.equal(1, P.stats.heartbeats)
+      assert.equal(1, P.stats.error_kinds.parse)
+    end
+  end)
+end)
+
 describe("fan-out in the schema", function()
   local function errors(frame)
     local spec = { name = "f", streaming = { connections = { c = { url = "wss://x.example/ws", frame = frame } } } }
@@ -256,6 +277,8 @@ describe("fan-out in the schema", function()
   it("refuses with names expressions already have, and [*] that do not follow each", function()
     assert.matches(P .. ".with.topic: 'topic' is a name expressions already have",
       errors({ each = "data.data", with = { topic = "data.topic" } }), 1, true)
+    assert.matches(P .. ".with.p: 'p' is a name of the generated code",
+      errors({ each = "data.data", with = { p = "data.p" } }), 1, true)
     assert.matches(P .. ".with.kind: 'data.items[*].type': a [*] in a with path must follow the each path",
       errors({ each = "data.events[*].trades", with = { kind = "data.items[*].type" } }), 1, true)
     assert.matches(P .. ".each[2]: every alternative needs the same number of levels",

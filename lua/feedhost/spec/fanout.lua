@@ -32,6 +32,15 @@ for _, list in ipairs({ expr.CONTEXT.data, expr.HELPERS, expr.STDLIB }) do
     RESERVED[n] = true
   end
 end
+-- nor the locals of the generated loops and converters that read or set them
+local GENERATED = {}
+for n in ("i n p len fr root perr poff a frames buf ok e err r cv"):gmatch("%S+") do
+  GENERATED[n] = true
+end
+local function generated(name)
+  return GENERATED[name] or name:match("^[acilt]%d+$") or name:match("^ok_t%d+$")
+    or name:sub(1, 1) == "_"
+end
 
 -- Whether `s` is a key path over `data`: data(.name|[n]|["name"])*.
 local function is_key_path(s)
@@ -133,6 +142,9 @@ function M.plan(frame)
     elseif RESERVED[name] then
       fail(at, "'" .. name .. "' is a name expressions already have (" .. table.concat(
         expr.CONTEXT.data, ", ") .. ", the helpers and the standard library): choose another")
+    elseif generated(name) then
+      fail(at, "'" .. name .. "' is a name of the generated code (short names like i, p, r, a1"
+        .. " and names starting with _): choose another")
     else
       local segs, err = split_levels(path)
       if not segs then

@@ -332,6 +332,14 @@ function M.generate(conn, name, registry)
     return nil, ferrs
   end
   if plan and #plan.names > 0 then
+    for _, n in ipairs(plan.names) do
+      for _, r in ipairs(g.registry_names) do
+        if r == n then
+          return nil, { { path = "frame.with." .. n, msg = "'" .. n .. "' is a registry function's"
+            .. " name: choose another" } }
+        end
+      end
+    end
     g.opts.with_names = plan.names
     g.opts.tape_names = { "data", unpack(plan.names) }
     for _, n in ipairs(plan.names) do
