@@ -116,7 +116,7 @@ end
 --- The Assets of a list of symbols (closed master data: unknown ones fail).
 -- @return list, or nil, message
 function Spec:resolve(symbols)
-  local ok, list = pcall(function() return self.compiled.universe:resolve(symbols) end)
+  local ok, list = pcall(self.compiled.resolve, symbols)
   if not ok then
     return nil, tostring(type(list) == "table" and list.msg or list)
   end
@@ -124,7 +124,8 @@ function Spec:resolve(symbols)
 end
 
 --- What connection `name` would do: { backend, auth_mode, url, streams, headers = {{k, v}},
--- auth = frames, subscribe = frames (for `assets`) }. @return table, or nil, message
+-- auth = frames, setup = frames, subscribe = frames (for those of `assets` its universe knows),
+-- universe = its universe (nil: none) }. @return table, or nil, message
 function Spec:outbound(name, assets)
   local c = self.compiled.connections[name]
   if not c then
@@ -133,7 +134,8 @@ function Spec:outbound(name, assets)
   local ok, out = pcall(function()
     return { backend = c.backend, auth_mode = c.auth_mode or "none", url = c.url(),
       streams = c.spec.streams or {}, headers = c.headers(), auth = c.auth_frames(),
-      subscribe = c.subscribe(assets or {}), has_subscribe = c.spec.subscribe ~= nil,
+      setup = c.setup_frames(), subscribe = c.subscribe(c.assets_of(assets or {})),
+      has_subscribe = c.spec.subscribe ~= nil, universe = c.universe,
       connect = c.connect_payload(), options = (c.spec.backend or {}).options or {},
       login = c.login and c.login() }
   end)
@@ -317,7 +319,7 @@ end
 --- Adds assets (symbols or Asset tables) to every connection; live connections subscribe now.
 -- @return true, or nil, error (an unknown symbol with closed master data)
 function Host:subscribe(list)
-  local ok, resolved = pcall(function() return self.compiled.universe:resolve(list) end)
+  local ok, resolved = pcall(self.compiled.resolve, list)
   if not ok then
     return nil, type(resolved) == "table" and resolved.msg or tostring(resolved)
   end

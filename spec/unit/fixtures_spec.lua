@@ -1,8 +1,9 @@
--- Every spec in specs/ against its fixture (specs/fixtures/<name>.lua): the URL, the handshake
--- headers and the exact frames it sends (Socket.IO: the handshake URL, the CONNECT packet, emits
--- as packets; HTTP requests as "METHOD url body" with their headers), then the frames in (for
--- Socket.IO, each event's argument with the event name as the frame's topic) -> the exact NDJSON
--- records out and the error counts per kind.
+-- Every spec in specs/ against its fixture (specs/fixtures/<name>.lua, each one found there): the
+-- URL, the handshake headers and the exact frames it sends (auth, setup, subscribe for the assets
+-- the connection's universe knows; Socket.IO: the handshake URL, the CONNECT packet, emits as
+-- packets; HTTP requests as "METHOD url body" with their headers; MQTT and ZeroMQ: topics), then
+-- the frames in (with their topic or Socket.IO event) -> the exact NDJSON records out and the
+-- error counts per kind, with record tables and with the lines written by the converters.
 local cffi = require("feedhost.sys.ffi")
 local specmod = require("feedhost.spec")
 local record = require("feedhost.data.record")
@@ -26,7 +27,7 @@ local function run_fixture(name, direct)
   })
   assert(compiled, cerrs and specmod.format_errors(cerrs, name))
   out.buf = buf
-  local assets = compiled.universe:resolve(fx.assets or {})
+  local assets = compiled.resolve(fx.assets or {})
   return fx, compiled, assets, out
 end
 
@@ -71,7 +72,27 @@ local function wire(c, fr)
   return fr.text
 end
 
-for _, name in ipairs({ "alpaca", "binance", "kite", "breeze", "xts", "webull", "dwx" }) do
+-- every fixture in specs/fixtures/
+local function fixture_names()
+  local names = {}
+  local p = io.popen("ls specs/fixtures")
+  for file in p:lines() do
+    names[#names + 1] = file:match("^(.+)%.lua$")
+  end
+  p:close()
+  table.sort(names)
+  return names
+end
+
+it("finds the fixtures of the shipped specs", function()
+  local names = table.concat(fixture_names(), " ")
+  for _, n in ipairs({ "alpaca", "binance", "bitfinex", "breeze", "bybit", "coinbase", "dwx", "kite",
+    "kraken", "okx", "webull", "xts" }) do
+    assert.matches(n, names, 1, true)
+  end
+end)
+
+for _, name in ipairs(fixture_names()) do
   describe("spec " .. name, function()
     local fx, compiled, assets = run_fixture(name)
     for conn, cfx in pairs(fx.connections) do
@@ -100,7 +121,10 @@ for _, name in ipairs({ "alpaca", "binance", "kite", "breeze", "xts", "webull", 
             for _, fr in ipairs(c.auth_frames()) do
               got[#got + 1] = wire(c, fr)
             end
-            for _, fr in ipairs(c.subscribe(assets)) do
+            for _, fr in ipairs(c.setup_frames()) do
+              got[#got + 1] = wire(c, fr)
+            end
+            for _, fr in ipairs(c.subscribe(c.assets_of(assets))) do
               got[#got + 1] = wire(c, fr)
             end
             assert.are.same(cfx.sends, got)

@@ -4,11 +4,7 @@ local universe = require "feedhost.data.universe"
 local FIX = "spec/fixtures/master"
 
 -- runs f, expects it to raise; returns the error value
-local function raises(f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error")
-  return err
-end
+local raises = require("spec.helpers.unit").raises
 
 describe("feedhost.data.master", function()
   describe("load_master", function()
@@ -98,7 +94,8 @@ describe("feedhost.data.master", function()
       end }
       local ctx = { credentials = { api_key = "k" } }
       local u = universe.new { master = { custom = "my_loader" }, registry = registry, ctx = ctx }
-      assert.equal(ctx, seen)
+      assert.equal(ctx.credentials, seen.credentials)
+      assert.equal("default", seen.universe)
       assert.equal("GBPUSD", u:infer_asset { security_id = "2" }.symbol)
       assert.is_true(u.closed)
     end)
@@ -121,9 +118,9 @@ describe("feedhost.data.master", function()
       e = raises(master.load_master, { file = "x.dat" }, { base_dir = FIX })
       assert.matches("^master_data%.format: cannot tell the format of 'x%.dat'", e)
       e = raises(master.load_master, { file = "a.csv", rows = {} })
-      assert.equal("master_data: give exactly one of file, rows, custom (got file, rows)", e)
+      assert.equal("master_data: give exactly one of file, rows, custom, sources (got file, rows)", e)
       e = raises(master.load_master, {})
-      assert.equal("master_data: give exactly one of file, rows, custom", e)
+      assert.equal("master_data: give exactly one of file, rows, custom, sources", e)
       e = raises(master.load_master, { custom = "nope" }, { registry = {} })
       assert.equal("master_data.custom: no registry function 'nope'", e)
       e = raises(master.load_master, { custom = "bad" },

@@ -284,7 +284,7 @@ describe("feedhost.spec.schema", function()
       local spec = full_spec()
       spec.zzzzzz = 1
       expect(spec, "zzzzzz", "unknown key (known keys: credentials, description, mappings,"
-        .. " master_data, name, registry, streaming, version)")
+        .. " master_data, name, registry, streaming, universes, version)")
     end)
 
     it("checks credentials lists", function()
@@ -335,7 +335,7 @@ describe("feedhost.spec.schema", function()
         filter = 1, delimiter = false }
       expect_exactly(spec, {
         { "master_data.delimiter", "expected string, got boolean" },
-        { "master_data.fields.expiry", "expected string, got number" },
+        { "master_data.fields.expiry", "expected string, function or table, got number" },
         { "master_data.fields.simbol", "'simbol' is not one of symbol, broker_symbol,"
           .. " security_id, exchange, name, asset_class, tick_size, lot_size, expiry, strike,"
           .. " option_type (did you mean 'symbol'?)" },
@@ -706,7 +706,7 @@ describe("feedhost.spec.schema", function()
       expect_exactly(spec, {
         { MD .. ".hooks.on_connected", "unknown key (did you mean 'on_connect'?)" },
         { MD .. ".hooks.on_disconnect", "registry has no function 'nope'" },
-        { MD .. ".hooks.on_error", "expected string or function, got number" },
+        { MD .. ".hooks.on_error", "expected string, function or table, got number" },
       })
     end)
 
@@ -864,7 +864,7 @@ describe("feedhost.spec.schema", function()
       conn(spec).frame = 1
       local errors = schema.validate(spec, "specs/x.lua")
       assert.equal("specs/x.lua: name: required key is missing\n"
-        .. "specs/x.lua: " .. MD .. ".frame: expected string, got number",
+        .. "specs/x.lua: " .. MD .. ".frame: expected string or table, got number",
         schema.format_errors(errors, "specs/x.lua"))
       assert.equal("", schema.format_errors({}, "specs/x.lua"))
     end)

@@ -4,11 +4,7 @@ local universe = require "feedhost.data.universe"
 local FIX = "spec/fixtures/master"
 
 -- runs f, expects it to raise; returns the error value
-local function raises(f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error")
-  return err
-end
+local raises = require("spec.helpers.unit").raises
 
 local function kite_universe(extra)
   local opts = {

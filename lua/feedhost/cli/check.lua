@@ -9,9 +9,10 @@ M.help = [[
 usage: feedhost check SPEC [--assets A,B | --assets-file F] [--credentials FILE]
 
 Validates SPEC (every error at once, each with its key path; exit 2 on any), then lists its
-connections and prints, per connection, the URL, the handshake headers and the exact frames it
-would send: the auth message first, then the subscribe messages per channel for the assets.
-Credentials are shown as *** wherever they appear (URL query, headers, frames).
+connections and prints, per connection, the URL, the asset universe its symbols resolve in, the
+handshake headers and the exact frames it would send: the auth message first, then the setup
+messages, then the subscribe messages per channel (or `all`) for those assets its universe
+knows. Credentials are shown as *** wherever they appear (URL query, headers, frames).
 ]]
 
 -- credentials shown as *** (values of 3 characters or more)
@@ -83,6 +84,30 @@ local function frame_lines(out, what, fr, c, redact)
   end
 end
 
+-- "spot (2 assets from bybit_spot.json; BTCUSDT)": the universe of a connection, where its rows
+-- came from, duplicates, and which of the --assets it knows
+local function universe_line(u, list)
+  if not u then
+    return "none"
+  end
+  local known = {}
+  for _, a in ipairs(list) do
+    if not u.closed or u:get(a.symbol) then
+      known[#known + 1] = a.symbol
+    end
+  end
+  local line = string.format("%s (%s", u.name, u.closed and (u:count() .. " assets from "
+    .. tostring(u.source)) or "open: assets by symbol, no master data")
+  if u.closed and #list > 0 then
+    line = line .. "; of --assets: " .. (#known > 0 and table.concat(known, ", ") or "none")
+  end
+  line = line .. ")"
+  for _, d in ipairs(u.duplicates and u:duplicate_lines(3) or {}) do
+    line = line .. "\n    duplicate: " .. d
+  end
+  return line
+end
+
 function M.run(opts, pos)
   local symbols, aerr = args.assets(opts)
   if not symbols then
@@ -109,6 +134,7 @@ function M.run(opts, pos)
     out[#out + 1] = string.format("connection %s (%s, auth %s)", name, c.backend, c.auth_mode)
     local redact = redactor(spec.compiled.credentials)
     out[#out + 1] = "  url: " .. redact(c.url)
+    out[#out + 1] = "  universe: " .. universe_line(c.universe, list)
     if c.backend == "socketio" then
       local sio = require("feedhost.transport.socketio")
       local u = sio.parse_url(c.url)
@@ -135,9 +161,13 @@ function M.run(opts, pos)
     for _, fr in ipairs(c.auth) do
       frame_lines(out, "  > auth: ", fr, c, redact)
     end
-    -- what `run` sends, assets or not (trade_updates needs none)
+    for _, fr in ipairs(c.setup) do
+      frame_lines(out, "  > setup: ", fr, c, redact)
+    end
+    -- what `run` sends, assets or not (trade_updates needs none); an `all` entry says so
     for _, fr in ipairs(c.subscribe) do
-      frame_lines(out, "  > subscribe " .. fr.channel .. ": ", fr, c, redact)
+      frame_lines(out, "  > subscribe " .. (fr.entry == "all" and "all" or fr.channel) .. ": ", fr, c,
+        redact)
     end
     if #list == 0 and c.has_subscribe then
       out[#out + 1] = "  (no --assets: these are the frames for an empty asset list)"

@@ -13,9 +13,11 @@ usage: feedhost replay SPEC CAPTURE [--connection NAME] [--assets A,B] [--creden
 Runs the "in" frames of CAPTURE (JSON lines {"ts","connection","dir","text"|"binary"}) through
 the compiled pipeline of each connection. Records go to stdout as NDJSON; a summary (frames,
 records per channel, errors per connection, kind and key path) goes to stderr. Bad frames are
-counted and skipped. Missing credentials are allowed (replay sends nothing). The capture is
-read in bounded memory whatever its size; the summary says frames/s; on a terminal a large
-capture shows a progress line.
+counted and skipped. Missing credentials are allowed (replay sends nothing). With --assets only
+records of those assets are written (records without an asset, such as orders, always are).
+A capture none of whose frames is for a connection of the spec (or for --connection) is an
+error (exit 2) naming the connections of both. The capture is read in bounded memory whatever
+its size; the summary says frames/s; on a terminal a large capture shows a progress line.
 ]]
 
 local function sorted_keys(t)
@@ -92,6 +94,24 @@ local function progress(total)
   return update, function() io.stderr:write("\r\27[K") end
 end
 
+-- Why a replay read no frame: the capture's connections against the spec's (or --connection).
+local function no_frames(capture, order, sum, only)
+  local theirs = {}
+  for _, name in ipairs(sorted_keys(sum.unknown_connections)) do
+    theirs[#theirs + 1] = string.format("'%s' (%d frames)", name, sum.unknown_connections[name])
+  end
+  for _, name in ipairs(sorted_keys(sum.seen or {})) do
+    theirs[#theirs + 1] = string.format("'%s' (%d frames)", name, sum.seen[name])
+  end
+  local has = #theirs > 0 and ("has frames for " .. table.concat(theirs, ", "))
+    or "has no \"in\" frames"
+  if only then
+    return string.format("%s: no frame for --connection %s: the capture %s", capture, only, has)
+  end
+  return string.format("%s: no frame for a connection of the spec (%s): the capture %s",
+    capture, table.concat(order, ", "), has)
+end
+
 function M.run(opts, pos)
   local src, ferr = io.open(pos[2], "rb")
   if not src then
@@ -107,10 +127,27 @@ function M.run(opts, pos)
     return args.report("replay", oerr)
   end
   local failed = nil
+  -- --assets: only records of those assets (by symbol), through record tables; otherwise the
   -- records go straight from the pipelines into the output's buffer as NDJSON lines
+  local only, left_out = nil, 0
+  local symbols = args.assets(opts) or {}
+  if #symbols > 0 then
+    only = {}
+    for _, sym in ipairs(symbols) do
+      only[sym] = true
+    end
+  end
   local spec, err, code = require("feedhost").load({ spec = pos[1], credentials = opts.credentials,
-    lenient_credentials = true, log = log, trusted = opts["trusted-spec"],
-    assets = args.assets(opts) or {}, out = output and output.out })
+    lenient_credentials = true, log = log, trusted = opts["trusted-spec"], assets = symbols,
+    out = output and not only and output.out or nil,
+    on_record = output and only and function(r)
+      local a = r.asset
+      if a ~= nil and not only[type(a) == "table" and a.symbol or a] then
+        left_out = left_out + 1
+        return
+      end
+      output.write(r)
+    end })
   if not spec then
     return args.report("replay", err, code)
   end
@@ -143,7 +180,13 @@ function M.run(opts, pos)
   local lines = summary_lines(spec.order, sum)
   lines[1] = lines[1] .. string.format(" in %.2fs (%.0f frames/s)", secs,
     sum.frames / math.max(secs, 1e-9))
+  if left_out > 0 then
+    lines[#lines + 1] = string.format("  %d records of other assets than --assets left out", left_out)
+  end
   io.stderr:write(table.concat(lines, "\n"), "\n")
+  if sum.frames == 0 and not sum.fatal and not failed then
+    return args.report("replay", no_frames(pos[2], spec.order, sum, opts.connection), 2)
+  end
   if sum.fatal then
     return args.report("replay", pos[2] .. ": " .. sum.fatal, 2)
   end

@@ -12,11 +12,15 @@
 --                                 empty ones skipped; Assets are accepted too
 --   u:count()                  -> number of distinct assets
 --   u:list()                   -> the assets in load/creation order (do not modify)
+--   u:duplicate_lines(max)     -> lines naming duplicate rows and where both came from
 --   u.closed                   true with master data
+--   u.name                     the universe's name ("default": master_data)
+--   u.duplicates               { {key, value, first, second}, ... }: rows whose key another row
+--                                already had (the first 100)
 --   u.stats                    { rows, filtered, assets, duplicates, duplicate_keys = {symbol=,
 --                                broker_symbol=, security_id=}, skipped, created }
 --
--- With master data (opts.master, loaded by feedhost.data.master) the universe is closed: its rows
+-- With master data (opts.master, loaded by feedhost.data.master_sources) the universe is closed: its rows
 -- become Assets (feedhost.data.asset) through master_data.fields and master_data.filter. Without,
 -- it is open: assets are created by symbol on first use.
 --
@@ -31,7 +35,6 @@
 -- that exactly one of the three keys is given; another key beside a known one is only reported
 -- when the lookup fails (detecting it costs a `next`, which LuaJIT 2.1 does not compile).
 local asset = require("feedhost.data.asset")
-local master = require("feedhost.data.master")
 local util_text = require("feedhost.util.text")
 
 local M = {}
@@ -47,7 +50,7 @@ if not ok_new then table_new = function() return {} end end
 local Asset, FIELDS, IS_FIELD = asset.Asset, asset.FIELDS, asset.IS_FIELD
 local new_asset, make_asset, format_id = asset.new_asset, asset.make_asset, asset.format_id
 local symbol_not_found = asset.symbol_not_found
-local load_master = master.load_master
+local master_sources = require("feedhost.data.master_sources")
 
 local function trim(s)
   return (sgsub(s, "^%s+", ""):gsub("%s+$", ""))
@@ -176,6 +179,7 @@ local function new_universe(closed)
     _by_sid = {},
     _list = {},
     _n = 0,
+    duplicates = {},
     stats = {
       rows = 0, filtered = 0, assets = 0, duplicates = 0, skipped = 0, created = 0,
       duplicate_keys = { symbol = 0, broker_symbol = 0, security_id = 0 },
@@ -261,24 +265,25 @@ local function open_infer(self)
   return fast_infer(by_symbol, by_broker, self._by_sid, slow)
 end
 
-local function field_path(f)
-  return "master_data.fields." .. f
+local function field_path(f, where)
+  return (where or "master_data") .. ".fields." .. f
 end
 
 -- Compiles md.fields into a list of {field, column_or_function}.
-local function compile_fields(fields)
+local function compile_fields(fields, where)
   local spec = {}
   if fields ~= nil and type(fields) ~= "table" then
-    error("master_data.fields: expected a table of asset field -> column name", 0)
+    error(where .. ".fields: expected a table of asset field -> column name", 0)
   end
   fields = fields or {}
   for f, col in pairs(fields) do
     if not IS_FIELD[f] then
-      error(field_path(tostring(f)) .. ": not an asset field (one of "
+      error(field_path(tostring(f), where) .. ": not an asset field (one of "
         .. concat(FIELDS, ", ") .. ")", 0)
     end
     if type(col) ~= "string" and type(col) ~= "function" then
-      error(field_path(f) .. ": expected a column name or a function(row), got " .. type(col), 0)
+      error(field_path(f, where) .. ": expected a column name or a function(row), got "
+        .. type(col), 0)
     end
   end
   for _, f in ipairs(FIELDS) do
@@ -290,7 +295,7 @@ local function compile_fields(fields)
 end
 
 -- Raises when a mapped column appears in none of the rows (a typo in master_data.fields).
-local function check_columns(spec, rows)
+local function check_columns(spec, rows, where)
   if #rows == 0 then return end
   for _, m in ipairs(spec) do
     local f, col, explicit = m[1], m[2], m[3]
@@ -306,26 +311,40 @@ local function check_columns(spec, rows)
         local cols = {}
         for k in pairs(rows[1]) do cols[#cols + 1] = tostring(k) end
         sort(cols)
-        error(field_path(f) .. ": no column '" .. col .. "' in the master data (columns: "
+        error(field_path(f, where) .. ": no column '" .. col .. "' in the master data (columns: "
           .. concat(cols, ", ") .. ")", 0)
       end
     end
   end
 end
 
-local function index_closed(self, rows, filter, spec)
+-- The first key of asset `a` already taken by another asset, or nil.
+local function taken_key(a, by_symbol, by_broker, by_sid)
+  if by_symbol[a.symbol] ~= nil then return "symbol", a.symbol, by_symbol[a.symbol] end
+  if by_broker[a.broker_symbol] ~= nil then
+    return "broker_symbol", a.broker_symbol, by_broker[a.broker_symbol]
+  end
+  if a.security_id ~= nil and by_sid[a.security_id] ~= nil then
+    return "security_id", a.security_id, by_sid[a.security_id]
+  end
+end
+
+local MAX_DUPLICATES = 100   -- duplicate rows remembered (all are counted)
+
+local function index_closed(self, rows, filter, spec, origins, where)
   local by_symbol, by_broker, by_sid = self._by_symbol, self._by_broker, self._by_sid
   local stats = self.stats
   local dk = stats.duplicate_keys
   local list, n = self._list, 0
+  local origin_of = {}   -- asset -> where its row came from
   stats.rows = #rows
   for i = 1, #rows do
     local row = rows[i]
     local keep = true
     if filter then
-      local ok, res = pcall(filter, row)
+      local ok, res = pcall(filter, row, origins and origins[i])
       if not ok then
-        error(sformat("master_data.filter: row %d: %s", i, tostring(res)), 0)
+        error(sformat("%s.filter: row %d: %s", where, i, tostring(res)), 0)
       end
       keep = res and true or false
     end
@@ -340,7 +359,7 @@ local function index_closed(self, rows, filter, spec)
         if type(col) == "function" then
           local ok, res = pcall(col, row)
           if not ok then
-            error(sformat("%s: row %d: %s", field_path(m[1]), i, tostring(res)), 0)
+            error(sformat("%s: row %d: %s", field_path(m[1], where), i, tostring(res)), 0)
           end
           v = res
         else
@@ -354,7 +373,15 @@ local function index_closed(self, rows, filter, spec)
       else
         local a, err = make_asset(fields)
         if not a then
-          error(sformat("master_data: row %d: %s", i, err), 0)
+          error(sformat("%s: row %d: %s", where, i, err), 0)
+        end
+        local dkey, dval, other = taken_key(a, by_symbol, by_broker, by_sid)
+        if dkey then
+          local dups = self.duplicates
+          if #dups < MAX_DUPLICATES then
+            dups[#dups + 1] = { key = dkey, value = dval, first = origin_of[other] or "?",
+              second = origins and origins[i] or ("row " .. i) }
+          end
         end
         local used, dup = false, false
         if by_symbol[a.symbol] == nil then
@@ -391,6 +418,7 @@ local function index_closed(self, rows, filter, spec)
         if used then
           n = n + 1
           list[n] = a
+          origin_of[a] = origins and origins[i] or ("row " .. i)
         end
       end
     end
@@ -399,33 +427,58 @@ local function index_closed(self, rows, filter, spec)
   stats.assets = n
 end
 
+--- One line per duplicate row (at most `max`, default 5, then a count): "symbol 'INFY': in
+--- kite.csv row 1 and kite.csv row 8 (the first is used)".
+function Universe:duplicate_lines(max)
+  max = max or 5
+  local out = {}
+  for i, d in ipairs(self.duplicates or {}) do
+    if i > max then
+      out[#out + 1] = sformat("... and %d more", self.stats.duplicates - max)
+      break
+    end
+    out[#out + 1] = sformat("%s %s: in %s and %s (lookups by %s find the first)", d.key,
+      show(d.value), d.first, d.second, d.key)
+  end
+  return out
+end
+
 --- Builds the asset universe.
---- opts = { master = md|nil, base_dir, registry, ctx, filter = function(row)|nil,
----          assets = {symbol, ...}|nil }
+--- opts = { master = md|nil, base_dir, registry, ctx, filter = function(row, source)|nil,
+---          assets = {symbol, ...}|nil, name = "default", where = "master_data" (the key path
+---          of md, for errors), read = function(path) (feedhost.data.master_sources) }
 --- With master data the universe is closed (unknown keys raise SymbolNotFound) and opts.assets
---- must all be known; without, it is open and opts.assets are created up front.
+--- must all be known; without, it is open and opts.assets are created up front. Rows whose
+--- symbol, broker_symbol or security_id another row already has are kept out of that key's
+--- index and listed in u.duplicates ({key, value, first, second}: where both rows came from);
+--- with md.duplicates = "error" the first one raises instead.
 ---@param opts table|nil
 ---@return table universe
 function M.new(opts)
   opts = opts or {}
   local md = opts.master
+  local where = opts.where or "master_data"
   local self
   if md ~= nil then
     self = new_universe(true)
-    local rows = load_master(md, opts)
-    local spec = compile_fields(md.fields)
-    check_columns(spec, rows)
+    local rows, origins = master_sources.load(md, opts)
+    local spec = compile_fields(md.fields, where)
+    check_columns(spec, rows, where)
     local filter = opts.filter
     if filter == nil and type(md.filter) == "function" then filter = md.filter end
     if filter ~= nil and type(filter) ~= "function" then
-      error("master_data.filter: expected a compiled function, got " .. type(filter), 0)
+      error(where .. ".filter: expected a compiled function, got " .. type(filter), 0)
     end
-    index_closed(self, rows, filter, spec)
+    index_closed(self, rows, filter, spec, origins, where)
+    if md.duplicates == "error" and #self.duplicates > 0 then
+      error(where .. ": " .. self:duplicate_lines(1)[1] .. " (duplicates = 'error')", 0)
+    end
     self._infer = closed_infer(self._by_symbol, self._by_broker, self._by_sid)
   else
     self = new_universe(false)
     self._infer = open_infer(self)
   end
+  self.name = opts.name or "default"
   if opts.assets ~= nil then
     self:resolve(opts.assets)
   end

@@ -35,6 +35,7 @@ function M.new(rt, def, index)
     frames = 0, records = 0, errors = 0, app_errors = 0, reconnects = 0, connects = 0,
     dropped = 0, bytes = 0, first_frame_at = nil, last_frame_at = nil, last_data_at = nil,
     auth = { waiting = false },   -- the pipeline's auth check reads and writes it
+    spec_state = {},              -- the spec's `state` table: hooks write, routers read
   }, Connection)
   self.stat_mark = { at = now(), frames = 0, records = 0 }
   return self
@@ -47,7 +48,8 @@ end
 
 function Connection:ctx(extra)
   local c = self.def.c.ctx
-  local ctx = { broker = c.broker, credentials = c.credentials, connection_name = self.def.name }
+  local ctx = { broker = c.broker, credentials = c.credentials, connection_name = self.def.name,
+    state = self.spec_state }
   for k, v in pairs(extra or {}) do
     ctx[k] = v
   end
@@ -134,6 +136,7 @@ function Connection:connect()
   self.opened_at, self.live_at, self.auth_deadline, self.hb_at = nil, nil, nil, nil
   self.connect_started = now()
   self.subscribed = {}
+  self.spec_state = {}   -- every connection starts with an empty state (channel ids, ...)
   self.outq = {}
   -- lines every attempt of every shard would repeat are rate-limited per connection definition
   self.def.log:event("info", "connecting", self:named("connecting to " .. url))
@@ -207,7 +210,7 @@ function Connection:on_transport_frames(batch)
   local st = p.stats
   local r0, e0, a0, h0, m0 = st.records, st.errors, st.app_errors, st.heartbeats, st.empty
   local auth = self.auth
-  p.run(batch, auth)
+  p.run(batch, auth, self.spec_state)
   local dr = st.records - r0
   self.records = self.records + dr
   self.errors = self.errors + (st.errors - e0)
@@ -294,9 +297,17 @@ function Connection:on_auth_reject(data)
   self:close_and_retry("auth_rejected")
 end
 
--- Every current asset, per channel; paced by limits.subscribe_rate.
+-- The spec's setup messages (once per connection, after auth), then every current asset, per
+-- channel; the subscriptions paced by limits.subscribe_rate.
 function Connection:subscribe_all()
   self.state = "subscribing"
+  local sok, setup = pcall(self.def.c.setup_frames)
+  if not sok then
+    self.errors = self.errors + 1
+    self.log:error("cannot build the setup messages: %s", tostring(setup))
+  elseif #setup > 0 then
+    self:send_frames(setup, "setup")
+  end
   -- rendered even without assets: a stream like Alpaca's trade_updates subscribes to none
   local ok, frames = pcall(self.def.c.subscribe, self.assets)
   if not ok then

@@ -29,6 +29,9 @@ local Runtime = {}
 Runtime.__index = Runtime
 
 local function resolve_fn(ref, registry)
+  if type(ref) == "table" then   -- { custom = name | function }
+    ref = ref.custom
+  end
   if type(ref) == "function" then
     return ref
   end
@@ -161,7 +164,7 @@ end
 function Runtime:set_assets(list)
   self.assets = dedup(list)
   for _, def in ipairs(self.defs) do
-    local parts = shard(self.assets, def.limits.max_assets)
+    local parts = shard(def.c.assets_of(self.assets), def.limits.max_assets)
     for i, part in ipairs(parts) do
       local s = def.sockets[i]
       if not s then

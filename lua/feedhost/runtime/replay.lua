@@ -17,7 +17,7 @@ local BATCH_FRAMES = 256
 -- opts: { connection = name (only that one), default_ts = int64, stop = fn() -> true to end early,
 --         budget = seconds a batch may take (default feedhost.sys.watch's; false: none) }
 -- @return summary { lines, frames, skipped, unknown_connections = {name = n}, bad_lines = n,
---         bad_samples = {...} }
+--         bad_samples = {...}, seen = {name = n}: frames of other connections than opts.connection }
 function M.run(compiled, src, opts)
   opts = opts or {}
   local reader = tape.new()
@@ -28,7 +28,7 @@ function M.run(compiled, src, opts)
     by_slot[i] = compiled.connections[name]
   end
   local summary = { lines = 0, frames = 0, skipped = 0, unknown_connections = {}, bad_lines = 0,
-    bad_samples = {} }
+    bad_samples = {}, seen = {} }
   local current = nil
   -- spec code that never returns is stopped by the watchdog (budget per batch)
   local w = opts.budget ~= false and watch.new(nil, opts.budget) or nil
@@ -53,8 +53,15 @@ function M.run(compiled, src, opts)
   -- the slot of a capture line's connection, or nil (skipped or unknown: counted)
   local function slot_of(root)
     local name = G(root, "connection")
-    if (G(root, "dir") or "in") ~= "in" or (opts.connection and name ~= opts.connection) then
+    if (G(root, "dir") or "in") ~= "in" then
       summary.skipped = summary.skipped + 1
+      return nil
+    end
+    if opts.connection and name ~= opts.connection then
+      -- counted by name: a --connection that matches no frame says what the capture has
+      local k = tostring(name)
+      summary.skipped = summary.skipped + 1
+      summary.seen[k] = (summary.seen[k] or 0) + 1
       return nil
     end
     local slot = slots[name]

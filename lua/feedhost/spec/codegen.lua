@@ -126,12 +126,26 @@ function Gen:expression(src, path, as_token)
   end
   local code
   if self.opts.tape then
-    local rw = expr.rewrite_tape(src, as_token)
-    if rw then
+    -- `data` and the names of fan-out values (opts.tape_names) are tape tokens
+    local rw, bound = src, {}
+    for _, name in ipairs(self.opts.tape_names or { "data" }) do
+      local r = expr.rewrite_tape(rw, as_token and name == "data", name)
+      if r then
+        rw = r
+      else
+        bound[#bound + 1] = name
+      end
+    end
+    if #bound == 0 then
       code = "(" .. rw .. "\n)"
     else
-      -- `data` rebound inside: hand the expression a materialized table
-      code = "(function(data) return (" .. src .. "\n) end)(_JM(data))"
+      -- a name rebound inside: hand the expression materialized values
+      local args = {}
+      for i, name in ipairs(bound) do
+        args[i] = "_JM(" .. name .. ")"
+      end
+      code = "(function(" .. table.concat(bound, ", ") .. ") return (" .. rw .. "\n) end)("
+        .. table.concat(args, ", ") .. ")"
     end
   else
     code = "(" .. src .. "\n)"

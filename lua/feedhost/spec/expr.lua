@@ -39,9 +39,11 @@ M.CONTEXT = {
   subscribe = { "credentials", "broker", "connection_name", "subscribe_assets", "channel" },
   token = { "credentials", "broker", "connection_name", "subscribe_assets", "channel", "asset" },
   data = { "data", "broker", "credentials", "mappings", "connection_name", "channel",
-    "received_at", "topic", "event" },
-  hook = { "broker", "credentials", "connection_name", "message", "error", "code", "reason" },
-  master = { "row", "broker", "credentials" },
+    "received_at", "topic", "event", "state" },
+  hook = { "broker", "credentials", "connection_name", "message", "error", "code", "reason",
+    "state" },
+  master = { "row", "source", "universe", "broker", "credentials" },
+  master_path = { "doc", "broker", "credentials" },
 }
 
 ---------------------------------------------------------------------------------------------
@@ -364,6 +366,16 @@ function M.rewrite_tape(src, as_token, name)
         out[#out + 1] = src:sub(pos, t.s - 1)
         out[#out + 1] = (cmp.v == "~=" and "not " or "") .. "_JEQ(" .. parent .. ", " .. keys[#keys]
           .. ", " .. literal_key(lit) .. ")"
+        pos = lit.e + 1
+        k = j + 2
+        goto continue
+      end
+      if #keys == 0 and not as_token and name ~= "data" and cmp and cmp.t == "op"
+        and (cmp.v == "==" or cmp.v == "~=") and lit and lit.t == "str" and literal_key(lit)
+        and safe_before and safe_after then
+        -- `name == "lit"` of a token value (a fan-out value): compared in C, no Lua string
+        out[#out + 1] = src:sub(pos, t.s - 1)
+        out[#out + 1] = (cmp.v == "~=" and "not " or "") .. "_JEQT(" .. name .. ", " .. literal_key(lit) .. ")"
         pos = lit.e + 1
         k = j + 2
         goto continue

@@ -6,7 +6,7 @@
 -- and handshake headers, and its outbound messages. Every error of every stage is collected and
 -- reported together, each with the file and key path.
 local schema = require("feedhost.spec.schema")
-local universe_mod = require("feedhost.data.universe")
+local universes = require("feedhost.spec.universes")
 local mappings_mod = require("feedhost.data.mappings")
 local messages = require("feedhost.spec.messages")
 local pipeline = require("feedhost.spec.pipeline")
@@ -105,6 +105,18 @@ function M.load(path, opts)
   return { file = path, dir = dir, spec = spec, embedded = embedded }
 end
 
+-- Appends the frames of every compiled message of `fns` rendered with `ctx` to `out`, labelled
+-- with the channel and the entry (the channel's own, or `all`) they were sent for.
+local function render_all(fns, ctx, out, channel, entry, request)
+  for _, f in ipairs(fns) do
+    for _, fr in ipairs(f(ctx)) do
+      fr.channel, fr.entry, fr.request = channel, entry, request
+      out[#out + 1] = fr
+    end
+  end
+  return out
+end
+
 local function prefix_errors(errs, prefix, out)
   for _, e in ipairs(errs) do
     out[#out + 1] = { path = prefix .. (e.path:sub(1, 1) == "[" and "" or ".") .. e.path, msg = e.msg }
@@ -150,38 +162,22 @@ function M.compile(loaded, opts)
   lambda_env.broker = broker
   lambda_env.mappings = maps
 
-  -- assets
-  local universe
-  local md = spec.master_data
-  local filter
-  if md and md.filter ~= nil then
-    if type(md.filter) == "function" then
-      filter = md.filter
-    else
-      local allowed = expr.allowed("master", {})
-      local ok, ferr = expr.check(md.filter, allowed)
-      if not ok then
-        errs[#errs + 1] = { path = "master_data.filter", msg = ferr }
-      else
-        local fenv = setmetatable({ broker = broker, credentials = credentials }, { __index = lambda_env })
-        local f = load("local row = ...; return (" .. md.filter .. "\n)", "=master_data.filter", "t", fenv)
-        filter = f
+  -- assets: the default universe (master_data) and the named ones (feedhost.spec.universes)
+  local U, uerrs = universes.build(spec, { dir = loaded.dir, registry = registry,
+    credentials = credentials, broker = broker, lambda_env = lambda_env, log = log,
+    open_assets = opts.open_assets, read = function(path)
+      local text = read_file(path)
+      if not text then
+        return nil, "No such file or directory"
       end
-    end
+      return text
+    end })
+  for _, e in ipairs(uerrs) do
+    errs[#errs + 1] = e
   end
-  if #errs == 0 then
-    local ok, u = pcall(universe_mod.new, { master = md, base_dir = loaded.dir, registry = registry,
-      ctx = { credentials = credentials, broker = broker }, filter = filter, assets = opts.open_assets })
-    if not ok then
-      local msg = tostring(type(u) == "table" and (u.msg or u) or u)
-      local p, rest = msg:match("^(master_data[%w_.%[%]]*): (.*)$")
-      errs[#errs + 1] = { path = p or "master_data", msg = rest or msg }
-    else
-      universe = u
-    end
-  end
+  local universe = U.default
   if universe then
-    broker.infer_asset = universe.infer_fn and universe:infer_fn() or function(q) return universe:infer_asset(q) end
+    broker.infer_asset = universe:infer_fn()
   end
 
   local compiled = { name = spec.name, spec = spec, file = loaded.file, connections = {}, order = {},
@@ -196,10 +192,21 @@ function M.compile(loaded, opts)
     local conn = spec.streaming.connections[name]
     local base = "streaming.connections." .. name
     local c = { name = name, spec = conn, backend = (conn.backend or {}).type or "websocket" }
+    -- the connection's universe: broker.infer_asset and its assets look up there
+    local cu = U.of(conn) or universe
+    local cbroker, chelpers = broker, helpers
+    if cu ~= universe then
+      cbroker = { logger = broker.logger, infer_asset = cu and cu:infer_fn() }
+      chelpers = helpers_mod.make(setmetatable({ broker = cbroker }, { __index = lambda_env }))
+    end
+    c.universe, c.broker = cu, cbroker
+    function c.assets_of(list)
+      return cu and universes.assets_of(cu, list) or list
+    end
     -- pipeline
     local p, perrs = pipeline.compile(conn, name, {
-      registry = registry, broker = broker, credentials = credentials, mappings = maps,
-      helpers = helpers, emit = opts.emit, log = log, out = opts.out,
+      registry = registry, broker = cbroker, credentials = credentials, mappings = maps,
+      helpers = chelpers, emit = opts.emit, log = log, out = opts.out,
       reader = opts.reader,
     })
     if not p then
@@ -211,7 +218,7 @@ function M.compile(loaded, opts)
     local mopts = { registry = registry, helpers = helpers }
     local auth = conn.auth or { mode = "none" }
     c.auth_mode = auth.mode
-    local ctx_base = { credentials = credentials, broker = broker, connection_name = name, mappings = maps }
+    local ctx_base = { credentials = credentials, broker = cbroker, connection_name = name, mappings = maps }
     c.ctx = ctx_base
     local query_fn, header_fn
     if auth.mode == "url" and auth.url and auth.url.query then
@@ -241,6 +248,25 @@ function M.compile(loaded, opts)
           return t
         end
       end
+    end
+    -- one message or a list of messages at `path`: their compiled functions
+    local function compile_list(entry, path, location)
+      local list = entry
+      if entry.format ~= nil or entry[1] == nil then
+        list = { entry }
+      end
+      local fns = {}
+      for i, m in ipairs(list) do
+        local f, e = messages.compile(m, path .. (list ~= entry and "" or ("[" .. i .. "]")),
+          { registry = registry, helpers = helpers, location = location, backend = c.backend })
+        if not f then prefix_errors(e, "", errs) else fns[#fns + 1] = f end
+      end
+      return fns
+    end
+    -- setup: messages sent once per connection after auth, before the subscriptions
+    local setup_fns = conn.setup ~= nil and compile_list(conn.setup, base .. ".setup", "auth") or {}
+    function c.setup_frames()
+      return render_all(setup_fns, ctx_base, {})
     end
     local options = (conn.backend or {}).options or {}
     -- the connection's URL (or `base`, e.g. from --url) with the auth query appended
@@ -286,18 +312,7 @@ function M.compile(loaded, opts)
       local entries = ((conn.subscribe or {})[kind]) or {}
       local compiled_entries = {}
       for key, entry in pairs(entries) do
-        local list = entry
-        if entry.format ~= nil or entry[1] == nil then
-          list = { entry }
-        end
-        local fns = {}
-        for i, m in ipairs(list) do
-          local path = base .. ".subscribe." .. kind .. "." .. key .. (list ~= entry and "" or ("[" .. i .. "]"))
-          local f, e = messages.compile(m, path, { registry = registry, helpers = helpers, location = "subscribe",
-            backend = c.backend })
-          if not f then prefix_errors(e, "", errs) else fns[#fns + 1] = f end
-        end
-        compiled_entries[key] = fns
+        compiled_entries[key] = compile_list(entry, base .. ".subscribe." .. kind .. "." .. key, "subscribe")
       end
       c[kind] = function(subscribe_assets, channels)
         local frames, sent_all = {}, false
@@ -314,13 +329,7 @@ function M.compile(loaded, opts)
           if fns and not (key == "all" and sent_all) then
             sent_all = sent_all or key == "all"
             local ctx = setmetatable({ subscribe_assets = subscribe_assets, channel = ch }, { __index = ctx_base })
-            for _, f in ipairs(fns) do
-              for _, fr in ipairs(f(ctx)) do
-                fr.channel = ch
-                fr.request = kind
-                frames[#frames + 1] = fr
-              end
-            end
+            render_all(fns, ctx, frames, ch, key, kind)
           end
         end
         return frames
@@ -330,6 +339,18 @@ function M.compile(loaded, opts)
     compiled.order[#compiled.order + 1] = name
   end
 
+  -- symbols known to one of the universes the connections use (an unknown one raises
+  -- SymbolNotFound); --assets of a replay are checked here
+  function compiled.resolve(symbols)
+    return U.resolve(symbols, compiled.order)
+  end
+  if #errs == 0 and opts.open_assets and #opts.open_assets > 0 then
+    local ok, e = pcall(compiled.resolve, opts.open_assets)
+    if not ok then
+      errs[#errs + 1] = { path = spec.universes and "universes" or "master_data",
+        msg = tostring(type(e) == "table" and e.msg or e) }
+    end
+  end
   if #errs > 0 then
     table.sort(errs, function(a, b) return a.path < b.path end)
     return nil, errs

@@ -25,11 +25,12 @@ local M = {}
 --        log (feedhost.util.log logger), out (an fh_out *: records are written there as NDJSON
 --        lines by the converters themselves, and emit is not called) }
 -- @return pipeline { run = function(batch [, auth]), stats, source, name }
---   run(batch, auth): `auth` is the connection's state, { waiting = bool }: while waiting, every
+--   run(batch, auth, state): `auth` is the connection's auth state, { waiting = bool }: while waiting, every
 --   frame is checked against auth.ack / auth.reject; run sets auth.acked = true or
 --   auth.rejected = <the frame> when one holds, and auth.waiting = false. Each record goes to
 --   env.emit under its own protected call: one that raises is counted in stats.app_errors (not
---   a spec error) and the next record is delivered.
+--   a spec error) and the next record is delivered. `state` is the connection's `state` table
+--   (default: the pipeline's own, kept from run to run; reset_state() empties it).
 --         or nil, errors (list of {path, msg}, paths relative to the connection)
 function M.compile(conn, name, env)
   local registry = env.registry or {}
@@ -44,7 +45,7 @@ function M.compile(conn, name, env)
   -- environment: registry functions and the safe library; anything else is a spec bug that
   -- expr.check already reported, so reaching __index means generated-code misuse
   local envt = require("feedhost.spec.sandbox").expr_env(registry)
-  envt.setmetatable, envt.xpcall = setmetatable, xpcall
+  envt.setmetatable, envt.getmetatable, envt.xpcall = setmetatable, getmetatable, xpcall
   setmetatable(envt, { __index = function(_, k)
     error("unknown name '" .. tostring(k) .. "'", 2)
   end })
@@ -86,17 +87,28 @@ function M.compile(conn, name, env)
     return { err = e, path = path }
   end
 
-  local function sample_of(p, len)
+  local reader
+  -- the frame's bytes for a log line (at most 512); when the failing element (token `el`) starts
+  -- past what that shows, from the element on ("@byte N: ...")
+  local function sample_of(p, len, el)
     if p == nil then
       return nil
     end
-    return ffi.string(p, math.min(tonumber(len), 512))
+    local off = 0
+    if el and el > 0 then
+      off = reader.tape()[el].start
+      if off < 384 or off >= tonumber(len) then
+        off = 0
+      end
+    end
+    local s = ffi.string(p + off, math.min(tonumber(len) - off, 512))
+    return off > 0 and ("@byte " .. off .. ": " .. s) or s
   end
 
   -- the watchdog interrupted spec code that ran over its budget: the rest of the batch is
   -- dropped (stats.skipped), the interrupt taken
   local abort = false
-  local function fail(e, p, len)
+  local function fail(e, p, len, el)
     if writers then
       writers.cancel()   -- the line the failing record had begun
     end
@@ -108,7 +120,7 @@ function M.compile(conn, name, env)
       watch.taken()
       abort = true
       count_error("budget", path, tostring(err):gsub("^.-feedhost: budget: ", "")
-        .. "; the rest of the batch was dropped", sample_of(p, len))
+        .. "; the rest of the batch was dropped", sample_of(p, len, el))
       return true
     end
     local kind = "expression"
@@ -124,7 +136,7 @@ function M.compile(conn, name, env)
     elseif path and path:match("^parser%.decode") or path == "parser.preprocess" then
       kind = "decode"
     end
-    count_error(kind, path, msg, sample_of(p, len))
+    count_error(kind, path, msg, sample_of(p, len, el))
     return false
   end
 
@@ -181,10 +193,14 @@ function M.compile(conn, name, env)
   local broker = env.broker
   local credentials = env.credentials
   local mappings = env.mappings
+  -- the connection's state table (hooks write it, routers and converters read it): the one run
+  -- is given, else the pipeline's own (replay, bench)
+  local own_state = {}
+  local cur_state = own_state
   local function mkctx(data, received_at, channel, topic)
     return { data = data, broker = broker, credentials = credentials, mappings = mappings,
       connection_name = name, channel = channel, received_at = received_at, topic = topic,
-      event = topic }
+      event = topic, state = cur_state }
   end
 
   -- the auth check's view of the connection being run (see run below)
@@ -199,7 +215,7 @@ function M.compile(conn, name, env)
   -- room for the tokens of the largest frame the connection accepts (a JSON text of n bytes has
   -- at most n/2 + 1 tokens: "[0,0,...]"); the tape grows to it only when such a frame comes
   local max_frame = (conn.limits or {}).max_frame_bytes or 16 * 1024 * 1024
-  local reader = env.reader or tape.new(math.floor(max_frame / 2) + 16)
+  reader = env.reader or tape.new(math.floor(max_frame / 2) + 16)
   local X = {
     broker = broker, credentials = credentials, mappings = mappings, connection_name = name,
     emit = emit, fail = fail, parse_fail = parse_fail, stats = stats, handler = handler,
@@ -211,14 +227,15 @@ function M.compile(conn, name, env)
     aborted = function() return abort end, watch_at = watch.at, out = writers,
   }
   local inner = chunk(gen.consts, reader, env.helpers, X)
-  local function run(batch, st)
+  local function run(batch, st, state)
     abort = false
     if st then
       auth.waiting, auth.acked, auth.rejected = st.waiting, nil, nil
     else
       auth.waiting = false
     end
-    inner(batch)
+    cur_state = state or own_state
+    inner(batch, cur_state)
     if st then
       st.waiting, st.acked, st.rejected = auth.waiting, auth.acked, auth.rejected
     end
@@ -226,6 +243,7 @@ function M.compile(conn, name, env)
   return {
     name = name,
     run = run,
+    reset_state = function() own_state = {} end,
     stats = stats,
     source = source,
     channels = channels,

@@ -4,6 +4,7 @@
 local codegen = require("feedhost.spec.codegen")
 local codegen_out = require("feedhost.spec.codegen_out")
 local expr = require("feedhost.spec.expr")
+local fanout = require("feedhost.spec.fanout")
 
 local M = {}
 
@@ -31,24 +32,34 @@ end
 local HEADER = [[
 local _K, _R, _H, _X = ...
 local _JG, _JT, _JM, _JTS, _JSTR, _JEQ, _P = _R.get, _R.tok, _R.mat, _R.ts, _R.str_of, _R.eq, _R.parse
-local _RLEN, _RNEXT, _RTYPE = _R.len, _R.next, _R.type
+local _RLEN, _RNEXT, _RTYPE, _JEQT = _R.len, _R.next, _R.type, _R.eqt
 local num, int, str, ts, now, map, filter, split, json = _H.num, _H.int, _H.str, _H.ts, _H.now, _H.map, _H.filter, _H.split, _H.json
 local broker, credentials, mappings, connection_name = _X.broker, _X.credentials, _X.mappings, _X.connection_name
 local _emit, _fail, _parse_fail, _S, _HANDLER, _MKCTX, _CTX0 = _X.emit, _X.fail, _X.parse_fail, _X.stats, _X.handler, _X.mkctx, _X.ctx0
 local _nochan, _noconv, _AUTH, _ARR, _cast, _u8 = _X.nochan, _X.noconv, _X.auth, _X.ARR, _X.cast, _X.u8
 local _BINARY, _J_ARR, _ABORTED, _W = _X.FRAME_BINARY, _X.J_ARR, _X.aborted, _X.watch_at
-local _ffi_string, setmetatable, type, xpcall, pcall = _X.ffi_string, setmetatable, type, xpcall, pcall
+local _ffi_string, setmetatable, getmetatable, type, xpcall, pcall = _X.ffi_string, setmetatable, getmetatable, type, xpcall, pcall
 local _OB, _OK, _OV, _OO, _OC, _OE, _OL -- the NDJSON writers, when records go straight to lines
 if _X.out then local W = _X.out _OB, _OK, _OV, _OO, _OC, _OE, _OL = W.begin, W.key, W.value, W.open, W.close, W.finish, W.line end
 local topic, event -- the frame's metadata (an MQTT topic, a Socket.IO event name, ...), set per
--- frame when the spec reads it; `event` is the same value under its Socket.IO name]]
+-- frame when the spec reads it; `event` is the same value under its Socket.IO name
+local state -- the connection's state table, set per batch]]
+
+-- Code of the context table given to spec functions in `mode`, for `channel` (code).
+local function ctx_code(g, mode, channel)
+  local c = mode == "t" and "_MKCTX(_JM(data), received_at, " .. channel .. ", topic)"
+    or "_MKCTX(data, received_at, " .. channel .. ", topic)"
+  return g.opts.with_names and ("_WCTX_" .. mode .. "(" .. c .. ")") or c
+end
+
+local hook_ref
 
 -- Generates router + converters + element function for one mode ("t" tape, "l" Lua tables).
 -- direct: records are written as NDJSON lines (codegen_out): a converter returns its channel.
 local function gen_mode(g, conn, name, mode, channels, events, direct)
   local tapemode = mode == "t"
   g.opts.tape = tapemode
-  g.opts.ctx = tapemode and "_MKCTX(_JM(data), received_at, channel, topic)" or "_MKCTX(data, received_at, channel, topic)"
+  g.opts.ctx = ctx_code(g, mode, "channel")
   local conv_fn = {}
   for _, ch in ipairs(channels) do
     local rules = (conn.converters or {})[ch]
@@ -138,10 +149,15 @@ local function gen_mode(g, conn, name, mode, channels, events, direct)
     end
   end
   g:emit("end", "router")
-  -- element
+  -- element: routed, then converted; hooks.on_info sees what is routed to `info`
   g:emit("local function _EL_" .. mode .. "(data, received_at)\n"
-    .. "local ch, cv = " .. rname .. "(data, received_at)\n"
-    .. "if cv == nil then return _nochan(ch) end\n"
+    .. "local ch, cv = " .. rname .. "(data, received_at)", nil)
+  local on_info = (conn.hooks or {}).on_info
+  if on_info ~= nil then
+    g:emit("if ch == \"info\" then " .. g:mark("hooks.on_info") .. hook_ref(g, on_info, "hooks.on_info")
+      .. "(" .. ctx_code(g, mode, "ch") .. ") end", "hooks.on_info")
+  end
+  g:emit("if cv == nil then return _nochan(ch) end\n"
     .. "local r = cv(data, received_at)\n"
     .. "if r == nil then return _noconv(ch) end\n"
     .. "_emit(r)\nend", nil)
@@ -156,6 +172,8 @@ local function gen_auth(g, conn, mode)
   local tapemode = mode == "t"
   g.opts.tape = tapemode
   g.opts.ctx = tapemode and "_MKCTX(_JM(data), nil, nil, topic)" or "_MKCTX(data, nil, nil, topic)"
+  local saved = g.opts.tape_names
+  g.opts.tape_names = nil -- the whole frame: no fan-out value is set yet
   local fname = "_AUTHCHECK_" .. mode
   g:emit("local function " .. fname .. "(data)", "auth")
   local function cond(v, path)
@@ -172,10 +190,15 @@ local function gen_auth(g, conn, mode)
       .. (tapemode and "_JM(data)" or "data") .. ") end", "auth.reject")
   end
   g:emit("end", "auth")
+  g.opts.tape_names = saved
   return fname
 end
 
-local function hook_ref(g, ref, path)
+-- A hook or registry function: a function, a registry name, or { custom = name | function }.
+hook_ref = function(g, ref, path)
+  if type(ref) == "table" then
+    ref = ref.custom
+  end
   if type(ref) == "string" then
     local fn = g.opts.registry and g.opts.registry[ref]
     if type(fn) ~= "function" then
@@ -189,46 +212,54 @@ end
 
 -- The general frame path (hooks, preprocess, decode, computed payload_path): one xpcall per
 -- frame, and one per element.
--- f: { parser, format, hooks, decode, auth_t, auth_l, pp, pp_select, pp_t, frame_array }
+-- f: { parser, format, hooks, decode, auth_t, auth_l, pp, pp_select, pp_t, plan, reply }
 local function gen_frame(g, f)
   local parser, format, hooks, decode = f.parser, f.format, f.hooks, f.decode
-  local auth_t, auth_l, pp, pp_select, pp_t, frame_array = f.auth_t, f.auth_l, f.pp, f.pp_select,
-    f.pp_t, f.frame_array
+  local auth_t, auth_l, pp, pp_select, pp_t = f.auth_t, f.auth_l, f.pp, f.pp_select, f.pp_t
+  local split = tostring(f.plan ~= nil)
+  if f.plan then
+    fanout.gen_frame_split(g, f.plan, "t")
+  end
   g:emit("local function _FRAME(p, len, received_at, kind)", nil)
   g:emit("local keep", nil) -- keeps a replacement string alive while p points into it
+  if f.reply then
+    g:emit("if len == " .. #f.reply .. " and _ffi_string(p, len) == " .. g:const(f.reply)
+      .. " then _S.heartbeats = _S.heartbeats + 1 return end", "heartbeat.reply")
+  end
   if hooks.on_message ~= nil then
     local h = hook_ref(g, hooks.on_message, "hooks.on_message")
     g:emit("do local m = _ffi_string(p, len)\n"
-      .. g:mark("hooks.on_message") .. "local h = " .. h .. "({ message = m, broker = broker, credentials = credentials, connection_name = connection_name, received_at = received_at, topic = topic, event = topic })\n"
+      .. g:mark("hooks.on_message") .. "local h = " .. h .. "({ message = m, broker = broker, credentials = credentials, connection_name = connection_name, received_at = received_at, topic = topic, event = topic, state = state })\n"
       .. "if h == false then _S.dropped = _S.dropped + 1 return end\n"
-      .. "if type(h) == \"table\" then return _TABLE(h, received_at, " .. tostring(frame_array) .. ") end\n"
+      .. "if type(h) == \"table\" then return _TABLE(h, received_at, " .. split .. ", p, len) end\n"
       .. "if type(h) == \"string\" then keep = h; p = _cast(h); len = #h end end", "hooks.on_message")
   end
   if parser.preprocess ~= nil then
-    local f = hook_ref(g, parser.preprocess, "parser.preprocess")
-    g:emit("do " .. g:mark("parser.preprocess") .. "local s = " .. f .. "(_ffi_string(p, len), _CTX0)\n"
+    local pre = hook_ref(g, parser.preprocess, "parser.preprocess")
+    g:emit("do " .. g:mark("parser.preprocess") .. "local s = " .. pre .. "(_ffi_string(p, len), _CTX0)\n"
       .. "if s == nil or s == false then _S.dropped = _S.dropped + 1 return end\n"
-      .. "if type(s) == \"table\" then return _TABLE(s, received_at, " .. tostring(frame_array) .. ") end\n"
+      .. "if type(s) == \"table\" then return _TABLE(s, received_at, " .. split .. ", p, len) end\n"
       .. "keep = s; p = _cast(s); len = #s end", "parser.preprocess")
   end
+  local results = "return _RESULTS(res, err, received_at, p, len) end"
   if format == "binary" then
     if decode then
-      g:emit("if kind == _BINARY then " .. g:mark("parser.decode") .. "local res, err = " .. decode .. "(_u8(p), len, _CTX0) return _RESULTS(res, err, received_at) end",
-        "parser.decode")
+      g:emit("if kind == _BINARY then " .. g:mark("parser.decode") .. "local res, err = " .. decode
+        .. "(_u8(p), len, _CTX0) " .. results, "parser.decode")
     end
   elseif format == "text" then
     if decode then
-      g:emit("do " .. g:mark("parser.decode") .. "local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
-        "parser.decode")
+      g:emit("do " .. g:mark("parser.decode") .. "local res, err = " .. decode
+        .. "(_ffi_string(p, len), _CTX0) " .. results, "parser.decode")
     else
       if auth_l then
         g:emit("if _AUTH.waiting then " .. auth_l .. "(_ffi_string(p, len)) end", "auth")
       end
-      g:emit("do return _TABLE(_ffi_string(p, len), received_at, false) end", "parser")
+      g:emit("do return _TABLE(_ffi_string(p, len), received_at, false, p, len) end", "parser")
     end
   elseif decode then
-    g:emit("do " .. g:mark("parser.decode") .. "local res, err = " .. decode .. "(_ffi_string(p, len), _CTX0) return _RESULTS(res, err, received_at) end",
-      "parser.decode")
+    g:emit("do " .. g:mark("parser.decode") .. "local res, err = " .. decode
+      .. "(_ffi_string(p, len), _CTX0) " .. results, "parser.decode")
   end
   if format ~= "text" then
     -- JSON through the tape
@@ -241,7 +272,7 @@ local function gen_frame(g, f)
     if pp_t then
       if pp_select or type(pp) == "function" then
         if type(pp) == "function" then
-          g:emit("do return _TABLE_NOPP(" .. pp_t .. ", received_at, " .. tostring(frame_array) .. ") end", "parser.payload_path")
+          g:emit("do return _TABLE_NOPP(" .. pp_t .. ", received_at, " .. split .. ", p, len) end", "parser.payload_path")
         else
           g:emit("data = " .. pp_t, "parser.payload_path")
           g:emit("if data == nil then _S.empty = _S.empty + 1 return end", "parser.payload_path")
@@ -249,21 +280,12 @@ local function gen_frame(g, f)
       else
         -- a computed payload: continue on Lua values (payload_path is applied here, not again)
         g:emit("do local v = " .. pp_t .. "\nif v == nil then _S.empty = _S.empty + 1 return end\n"
-          .. "if type(v) ~= \"table\" then return _TABLE_NOPP(v, received_at) end\n"
-          .. "return _TABLE_NOPP(v, received_at, " .. tostring(frame_array) .. ") end", "parser.payload_path")
+          .. "if type(v) ~= \"table\" then return _TABLE_NOPP(v, received_at, false, p, len) end\n"
+          .. "return _TABLE_NOPP(v, received_at, " .. split .. ", p, len) end", "parser.payload_path")
       end
     end
-    if frame_array then
-      g:emit([[
-if _RTYPE(data) == _J_ARR then
-  local c = data + 1
-  for _ = 1, _RLEN(data) do
-    local ok, e = xpcall(_EL_t, _HANDLER, c, received_at)
-    if not ok and _fail(e, p, len) then return end
-    c = _RNEXT(c)
-  end
-  return
-end]], nil)
+    if f.plan then
+      g:emit("do return _FAN_t(data, received_at, p, len) end", "frame")
     end
     g:emit([[
 local ok, e = xpcall(_EL_t, _HANDLER, data, received_at)
@@ -272,7 +294,8 @@ if not ok then _fail(e, p, len) end]], nil)
   g:emit("end", nil)
 
   g:emit([[
-return function(batch)
+return function(batch, st)
+  state = st
   local frames, buf = batch.frames, batch.buf
   local n = batch.n
   _S.frames = _S.frames + n
@@ -286,80 +309,6 @@ return function(batch)
   end
 end]], nil)
 end
-
--- The JSON fast path: the frames of a batch and their elements are one flat loop (one trace, no
--- protected call per element) under one xpcall per batch. The loop keeps its place in upvalues,
--- already past the element (or frame) it works on; when that one raises, the error is counted
--- at its key path and the loop resumes from there, just after it.
-local function gen_batch_loop(g, auth_t, pp_t, frame_array)
-  -- _BI next frame, _BC next element token, _BL elements left in the frame (numbers only: a
-  -- pointer or an int64 kept here would be boxed on every frame)
-  g:emit([[
-local _BI, _BC, _BL = 0, 0, 0
-local function _BATCH(frames, buf, n)
-local i, c, left = _BI, _BC, _BL
-local received_at
-if i > 0 then local fr = frames[i - 1] received_at = RECEIVED_AT end
-while true do
-  if left > 0 then
-    local data = c
-    left = left - 1
-    c = _RNEXT(data)
-    _BC, _BL = c, left
-    _EL_t(data, received_at)
-  else
-    if i >= n then return end
-    local fr = frames[i]
-    local p, len = buf + fr.off, fr.len
-    received_at = RECEIVED_AT
-    TOPIC_SET
-    i = i + 1
-    _BI, _BL = i, 0
-    local root, perr, poff = _P(p, len)
-    if root == nil then
-      _parse_fail(perr, poff, p, len)
-    else]], nil)
-  if auth_t then
-    g:emit("if _AUTH.waiting then local ok, e = xpcall(" .. auth_t .. ", _HANDLER, root) if not ok then _fail(e, p, len) end end", "auth")
-  end
-  g:emit("local data = root", "parser")
-  if pp_t then
-    g:emit("data = " .. pp_t, "parser.payload_path")
-    g:emit("if data == nil then _S.empty = _S.empty + 1 else", "parser.payload_path")
-  else
-    g:emit("do", nil)
-  end
-  if frame_array then
-    g:emit([[
-if _RTYPE(data) == _J_ARR then
-  c, left = data + 1, _RLEN(data)
-else
-  c, left = data, 1
-end]], nil)
-  else
-    g:emit("c, left = data, 1", nil)
-  end
-  g:emit([[
-end
-end
-end
-end
-end
-
-return function(batch)
-  local frames, buf = batch.frames, batch.buf
-  local n = batch.n
-  _S.frames = _S.frames + n
-  _BI, _BC, _BL = 0, 0, 0
-  while true do
-    local ok, e = xpcall(_BATCH, _HANDLER, frames, buf, n)
-    if ok then break end
-    local fr = frames[_BI - 1]
-    if _fail(e, buf + fr.off, fr.len) then _S.skipped = _S.skipped + (n - _BI) break end
-  end
-end]], nil)
-end
-
 
 -- Whether a spec value may read context name `word`: a string mentioning it, or any function.
 local function uses(v, word, seen)
@@ -409,7 +358,27 @@ function M.generate(conn, name, registry, direct)
   local channels = channel_list(conn)
   local parser = conn.parser or {}
   local format = parser.format or "json"
-  local frame_array = conn.frame == "array"
+  -- how a frame splits into elements (feedhost.spec.fanout); fan-out values are names of
+  -- expressions, read through the tape like `data`
+  local plan, ferrs = fanout.plan(conn.frame)
+  if ferrs then
+    return nil, ferrs
+  end
+  if plan and #plan.names > 0 then
+    for _, n in ipairs(plan.names) do
+      for _, r in ipairs(g.registry_names) do
+        if r == n then
+          return nil, { { path = "frame.with." .. n, msg = "'" .. n .. "' is a registry function's"
+            .. " name: choose another" } }
+        end
+      end
+    end
+    g.opts.with_names = plan.names
+    g.opts.tape_names = { "data", unpack(plan.names) }
+    for _, n in ipairs(plan.names) do
+      g.allowed[n] = true
+    end
+  end
 
   local events = M.event_routes(conn, channels)
   gen_mode(g, conn, name, "t", channels, events, direct)
@@ -435,35 +404,40 @@ function M.generate(conn, name, registry, direct)
     end
   end
 
-  -- Lua-table path: split, element (_TABLE_NOPP); payload_path first (_TABLE)
+  -- Lua-table path: split, element (_TABLE_NOPP); payload_path first (_TABLE). `split`: the
+  -- frame's plan applies (a decoded list is a list of elements even without one)
+  if plan then
+    fanout.gen_frame_split(g, plan, "l")
+  end
+  g:emit("local function _TABLE_NOPP(data, received_at, split, p, len)"
+    .. (plan and "\nif split then return _FAN_l(data, received_at, p, len) end" or ""), nil)
   g:emit([[
-local function _TABLE_NOPP(data, received_at, split)
 if split and type(data) == "table" and data[1] ~= nil then
   for j = 1, #data do
     local ok, e = xpcall(_EL_l, _HANDLER, data[j], received_at)
-    if not ok and _fail(e) then return end
+    if not ok and _fail(e, p, len) then return end
   end
   return
 end
 local ok, e = xpcall(_EL_l, _HANDLER, data, received_at)
-if not ok then _fail(e) end
+if not ok then _fail(e, p, len) end
 end]], nil)
-  g:emit("local function _TABLE(data, received_at, split)", "parser")
+  g:emit("local function _TABLE(data, received_at, split, p, len)", "parser")
   if pp_l then
     g:emit("data = " .. pp_l, "parser.payload_path")
     g:emit("if data == nil then _S.empty = _S.empty + 1 return end", "parser.payload_path")
   end
-  g:emit("return _TABLE_NOPP(data, received_at, split)\nend", "parser")
+  g:emit("return _TABLE_NOPP(data, received_at, split, p, len)\nend", "parser")
   -- results of a decode function: nil (nothing), nil + err, one message, or a list
   g:emit([[
-local function _RESULTS(res, err, received_at)
+local function _RESULTS(res, err, received_at, p, len)
   if res == nil then
     if err ~= nil then error({ kind = "decode", msg = tostring(err) }, 0) end
     _S.empty = _S.empty + 1
     return
   end
   if type(res) == "table" and next(res) == nil then _S.empty = _S.empty + 1 return end
-  return _TABLE(res, received_at, type(res) == "table" and res[1] ~= nil)
+  return _TABLE(res, received_at, type(res) == "table" and (res[1] ~= nil or SPLIT), p, len)
 end]], "parser.decode")
 
   local hooks = conn.hooks or {}
@@ -472,11 +446,12 @@ end]], "parser.decode")
   -- the whole batch is one loop under one xpcall, which resumes after a failing element
   local fast = format == "json" and hooks.on_message == nil and parser.preprocess == nil
     and decode == nil and (pp == nil or pp_select)
+  local reply = (conn.heartbeat or {}).reply
   if fast then
-    gen_batch_loop(g, auth_t, pp_t, frame_array)
+    fanout.gen_batch_loop(g, plan, { auth_t = auth_t, pp_t = pp_t, reply = reply })
   else
     gen_frame(g, { parser = parser, format = format, hooks = hooks, decode = decode, auth_t = auth_t,
-      auth_l = auth_l, pp = pp, pp_select = pp_select, pp_t = pp_t, frame_array = frame_array })
+      auth_l = auth_l, pp = pp, pp_select = pp_select, pp_t = pp_t, plan = plan, reply = reply })
   end
 
   if #g.errors > 0 then
@@ -499,8 +474,9 @@ end]], "parser.decode")
     and "topic = fr.meta > 0 and _ffi_string(p - fr.meta, fr.meta) or nil event = topic" or ""
   for i, line in ipairs(g.lines) do
     g.lines[i] = line:gsub("RECEIVED_AT", need_ts and "fr.ts" or "nil"):gsub("TOPIC_SET", topic_set)
+      :gsub("SPLIT", tostring(plan ~= nil))
   end
-  local source, linemap = g:source(HEADER)
+  local source, linemap = g:source(HEADER .. fanout.header(plan))
   return { source = source, linemap = linemap, channels = channels, consts = g.consts }
 end
 

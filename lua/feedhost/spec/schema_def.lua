@@ -44,6 +44,9 @@ local EXPR = by_type({ string = S(), ["function"] = F() }, { "string", "function
 EXPR.what = "expression"
 local FNREF = by_type({ string = { kind = "regname" }, ["function"] = F() }, { "string", "function" })
 FNREF.what = "function reference"
+-- a hook: a function, a registry name, or { custom = name | function } as values take it
+local HOOK = by_type({ string = { kind = "regname" }, ["function"] = F(),
+  table = record({ custom = FNREF }, { required = { "custom" } }) }, { "string", "function", "table" })
 local CHANNEL = enum(M.CHANNELS)
 local CHANNEL_OR_ALL = enum({ "all", unpack(M.CHANNELS) })
 local NAME = S() -- keys of free-form maps (field names, header names, ...)
@@ -235,7 +238,20 @@ local CONNECTION = record({
   }),
   streams = list(CHANNEL),
   events = map(CHANNEL, STRING),
-  frame = enum({ "record", "array" }),
+  -- what one frame is: one element, a JSON array of them, or a fan-out with outer values
+  -- (feedhost.spec.fanout)
+  frame = by_type({
+    string = enum({ "record", "array" }),
+    table = record({
+      each = by_type({ string = S(), table = list(STRING, { min = 1 }) }, { "string", "table" }),
+      with = map({ kind = "ident", what = "with name" }, STRING, { what = "with value" }),
+      when = EXPR,
+    }, { required = { "each" }, check = function(t, segs, ctx)
+      require("feedhost.spec.fanout").check(t, segs, ctx, push)
+    end }),
+  }, { "string", "table" }),
+  universe = STRING,
+  setup = MESSAGES,
   auth = record({
     mode = enum({ "none", "headers", "first_message", "url", "login" }),
     headers = WITH_FIELDS,
@@ -269,8 +285,8 @@ local CONNECTION = record({
     fields = FIELDS,
     custom = FNREF,
   }, { exactly_one = { "fields", "custom" } }))),
-  hooks = record({ on_connect = FNREF, on_disconnect = FNREF, on_error = FNREF,
-    on_message = FNREF }),
+  hooks = record({ on_connect = HOOK, on_disconnect = HOOK, on_error = HOOK,
+    on_message = HOOK, on_info = HOOK }),
   heartbeat = record({
     interval = positive(),
     message = by_type({
@@ -280,6 +296,7 @@ local CONNECTION = record({
     }, { "string", "table" }),
     timeout = positive(),
     idle_timeout = positive(),
+    reply = STRING,
   }, {
     check = function(t, segs, ctx)
       if t.message ~= nil and t.interval == nil then
@@ -376,25 +393,50 @@ local MAPPING = record({
   end,
 })
 
-local MASTER_DATA = record({
-  file = STRING,
+-- where master data rows come from (feedhost.data.master_sources)
+local MASTER_SOURCE_KEYS = {
+  file = by_type({ string = S(), table = list(STRING, { min = 1 }) }, { "string", "table" }),
   rows = list(TABLE()),
   custom = FNREF,
   format = enum({ "csv", "json" }),
-  fields = map(enum(M.ASSET_FIELDS), STRING),
-  filter = EXPR,
+  path = EXPR,
+  key = STRING,
   delimiter = STRING,
-}, {
-  exactly_one = { "file", "rows", "custom" },
-  check = function(t, segs, ctx)
-    if type(t.file) == "string" and t.format == nil then
-      local ext = (t.file:match("%.([%w]+)$") or ""):lower()
-      if ext ~= "csv" and ext ~= "json" then
-        ctx.err(push(segs, "format"), "cannot infer the format from " .. repr(t.file)
+}
+
+-- a file's format must be given or follow from its extension
+local function check_format(t, segs, ctx)
+  if t.format ~= nil then return end
+  local files = type(t.file) == "table" and t.file or { t.file }
+  for i, f in ipairs(files) do
+    if type(f) == "string" then
+      local ext = (f:match("%.([%w]+)$") or ""):lower()
+      if ext ~= "csv" and ext ~= "json" and ext ~= "tsv" then
+        ctx.err(push(segs, "format"), "cannot infer the format from " .. repr(f)
+          .. (type(t.file) == "table" and (" (file[" .. i .. "])") or "")
           .. "; set format = 'csv' or 'json'")
+        return
       end
     end
-  end,
+  end
+end
+
+local MASTER_SOURCE = record(MASTER_SOURCE_KEYS, { exactly_one = { "file", "rows", "custom" },
+  check = check_format })
+
+local master_keys = { sources = list(MASTER_SOURCE, { min = 1 }),
+  fields = map(enum(M.ASSET_FIELDS), by_type({ string = S(), ["function"] = F(),
+    table = record({ source = EXPR }, { required = { "source" } }) },
+    { "string", "function", "table" })),
+  filter = EXPR,
+  duplicates = enum({ "warn", "error", "ignore" }),
+}
+for k, v in pairs(MASTER_SOURCE_KEYS) do
+  master_keys[k] = v
+end
+local MASTER_DATA = record(master_keys, {
+  exactly_one = { "file", "rows", "custom", "sources" },
+  check = check_format,
 })
 
 M.SCHEMA = record({
@@ -404,13 +446,31 @@ M.SCHEMA = record({
   credentials = record({ fields = STRINGS, optional = STRINGS }),
   mappings = map(NAME, MAPPING),
   master_data = MASTER_DATA,
+  universes = map({ kind = "ident", what = "universe name" }, MASTER_DATA, { what = "universe" }),
   registry = map(NAME, F()),
   streaming = record({
     connections = map({ kind = "ident", what = "connection name" }, CONNECTION, {
       min = 1, empty_msg = "at least one connection is required",
     }),
   }, { required = { "connections" } }),
-}, { required = { "name", "streaming" } })
+}, { required = { "name", "streaming" }, check = function(t, segs, ctx)
+  -- a connection's universe must be one the spec defines
+  local conns = type(t.streaming) == "table" and t.streaming.connections
+  if type(conns) ~= "table" then return end
+  local names = { "default" }
+  for _, k in ipairs(sorted_keys(type(t.universes) == "table" and t.universes or {})) do
+    names[#names + 1] = k
+  end
+  for _, cname in ipairs(sorted_keys(conns)) do
+    local c = conns[cname]
+    local u = type(c) == "table" and c.universe
+    if type(u) == "string" and u ~= "default"
+      and not (type(t.universes) == "table" and t.universes[u] ~= nil) then
+      ctx.err({ "streaming", "connections", cname, "universe" }, "no universe " .. repr(u)
+        .. " (the spec has " .. join(names) .. ")" .. did_you_mean(u, names))
+    end
+  end
+end })
 
 M.nodes = {
   connection = CONNECTION, message = MESSAGE, value = VALUE, fields = FIELDS,

@@ -234,8 +234,8 @@ function M.new(max_tokens)
 
   --- Whether member `k` (a string key) of `e` is the string `lit`. A one-byte literal is
   --- compared here; longer ones of the same length in C.
-  function R.eq(e, k, lit)
-    local r = find(e, k, 2)
+  -- whether token r (an index, -1 for none) is the string `lit`
+  local function tok_eq(r, lit)
     if r < 0 then
       return false
     end
@@ -257,6 +257,15 @@ function M.new(max_tokens)
       end
     end
     return api.json_str_eq(T, BB[0], r, lit, n) == 1
+  end
+
+  function R.eq(e, k, lit)
+    return tok_eq(find(e, k, 2), lit)
+  end
+
+  --- Whether token `t` (or nil) is the string `lit`: `name == 'lit'` of a fan-out value.
+  function R.eqt(t, lit)
+    return t ~= nil and tok_eq(t, lit)
   end
 
   function R.tape() return T end
