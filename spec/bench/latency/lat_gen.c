@@ -12,7 +12,8 @@
 // (default) every message is written alone at its due time (sleeping until about 60 us before it,
 // then spinning); behind its schedule, the messages due so far go out in one write. TCP_NODELAY
 // is set. One JSON line on stdout at the end: sent, secs, msg_per_s,
-// lag_max_us (how far a write fell behind its due time), late_writes (> 20 us behind), writes.
+// lag_max_us (how far a write fell behind its due time), late_writes (> 20 us behind), writes,
+// cpu_s.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -315,7 +317,12 @@ int main(int argc, char **argv)
   }
   close(fd);
   close(ls);
-  printf("{\"role\":\"gen\",\"sent\":%lld,\"secs\":%.3f,\"msg_per_s\":%.0f,\"lag_max_us\":%.1f,"
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+  printf("{\"role\":\"gen\",\"cpu_s\":%.2f,", cpu);
+  printf("\"sent\":%lld,\"secs\":%.3f,\"msg_per_s\":%.0f,\"lag_max_us\":%.1f,"
          "\"late_writes\":%lld,\"writes\":%lld,\"batch\":%d}\n", sent, took,
          (double)sent / took, (double)lag_max / 1e3, late, writes, batch);
   free(buf);

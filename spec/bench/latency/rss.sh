@@ -56,11 +56,14 @@ cat "$WORK/meter.out" "$WORK/gen.out"
 awk -v warm="$WARMUP" -v rate="$RATE" -v dur="$DURATION" '
   NR == 1 { first = $2 }
   $1 <= warm { w = $2; wt = $1 }
+  $1 > warm && $2 > after { after = $2; at = $1 }
   { if ($2 > max) { max = $2; mt = $1 } last = $2; lt = $1; n++ }
   END {
+    if (!after) { after = w; at = wt }
     printf "feedhost run at %d msg/s for %d s: %d VmRSS samples\n", rate, dur, n
-    printf "VmRSS start %.1f MB; at %d s (warm-up end) %.1f MB; max %.1f MB (at %d s); last %.1f MB (at %d s)\n",
-      first / 1024, wt, w / 1024, max / 1024, mt, last / 1024, lt
-    printf "growth after the warm-up: %.2f MB (max - warm-up), %.2f MB (last - warm-up)\n",
-      (max - w) / 1024, (last - w) / 1024
+    printf "VmRSS start %.1f MB; at %d s (warm-up end) %.1f MB; max after it %.1f MB (at %d s);" \
+      " last %.1f MB (at %d s); max of all %.1f MB (at %d s)\n", first / 1024, wt, w / 1024,
+      after / 1024, at, last / 1024, lt, max / 1024, mt
+    printf "growth after the warm-up: %.2f MB (max after it - warm-up end), %.2f MB (last - warm-up end)\n",
+      (after - w) / 1024, (last - w) / 1024
   }' "$WORK/rss.tsv"
