@@ -2,7 +2,7 @@
 # GEN_PID and PORT (its ephemeral port), with its result line in $WORK/gen.out.
 start_gen() {
   rm -f "$WORK/port"
-  $NICE_CMD taskset -c "$GEN_CPU" "$WORK/lat_gen" --rate "$1" --secs "$2" --batch "$3" \
+  taskset -c "$GEN_CPU" "$WORK/lat_gen" --rate "$1" --secs "$2" --batch "$3" \
     --symbols "$SYMBOLS" --port-file "$WORK/port" > "$WORK/gen.out" 2> "$WORK/gen.err" &
   GEN_PID=$!
   i=0

@@ -17,8 +17,10 @@
 # SPLIT=1 runs spec/bench/latency/alpaca_split.lua instead (the same spec, plus each frame's
 # receive time in its records): the latency split into send -> received by the host (socket,
 # wake-up) and received -> line read (pipeline, output, pipe, reader).
-# NICE=-10 (as root) runs the three at that nice level.
-# Environment: RATES WARMUP SECS PROBE GEN_CPU HOST_CPU FEEDHOST BENCH_WORK SYMBOLS SPLIT NICE
+# HOST_PRIO="chrt -f 10" (or "nice -n -10"; as root) runs feedhost and the meter under that
+# command: how a latency-sensitive deployment runs, and the other work on the CPU then waits for
+# them (the generator's own delays do not count: each message's time is read just before its write).
+# Environment: RATES WARMUP SECS PROBE GEN_CPU HOST_CPU FEEDHOST BENCH_WORK SYMBOLS SPLIT HOST_PRIO
 set -e
 cd "$(dirname "$0")/../../.."
 RATES=${RATES:-"50000 200000"}
@@ -30,8 +32,6 @@ HOST_CPU=${HOST_CPU:-0}
 FEEDHOST=${FEEDHOST:-./build/feedhost}
 WORK=${BENCH_WORK:-/tmp/feedhost-latency-bench}
 SYMBOLS=${SYMBOLS:-AAPL,MSFT,TSLA,NVDA}
-NICE_CMD=""
-[ -n "$NICE" ] && NICE_CMD="nice -n $NICE"
 SPEC="specs/alpaca.lua"
 [ -n "$SPLIT" ] && SPEC="spec/bench/latency/alpaca_split.lua --trusted-spec"
 mkdir -p "$WORK"
@@ -53,10 +53,10 @@ for rate in $RATES; do
   busy0=$1 steal0=$2
   start_gen "$rate" $((WARMUP + SECS)) 1
   (
-    ALPACA_API_KEY=k ALPACA_API_SECRET=s $NICE_CMD taskset -c "$HOST_CPU" "$FEEDHOST" run $SPEC \
+    ALPACA_API_KEY=k ALPACA_API_SECRET=s $HOST_PRIO taskset -c "$HOST_CPU" "$FEEDHOST" run $SPEC \
       --connection market_data --assets "$SYMBOLS" --url "market_data=ws://127.0.0.1:$PORT/v2/iex" \
       --stats-interval 0 --once 2> "$WORK/feedhost.err" \
-      | $NICE_CMD taskset -c "$HOST_CPU" "$WORK/lat_meter" --warmup "$WARMUP" --label "$rate" \
+      | $HOST_PRIO taskset -c "$HOST_CPU" "$WORK/lat_meter" --warmup "$WARMUP" --label "$rate" \
         --expect $((rate * (WARMUP + SECS))) > "$WORK/meter.out"
     times > "$WORK/times.out"
   )
