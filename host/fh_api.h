@@ -95,6 +95,7 @@ typedef struct fh_api {
   int (*loop_signal_pending)(fh_loop *lp, int64_t *since);
   int (*loop_fd)(fh_loop *lp, char *err);
   void (*loop_arm)(fh_loop *lp, int timeout_ms);
+  int (*loop_wait_writable)(fh_loop *lp, int fd);
   // files embedded at build time (lua/, specs/, registry/): NULL when absent
   const char *(*resource)(const char *name, size_t *len);
   // creates (or truncates) a file readable and writable by its owner only: 0 or an errno

@@ -4,7 +4,9 @@
 #include "core/loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libwebsockets.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +101,58 @@ static int adopt_own(fh_loop *lp, own_fd *f, int fd)
   return fd < 0 || !fh_loop_adopt_file(lp, fd, &f->io) ? -1 : 0;
 }
 
+// The duplicate of an output descriptor: room again (or hung up) ends the wait, once; lws then
+// closes the duplicate (the callback's -1), so an idle loop never polls it.
+static int out_fd_on(fh_io *io, struct lws *wsi, int reason, void *in, size_t len)
+{
+  own_fd *f = (own_fd *)io;
+  (void)wsi;
+  (void)in;
+  (void)len;
+  if (reason == LWS_CALLBACK_RAW_WRITEABLE_FILE) {
+    f->lp->woke = 1;
+    return -1;
+  }
+  if (reason == LWS_CALLBACK_RAW_CLOSE_FILE) {
+    f->lp->woke = 1;
+    f->wsi = NULL;
+    f->fd = -1;
+  }
+  return 0;
+}
+
+int fh_loop_wait_writable(fh_loop *lp, int fd)
+{
+  own_fd *f = &lp->out;
+  if (!f->wsi) {
+    f->io.on = out_fd_on;
+    f->lp = lp;
+    f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);   // lws closes what it adopts
+    f->wsi = f->fd < 0 ? NULL : fh_loop_adopt_file(lp, f->fd, &f->io);
+    if (!f->wsi) {
+      if (f->fd >= 0) {
+        close(f->fd);
+      }
+      f->fd = -1;
+      return -1;
+    }
+    lws_rx_flow_control(f->wsi, 0);   // room is all it waits for: never POLLIN
+  }
+  lws_callback_on_writable(f->wsi);
+  return 0;
+}
+
+// A reader that went away shows only as POLLERR on a full pipe, which lws does not report for a
+// raw file: while output waits, look at the descriptor itself too.
+static void out_check(fh_loop *lp)
+{
+  own_fd *f = &lp->out;
+  struct pollfd p = { .fd = f->fd, .events = POLLOUT };
+  if (f->wsi && poll(&p, 1, 0) > 0) {
+    lws_set_timeout(f->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+  }
+}
+
 void fh_loop_wake(fh_loop *lp)
 {
   uint64_t one = 1;
@@ -115,7 +169,7 @@ fh_loop *fh_loop_new(char *err)
     return NULL;
   }
   lp->sig_slot = -1;
-  lp->timer.fd = lp->wake.fd = -1;
+  lp->timer.fd = lp->wake.fd = lp->out.fd = -1;
   // libwebsockets logs nothing unless FH_LWS_LOG gives its level mask (e.g. 15: errors to info)
   const char *lws_log = getenv("FH_LWS_LOG");
   lws_set_log_level(lws_log ? atoi(lws_log) : 0, NULL);
@@ -343,6 +397,7 @@ int fh_loop_poll(fh_loop *lp, int timeout_ms, const fh_event **events)
       if (lws_service(lp->ctx, 0) < 0) {
         break;
       }
+      out_check(lp);
     }
   }
   // gather what else is ready without waiting, up to the batch limits
@@ -354,6 +409,7 @@ int fh_loop_poll(fh_loop *lp, int timeout_ms, const fh_event **events)
     if (lws_service(lp->ctx, -1) < 0) {
       break;
     }
+    out_check(lp);
     if (lp->frames == before && lp->nev == nev && !lp->nagain) {
       break;
     }

@@ -143,6 +143,11 @@ int fh_loop_fd(fh_loop *lp, char *err);
 /// `timeout_ms` at the latest (the caller's next timer), at once when work is left, within 2 ms
 /// when output waits for room in a socket, and within a second in any case.
 void fh_loop_arm(fh_loop *lp, int timeout_ms);
+/// Output waits for room in `fd` (a pipe or socket, non-blocking, that took only part of it): the
+/// waits of fh_loop_poll also end when `fd` can take bytes again or its reader went away, once
+/// (ask again if output is still waiting after the next write). The loop polls a duplicate of
+/// `fd` meanwhile. @return 0, or -1 (the descriptor cannot be duplicated or polled).
+int fh_loop_wait_writable(fh_loop *lp, int fd);
 /// Nanoseconds of FH_CLOCK_REALTIME (epoch) or FH_CLOCK_MONOTONIC.
 int64_t fh_clock_ns(int which);
 

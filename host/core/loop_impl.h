@@ -24,11 +24,13 @@ typedef struct attachment {
   struct attachment *next;
 } attachment;
 
-// One of the loop's own descriptors in the lws poll set (the timer, the wake-up).
+// One of the loop's own descriptors in the lws poll set (the timer, the wake-up, an output
+// waiting for room).
 typedef struct own_fd {
   fh_io io;
   fh_loop *lp;
   int fd;
+  struct lws *wsi;
 } own_fd;
 
 struct fh_loop {
@@ -43,6 +45,7 @@ struct fh_loop {
   char **texts;             // event texts owned until the next poll
   own_fd timer;             // ends a poll's wait
   own_fd wake;              // eventfd: signals, other threads, fh_loop_wake
+  own_fd out;               // a duplicate of an output descriptor waiting for room, while it waits
   int woke;
   int sig_slot;             // -1: not catching signals
   fh_inbox *inbox;

@@ -96,6 +96,7 @@ static const fh_api api = {
   .loop_signal_pending = fh_loop_signal_pending,
   .loop_fd = fh_loop_fd,
   .loop_arm = fh_loop_arm,
+  .loop_wait_writable = fh_loop_wait_writable,
   .resource = fh_vm_resource,
   .file_private = file_private,
   .watch_new = fh_watch_new,

@@ -417,6 +417,8 @@ function Host:flush()
     local ok, err = output.flush(function() return R:signal_waiting() end)
     if not ok then
       self:fail(err)
+    elseif output.waiting and output.waiting() then
+      R:wait_writable(output.fd)   -- the rest goes when the reader has room, not at the next frame
     end
   end
 end

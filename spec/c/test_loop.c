@@ -1,7 +1,10 @@
 // C unit tests for the loop core: the cross-thread inbox (threads post, the loop's thread takes
 // every message in order or counts what the full inbox refused; events posted from a thread
 // arrive in order with its messages and are never crowded out; a connection's own cap), per-loop
-// signals, a listener closed and its port reused (run by ctest).
+// signals, a listener closed and its port reused, a wait that ends when an output descriptor has
+// room again or its reader went away (run by ctest).
+#include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -357,6 +360,73 @@ static void test_deflate(void)
   fh_loop_free(lp);
 }
 
+// Descriptors open in this process.
+static int open_fds(void)
+{
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+    n += e->d_name[0] != '.';
+  }
+  if (d) {
+    closedir(d);
+  }
+  return n;
+}
+
+// A pipe whose non-blocking write end is full. @return 0, or -1
+static int full_pipe(int p[2])
+{
+  if (pipe(p) != 0 || fcntl(p[1], F_SETFL, O_NONBLOCK) != 0) {
+    return -1;
+  }
+  char block[4096];
+  memset(block, 'x', sizeof block);
+  while (write(p[1], block, sizeof block) > 0) {
+  }
+  return 0;
+}
+
+// Microseconds a poll of `lp` waited (at most timeout_ms), its events in *n.
+static int64_t timed_poll(fh_loop *lp, int timeout_ms, int *n)
+{
+  const fh_event *ev;
+  int64_t t0 = fh_clock_ns(FH_CLOCK_MONOTONIC);
+  *n = fh_loop_poll(lp, timeout_ms, &ev);
+  return (fh_clock_ns(FH_CLOCK_MONOTONIC) - t0) / 1000;
+}
+
+// Output waiting for room in a pipe: the wait ends when the reader makes room (not at the
+// timeout: no frame or timer comes), once; a reader that goes away ends it too; the loop's
+// duplicate of the descriptor is closed once the wait is over.
+static void test_wait_writable(void)
+{
+  char err[256];
+  fh_loop *lp = fh_loop_new(err);
+  int p[2];
+  CHECK(lp && full_pipe(p) == 0);
+  int fds = open_fds();
+  int n;
+  CHECK(fh_loop_wait_writable(lp, p[1]) == 0);
+  CHECK(fh_loop_wait_writable(lp, p[1]) == 0);   // asked twice, waited for once
+  CHECK(open_fds() == fds + 1);   // the loop polls a duplicate meanwhile
+  CHECK(timed_poll(lp, 100, &n) >= 90000 && n == 0);   // still full: the whole timeout
+  char buf[65536];
+  CHECK(read(p[0], buf, sizeof buf) > 0);   // the reader takes some: room
+  CHECK(timed_poll(lp, 2000, &n) < 1000000 && n == 0);   // at once, not after 2 s
+  CHECK(open_fds() == fds);   // the duplicate is gone once the wait is over
+  CHECK(timed_poll(lp, 100, &n) >= 90000);   // once: the next poll waits again
+  while (write(p[1], buf, sizeof buf) > 0) {   // full again, then the reader goes away
+  }
+  CHECK(fh_loop_wait_writable(lp, p[1]) == 0);
+  close(p[0]);
+  CHECK(timed_poll(lp, 2000, &n) < 1000000);
+  CHECK(timed_poll(lp, 100, &n) >= 90000);   // and it is not polled again
+  CHECK(open_fds() == fds - 1);   // the read end closed, and the duplicate
+  close(p[1]);
+  fh_loop_free(lp);
+}
+
 int main(void)
 {
   test_inbox();
@@ -365,5 +435,6 @@ int main(void)
   test_signals();
   test_listener_reuse();
   test_deflate();
+  test_wait_writable();
   return checks_done("test_loop");
 }

@@ -1,6 +1,8 @@
 -- WebSocket transport details against a python3-websockets server: messages split into several
--- frames are reassembled; a large message arrives whole, with and without permessage-deflate.
+-- frames are reassembled; a large message arrives whole, with and without permessage-deflate;
+-- records out to a pipe whose reader is slower than a burst.
 require("feedhost.core")
+local ffi = require("ffi")
 local feedhost = require("feedhost")
 local reactor = require("feedhost.runtime.reactor")
 local logmod = require("feedhost.util.log")
@@ -157,5 +159,57 @@ describe("websocket transport", function()
     assert.equal("PATH /?access_token=tt&api_key=kk", lines[2])
     assert.matches('^GOT {"a":"subscribe","v":%[', lines[3])
     assert.matches('^GOT {"a":"mode","v":%["full",%[', lines[4])
+  end)
+
+  -- A burst (3003 records, about 360 KB, then nothing for 30 s) into a pipe (64 KB) whose reader
+  -- takes 16 KB at a time: what the pipe did not take goes out as soon as the reader has made
+  -- room, not at the next frame or timer (the liveness tick, 0.2 s: 20 such rounds, 4 s); a reader
+  -- that goes away while lines wait stops the host at once with the reason.
+  it("writes what a full pipe did not take as soon as its reader makes room", function()
+    ffi.cdef([[
+      int fh_test_pipe2(int fds[2], int flags) __asm__("pipe2");
+      long fh_test_read(int fd, void *buf, size_t n) __asm__("read");
+      int fh_test_close(int fd) __asm__("close");
+    ]])
+    local fds = ffi.new("int[2]")
+    assert.equal(0, ffi.C.fh_test_pipe2(fds, 524288))   -- O_CLOEXEC: the server must not hold it
+    local rd = fds[0]
+    local srv = start_server("--no-deflate")
+    local output = require("feedhost.runtime.output").ndjson({ fd = fds[1], name = "pipe" })
+    local host = assert(feedhost.new({ spec = "spec/integration/specs/transport.lua",
+      assets = { "AAPL", "MSFT", "TSLA" }, urls = { feed = "ws://127.0.0.1:" .. srv.port .. "/" },
+      log = logmod.new({ level = "none" }), output = output }))
+    local buf = ffi.new("char[16384]")
+    local lines, first_at = 0, nil
+    local deadline = reactor.now() + 15
+    while lines < 3003 and reactor.now() < deadline do
+      host:step(2000)
+      if output.waiting() or output.stats().lines > lines then   -- lines in the pipe: read 16 KB
+        local n = tonumber(ffi.C.fh_test_read(rd, buf, 16384))
+        for i = 0, n - 1 do
+          lines = lines + (buf[i] == 10 and 1 or 0)
+        end
+        first_at = first_at or reactor.now()
+      end
+    end
+    local took = reactor.now() - (first_at or 0)
+    assert.equal(3003, lines)
+    assert.is_true(took < 2, string.format("the burst reached the reader in %.2f s", took))
+    -- lines waiting again (the reader is gone before it reads them): the next step ends at once
+    host:stop()
+    host.stop_deadline = nil
+    for _ = 1, 2000 do
+      output.write({ channel = "data", connection = "feed", n = ("x"):rep(64) })
+    end
+    host:flush()
+    assert.is_true(output.waiting())
+    ffi.C.fh_test_close(rd)
+    local t0 = reactor.now()
+    host:step(5000)
+    assert.is_true(reactor.now() - t0 < 2, "the host saw the reader go at once")
+    assert.matches("pipe: Broken pipe", host.failed or "")
+    host:close()
+    ffi.C.fh_test_close(fds[1])
+    stop_server(srv)
   end)
 end)

@@ -3,7 +3,9 @@
 -- Lines go into one C buffer (host/codec/ndjson.h): written there by the compiled converters
 -- themselves (feedhost.spec.codegen_out), or encoded from record tables (`write`). After every
 -- step of the loop the host writes what the descriptor takes, in large writes, without blocking
--- (pipes and sockets are made non-blocking; their mode is put back at close).
+-- (pipes and sockets are made non-blocking; their mode is put back at close). Lines the
+-- descriptor did not take (`waiting()`) go as soon as it has room: the host's loop wakes for that
+-- (feedhost.init's flush), not only for its next frame or timer.
 --
 -- A reader slower than the feed (the policy, stated in the README):
 --   1. the buffer holds at most `limit` bytes (default 32 MiB): memory stays bounded;
@@ -31,8 +33,8 @@ end
 
 --- A new NDJSON output. opts: { fd = 1, name = "stdout", limit = bytes, wait = seconds,
 --- log = logger }
--- @return output { out (fh_out *), write(rec), flush(interrupted) -> true | nil, err,
---         close(seconds) -> true | nil, err, stats() }
+-- @return output { out (fh_out *), fd, write(rec), flush(interrupted) -> true | nil, err,
+--         waiting() -> bool, close(seconds) -> true | nil, err, stats() }
 function M.ndjson(opts)
   opts = opts or {}
   local fd, name, log = opts.fd or 1, opts.name or "stdout", opts.log
@@ -43,7 +45,7 @@ function M.ndjson(opts)
   out = ffi.gc(out, api.out_free)
   local high, low = math.floor(limit / 2), math.floor(limit / 4)
   local was_nonblock = api.fd_nonblock(fd, 1)
-  local o = { out = out, unwritable = 0 }
+  local o = { out = out, fd = fd, unwritable = 0 }
   local shedding, dropped_at = false, 0
   local ndjson = require("feedhost.data.record").ndjson
 
@@ -125,6 +127,11 @@ function M.ndjson(opts)
         tonumber(out.len), seconds or 2)
     end
     return true
+  end
+
+  --- Whether whole lines wait for room in the descriptor (it took only part of them).
+  function o.waiting()
+    return out.line > 0
   end
 
   --- { lines, dropped, waiting (bytes), unwritable }

@@ -413,6 +413,13 @@ function Reactor:arm()
   end
 end
 
+--- Output waits for room in descriptor `fd` (a pipe or socket that took part of it): the next
+-- step's wait also ends when fd can take bytes again or its reader went away (once; ask again
+-- after the next write if output still waits). @return true, or false (fd cannot be polled)
+function Reactor:wait_writable(fd)
+  return api.loop_wait_writable(self.lp, fd) == 0
+end
+
 --- SIGINT, SIGTERM and SIGHUP become calls of fn(signum) on this reactor (every reactor that
 -- asks sees every signal). @return true, or nil, message
 function Reactor:catch_signals(fn)
