@@ -78,6 +78,8 @@ typedef struct fh_api {
   int (*out_wait)(fh_out *o, int fd, int timeout_ms);
   int (*fd_nonblock)(int fd, int on);
   int (*fd_isatty)(int fd);
+  int (*fd_create)(const char *path);   // a file to write (created 0644, truncated): fd or -errno
+  int (*fd_close)(int fd);
   // the event loop (core/loop.h)
   fh_loop *(*loop_new)(char *err);
   void (*loop_free)(fh_loop *lp);

@@ -23,19 +23,28 @@ local M = {}
 
 local ERRNO = { [32] = "Broken pipe (the reader went away)", [28] = "No space left on device",
   [5] = "Input/output error", [27] = "File too large", [122] = "Disk quota exceeded",
-  [9] = "Bad file descriptor (closed)" }
+  [9] = "Bad file descriptor (closed)", [2] = "No such file or directory",
+  [13] = "Permission denied", [21] = "Is a directory" }
 
 local function describe(e)
   return ERRNO[e] or ("error " .. e)
 end
 
 --- A new NDJSON output. opts: { fd = 1, name = "stdout", limit = bytes, wait = seconds,
---- log = logger }
+--- log = logger, path = a file to write instead of fd (created or truncated; closed by close) }
 -- @return output { out (fh_out *), write(rec), flush(interrupted) -> true | nil, err,
---         close(seconds) -> true | nil, err, stats() }
+--         close(seconds) -> true | nil, err, stats() }, or nil, message (path not writable)
 function M.ndjson(opts)
   opts = opts or {}
   local fd, name, log = opts.fd or 1, opts.name or "stdout", opts.log
+  local own_fd = false
+  if opts.path then
+    fd = api.fd_create(opts.path)
+    if fd < 0 then
+      return nil, opts.path .. ": " .. describe(-fd)
+    end
+    name, own_fd = opts.path, true
+  end
   local limit = opts.limit or 32 * 1024 * 1024
   local wait = opts.wait or 2
   local out = api.out_new(limit)
@@ -116,6 +125,10 @@ function M.ndjson(opts)
     if was_nonblock == 0 then
       api.fd_nonblock(fd, 0)
       was_nonblock = -1
+    end
+    if own_fd then
+      api.fd_close(fd)
+      own_fd = false
     end
     if e ~= 0 then
       return failed(e)
