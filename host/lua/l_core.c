@@ -73,7 +73,6 @@ static const fh_api api = {
   .out_new = fh_out_new,
   .out_free = fh_out_free,
   .out_begin = fh_out_begin,
-  .out_key = fh_out_key,
   .out_str = fh_out_str,
   .out_num = fh_out_num,
   .out_int64 = fh_out_int64,
