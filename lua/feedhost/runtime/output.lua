@@ -13,7 +13,9 @@
 --      fit are dropped and counted (stats, one warning), until the reader has caught up (the
 --      buffer under a quarter), which is logged with the count;
 --   4. a reader that went away (EPIPE) or a write error ends the run: flush returns the error
---      and the host stops with exit 1.
+--      and the host stops with exit 1;
+--   5. a signal is taken at once, whatever the reader does; once the host stops, the reader has
+--      2 s to take what is left, and what it did not take is logged.
 local ffi = require("ffi")
 local sys = require("feedhost.sys.ffi")
 local clock = require("feedhost.sys.clock")
@@ -52,7 +54,7 @@ function M.ndjson(opts)
   out = ffi.gc(out, api.out_free)
   local high, low = math.floor(limit / 2), math.floor(limit / 4)
   local was_nonblock = api.fd_nonblock(fd, 1)
-  local o = { out = out, unwritable = 0 }
+  local o = { out = out, unwritable = 0, lost = 0 }
   local shedding, dropped_at = false, 0
   local ndjson = require("feedhost.data.record").ndjson
 
@@ -115,7 +117,8 @@ function M.ndjson(opts)
     return true
   end
 
-  --- The last lines out (at most `seconds`, default 2), then the descriptor's mode put back.
+  --- The last lines out (at most `seconds`, default 2), then the descriptor's mode put back. What
+  --- the reader did not take by then is logged (and counted in stats().lost), not waited for.
   function o.close(seconds)
     local deadline = clock.mono() + (seconds or 2)
     local e = api.out_write(out, fd)
@@ -134,16 +137,19 @@ function M.ndjson(opts)
       return failed(e)
     end
     if out.len > 0 then
-      return nil, string.format("%s did not take the last %d bytes of records within %gs", name,
-        tonumber(out.len), seconds or 2)
+      o.lost = tonumber(out.len)
+      if log then
+        log:warning("%s did not take the last %d bytes of records within %gs: not written", name,
+          o.lost, seconds or 2)
+      end
     end
     return true
   end
 
-  --- { lines, dropped, waiting (bytes), unwritable }
+  --- { lines, dropped, waiting (bytes), unwritable, lost (bytes not taken at close) }
   function o.stats()
     return { lines = tonumber(out.lines), dropped = tonumber(out.dropped),
-      waiting = tonumber(out.len), unwritable = o.unwritable }
+      waiting = tonumber(out.len), unwritable = o.unwritable, lost = o.lost or 0 }
   end
 
   return o
