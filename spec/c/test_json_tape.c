@@ -4,18 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "codec/batch.h"
 #include "codec/json_tape.h"
 #include "codec/ts.h"
-
-static int failures;
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
 
 static fh_jtok tape[256];
 
@@ -392,10 +384,5 @@ int main(void)
   test_ts_dates();
   test_unescape();
   test_batch();
-  if (failures) {
-    fprintf(stderr, "%d failures\n", failures);
-    return 1;
-  }
-  printf("json_tape: all checks passed\n");
-  return 0;
+  return checks_done("json_tape");
 }

@@ -10,6 +10,7 @@
 local json = require("feedhost.util.json")
 local clock = require("feedhost.sys.clock")
 local websocket = require("feedhost.transport.websocket")
+local session = require("feedhost.transport.session")
 
 local now = clock.mono
 
@@ -77,7 +78,7 @@ Session.__index = Session
 
 function M.session(R, def, conn)
   local options = def.options
-  return setmetatable(require("feedhost.transport.session").new(R, def, conn, {
+  return setmetatable(session.new(R, def, conn, {
     eio = options.eio or M.DEFAULTS.eio,
     -- the namespace of packets (a v3 namespace's query only rides on its connect, in C)
     namespace = (options.namespace or M.DEFAULTS.namespace):match("^[^?]*"),
@@ -93,17 +94,13 @@ function Session:open(url, headers)
     return nil, err
   end
   local def = self.def
-  local hl = {}
-  for _, h in ipairs(headers) do
-    hl[#hl + 1] = h[1] .. ": " .. h[2]
-  end
   local ok, payload = pcall(def.c.connect_payload)
   if not ok then
     return nil, "cannot build the CONNECT payload: " .. tostring(payload)
   end
   return self:start("socketio", {
     host = u.host, port = u.port, path = M.handshake_path(u, def.options), tls = u.tls,
-    verify = def.verify, ca_file = def.ca_file, headers = table.concat(hl, "\n"),
+    verify = def.verify, ca_file = def.ca_file, headers = session.header_lines(headers),
     max_frame = def.limits.max_frame_bytes, eio = self.eio, namespace = self.namespace_connect,
     auth = payload or "",
   })

@@ -66,13 +66,10 @@ function Session:open(url, headers)
     return nil, err
   end
   local def = self.def
-  local hl = {}
-  for _, h in ipairs(headers) do
-    hl[#hl + 1] = h[1] .. ": " .. h[2]
-  end
   return self:start("ws", {
     host = u.host, port = u.port, path = u.path, tls = u.tls, verify = def.verify,
-    ca_file = def.ca_file, headers = table.concat(hl, "\n"), max_frame = def.limits.max_frame_bytes,
+    ca_file = def.ca_file, headers = session.header_lines(headers),
+    max_frame = def.limits.max_frame_bytes,
     deflate = def.options.deflate == true,
   })
 end
