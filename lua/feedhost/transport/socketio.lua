@@ -87,23 +87,19 @@ function M.session(R, def, conn)
   }), Session)
 end
 
---- Starts connecting. @return true, or nil, message
-function Session:open(url, headers)
-  local u, err = M.parse_url(url)
-  if not u then
-    return nil, err
-  end
+Session.parse_url = M.parse_url
+
+--- Opens the "socketio" C transport (websocket.Session:open calls it): the Engine.IO path, the
+-- version, the namespace and its CONNECT payload beside the WebSocket options.
+function Session:start_on(u, opts)
   local def = self.def
   local ok, payload = pcall(def.c.connect_payload)
   if not ok then
     return nil, "cannot build the CONNECT payload: " .. tostring(payload)
   end
-  return self:start("socketio", {
-    host = u.host, port = u.port, path = M.handshake_path(u, def.options), tls = u.tls,
-    verify = def.verify, ca_file = def.ca_file, headers = session.header_lines(headers),
-    max_frame = def.limits.max_frame_bytes, eio = self.eio, namespace = self.namespace_connect,
-    auth = payload or "",
-  })
+  opts.path, opts.eio, opts.namespace = M.handshake_path(u, def.options), self.eio, self.namespace_connect
+  opts.auth = payload or ""
+  return self:start("socketio", opts)
 end
 
 --- Emits a rendered message (its `event`; a binary one as an attachment). @return true, or nil,
