@@ -294,6 +294,45 @@ describe("hot reload over MQTT (mosquitto)", function()
     assert.are.equal(0, st.errors)
   end)
 
+  it("a subscribe message changed: UNSUBSCRIBE of the topic that went, SUBSCRIBE of the new one,"
+    .. " the topic kept streams on without a gap", function()
+    local t, spec, creds = setup()
+    local b = brokers.mosquitto(t)
+    local conn = { url = b:url(), topics = { "trades", "news" } }
+    it_.save(spec, spec_text("feed", mqtt_conn(conn)))
+    local fh = run(t, spec, creds, "AAPL", "watch")
+    it_.wait_for(function() return #b:subscribes() >= 1 end, 10, "SUBSCRIBE", fh, b.proc)
+    local client = b:connects()[1].client
+    assert.are.same({ { "trades/AAPL (QoS 1)", "news/AAPL (QoS 1)" } }, b:subscribes(client))
+    local pub = b:stream("trades/AAPL", trades(300), 100)
+    it_.wait_for(function() return #data_records(fh) >= 50 end, 10, "50 records", fh, pub)
+    conn.topics = { "trades", "ticks" }
+    local line = reload(fh, "watch", spec, spec_text("feed", mqtt_conn(conn)), b.proc)
+    assert.matches("feed: subscribe changed, resubscribing %(", line)
+    it_.wait_for(function() return #b:subscribes(client) >= 2 end, 10, "the second SUBSCRIBE", fh, b.proc)
+    assert.are.same({ { "news/AAPL" } }, b:subscribes(client, true))
+    assert.are.same({ "ticks/AAPL (QoS 1)" }, b:subscribes(client)[2])
+    b:publish("ticks/AAPL", trades(1, 1000)[1])
+    b:publish("news/AAPL", trades(1, 2000)[1])
+    it_.wait_for(function() return pub:rc() ~= nil end, 15, "the publisher's 300 messages", pub)
+    it_.wait_for(function()
+      local st = fh:last_stats("feed")
+      return st and st.frames == 301
+    end, 5, "301 frames in the stats line (300 trades, 1 tick, no news)", fh, b.proc)
+    local got = {}
+    for _, r in ipairs(data_records(fh)) do
+      if r.src == "trades" then
+        got[#got + 1] = r.data.volume
+      else
+        assert.are.same({ "ticks", 1000 }, { r.src, r.data.volume })
+      end
+    end
+    for i = 1, 300 do
+      assert(got[i] == i, "trade " .. i .. " is " .. tostring(got[i]))
+    end
+    assert.are.equal(1, #b:connects(false, "feedhost-"))
+  end)
+
   it("the URL changed (SIGHUP): the session moves to the new broker at once", function()
     local t, spec, creds = setup()
     local a = brokers.mosquitto(t)

@@ -251,7 +251,8 @@ local function apply(host, compiled, plan)
       if action == "resubscribing" then
         for _, s in ipairs(old.sockets) do   -- the old messages for what each one subscribed
           local ok, frames = pcall(old.c.unsubscribe, s.assets)
-          unsub[s] = ok and frames or {}
+          local hok, held = pcall(old.c.subscribe, s.assets)
+          unsub[s] = { ok and frames or {}, hok and held or {} }
         end
       end
       report[#report + 1] = string.format("%s: %s, %s", name,
@@ -298,7 +299,7 @@ local function apply(host, compiled, plan)
       if actions[name] == "reconnecting" then
         s:restart()
       elseif unsub[s] then
-        s:resubscribe(unsub[s])
+        s:resubscribe(unsub[s][1], unsub[s][2])
       end
     end
   end
