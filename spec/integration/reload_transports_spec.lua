@@ -89,7 +89,7 @@ local function sio_conn(o)
     streams = { "quote" },
     events = { quote = "stock" },
     auth = { mode = "first_message", first_message = { format = "json", json = { fields = {
-      user = { value = "U1" }, token = { source = "credentials.token" } } } } },
+      user = %s, token = { source = "credentials.token" } } } } },
     subscribe = { subscribe = { quote = %s }, unsubscribe = { quote = %s } },
     converters = { quote = { { fields = {
       asset = { source = "broker.infer_asset{ symbol = data[1]:sub(5) }" },
@@ -99,7 +99,7 @@ local function sio_conn(o)
       %s
     } } } },
     reconnect = { initial = 0.2, max = 1, factor = 2, jitter = 0.1, stable_after = 1 },
-  }]]):format(o.url, emit("join"), emit("leave"), o.fields or "")
+  }]]):format(o.url, o.user or '{ value = "U1" }', emit("join"), emit("leave"), o.fields or "")
 end
 
 local function sio_server(t, args)
@@ -222,7 +222,8 @@ local function mqtt_conn(o)
     end } }]]):format(table.concat(prefixes, ", "))
   return ([[{
     url = %q,
-    backend = { type = "mqtt", options = { qos = 1, keepalive = 5 } },
+    backend = { type = "mqtt", options = { qos = 1, keepalive = 5, client_id = %s } },
+    auth = %s,
     streams = { "data" },
     subscribe = { subscribe = { data = %s }, unsubscribe = { data = %s } },
     converters = { data = { { fields = {
@@ -233,7 +234,8 @@ local function mqtt_conn(o)
       %s
     } } } },
     reconnect = { initial = 0.2, max = 1, factor = 2, jitter = 0.1, stable_after = 1 },
-  }]]):format(o.url, msg, msg, o.fields or "")
+  }]]):format(o.url, o.client_id and ("%q"):format(o.client_id) or "nil", o.login or "nil", msg, msg,
+    o.fields or "")
 end
 
 local function trades(n, from)
@@ -361,6 +363,31 @@ describe("hot reload over MQTT (mosquitto)", function()
     end, 10, "a record from broker B", fh, b.proc)
     assert.are.equal(1, #a:connects(false, "feedhost-"))
     assert.are.equal(1, #b:connects(false, "feedhost-"))
+  end)
+end)
+
+describe("hot reload of what a session's handshake carries", function()
+  after_each(function()
+    it_.cleanup()
+  end)
+
+  it("Socket.IO: the CONNECT payload from a registry function changed: a new session with it",
+    function()
+    local t, spec, creds = setup()
+    local srv = sio_server(t, { "--rate", "50" })
+    local module = it_.write(t .. "/registry/who.lua", 'return { user = function() return "U1" end }\n')
+    local conn = { url = "http://127.0.0.1:" .. srv.port, user = '{ custom = "user" }' }
+    local text = spec_text("ticks", sio_conn(conn), nil, 'registry = require("registry.who"),')
+    it_.save(spec, text)
+    local fh = run(t, spec, creds, "AAPL", "watch")
+    it_.wait_for(function() return quotes(fh) >= 5 end, 10, "5 quote records", fh, srv)
+    it_.save(module, 'return { user = function() return "U2" end }\n')
+    local line = it_.wait_reloads(fh, 1, "the reload", srv)[1]
+    assert.matches("registry changed; ticks: auth changed, reconnecting %(", line)
+    it_.wait_for(function() return #srv:events("join") == 2 end, 10, "the second session's join", fh, srv)
+    local c = srv:events("connect")
+    assert.are.equal(2, #c)
+    assert.are.same({ { user = "U1", token = TOKEN }, { user = "U2", token = TOKEN } }, { c[1].auth, c[2].auth })
   end)
 end)
 

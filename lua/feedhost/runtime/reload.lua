@@ -121,8 +121,10 @@ local function parts(c, credentials, override, assets)
   local p = {
     url = { def = canon({ spec.url, override }), render = function() return c.url(override) end },
     backend = { def = canon({ spec.backend or {}, limits.max_frame_bytes }) },
+    -- what the handshake carries: headers, auth frames, the Socket.IO CONNECT payload, the MQTT
+    -- login
     auth = { def = canon({ spec.auth or {}, credentials }),
-      render = function() return { c.headers(), c.auth_frames() } end },
+      render = function() return { c.headers(), c.auth_frames(), c.connect_payload(), c.login and c.login() } end },
     subscribe = { def = canon({ spec.subscribe or {}, spec.streams or {} }),
       render = function() return { c.subscribe(assets), c.unsubscribe(assets) } end },
   }
