@@ -389,6 +389,36 @@ describe("hot reload of what a session's handshake carries", function()
     assert.are.equal(2, #c)
     assert.are.same({ { user = "U1", token = TOKEN }, { user = "U2", token = TOKEN } }, { c[1].auth, c[2].auth })
   end)
+
+  it("MQTT: the login from a registry function, then the client id changed: each a new session"
+    .. " that carries it", function()
+    local t, spec, creds = setup()
+    local b = brokers.mosquitto(t, { users = { U1 = TOKEN, U2 = TOKEN } })
+    local module = it_.write(t .. "/registry/who.lua", 'return { user = function() return "U1" end }\n')
+    local conn = { url = b:url(), login = '{ mode = "login", username = { custom = "user" },'
+      .. ' password = { source = "credentials.token" } }', client_id = "fh-one" }
+    local function text()
+      return spec_text("feed", mqtt_conn(conn), nil, 'registry = require("registry.who"),')
+    end
+    it_.save(spec, text())
+    local fh = run(t, spec, creds, "AAPL", "watch")
+    it_.wait_for(function() return #b:subscribes() >= 1 end, 10, "SUBSCRIBE", fh, b.proc)
+    it_.save(module, 'return { user = function() return "U2" end }\n')
+    local line = it_.wait_reloads(fh, 1, "the reload", b.proc)[1]
+    assert.matches("registry changed; feed: auth changed, reconnecting %(", line)
+    it_.wait_for(function() return #b:subscribes() >= 2 end, 10, "SUBSCRIBE of the new session", fh, b.proc)
+    conn.client_id = "fh-two"
+    it_.save(spec, text())
+    line = it_.wait_reloads(fh, 2, "the second reload", b.proc)[2]
+    assert.matches("feed: backend changed, reconnecting %(", line)
+    it_.wait_for(function() return #b:subscribes() >= 3 end, 10, "SUBSCRIBE of the third session", fh, b.proc)
+    local got = {}
+    for i, c in ipairs(b:connects()) do
+      got[i] = c.client .. " " .. c.user
+    end
+    assert.are.same({ "fh-one U1", "fh-one U2", "fh-two U2" }, got)
+    assert.are.equal(0, b:refusals())
+  end)
 end)
 
 -- ---- ZeroMQ ---------------------------------------------------------------------------------------
