@@ -8,7 +8,8 @@ local KEY, SECRET = "AKTEST", "SKTEST"
 local SYMBOLS = "map(subscribe_assets, '|a| a.symbol')"
 
 -- One connection of the test spec: Alpaca-like auth, trades of every asset on `data`.
--- o: url, quotes (subscribe quotes too), fields (extra converter fields, Lua source text)
+-- o: url, quotes (subscribe quotes too), fields (extra converter fields, Lua source text), setup
+-- (a setup message's `flags`)
 local function conn_source(o)
   local quotes = o.quotes and (", quotes = { source = %q }"):format(SYMBOLS) or ""
   local function message(action)
@@ -23,6 +24,7 @@ local function conn_source(o)
         json = { fields = { action = { value = "auth" }, key = { source = "credentials.api_key" },
           secret = { source = "credentials.api_secret" } } } },
         ack = "data[1] and data[1].msg == 'authenticated'" },
+      %s
       subscribe = { subscribe = { data = %s }, unsubscribe = { data = %s } },
       router = { rules = { { channel = "data", match = "data.T == 't'" } } },
       converters = { data = { { fields = {
@@ -32,7 +34,9 @@ local function conn_source(o)
         %s
       } } } },
       reconnect = { initial = 0.2, max = 1, factor = 2, jitter = 0.1, stable_after = 1 },
-    }]]):format(o.url, message("subscribe"), message("unsubscribe"), o.fields or "")
+    }]]):format(o.url, o.setup and ("setup = { format = 'json', order = { 'action' }, json = { fields = {"
+      .. " action = { value = 'conf' }, flags = { value = %d } } } },"):format(o.setup) or "",
+      message("subscribe"), message("unsubscribe"), o.fields or "")
 end
 
 -- The spec text. o: conns = { {name, url, fields, quotes}, ... }, head (text before `return`),
@@ -185,6 +189,22 @@ describe("hot reload under a steady stream", function()
         end
       end
     end, 5, "quotes from the server", fh, srv)
+  end)
+
+  it("a setup message changed: the connection starts a new session that sends it", function()
+    local spec, srv, conn, fh = streaming({ "--rate", "50" }, 5)
+    conn.setup = 1
+    it_.save(spec, spec_source({ conns = { conn } }))
+    local lines = it_.wait_reloads(fh, 1, "the reload", srv)
+    assert.matches("market_data: setup changed, reconnecting", lines[1])
+    it_.wait_for(function() return #srv:received(2) >= 3 end, 10, "the second session's frames", fh, srv)
+    assert.are.same({
+      '{"action":"auth","key":"AKTEST","secret":"SKTEST"}',
+      '{"action":"conf","flags":1}',
+      '{"action":"subscribe","trades":["AAPL"]}',
+    }, srv:received(2))
+    assert.are.equal(2, #connects(srv))
+    assert.are.equal(2, #srv:received(1))   -- auth and subscribe: no setup on the old session
   end)
 
   it("a syntax error, then a schema error: the running spec stays, each error named by file and"

@@ -8,7 +8,7 @@
 -- tables (functions by their bytecode), and of what they render now: the URL, the handshake
 -- headers and auth frames, the subscribe and unsubscribe frames for the current assets (a part
 -- that renders differently each time, such as a signed nonce, is judged by its definition):
---   url, backend (or max_frame_bytes) or auth changed   the connection reconnects at once
+--   url, backend (or max_frame_bytes), auth or setup    the connection reconnects at once
 --   subscribe messages (or streams) changed             on the live connection, the old
 --                                                       unsubscribe frames, then the new subscribe
 --                                                       frames, paced as ever
@@ -125,6 +125,7 @@ local function parts(c, credentials, override, assets)
     -- login
     auth = { def = canon({ spec.auth or {}, credentials }),
       render = function() return { c.headers(), c.auth_frames(), c.connect_payload(), c.login and c.login() } end },
+    setup = { def = canon(spec.setup), render = function() return c.setup_frames() end },
     subscribe = { def = canon({ spec.subscribe or {}, spec.streams or {} }),
       render = function() return { c.subscribe(assets), c.unsubscribe(assets) } end },
   }
@@ -137,7 +138,11 @@ local function parts(c, credentials, override, assets)
   return p
 end
 
-local RECONNECT = { "url", "backend", "auth" }
+local RECONNECT = { "url", "backend", "auth", "setup" }   -- what a session starts with
+local RECONNECTS = {}
+for _, k in ipairs(RECONNECT) do
+  RECONNECTS[k] = true
+end
 
 -- What changed in connection `name` and what to do about it.
 local function classify(old_c, new_c, old_env, new_env)
@@ -153,7 +158,7 @@ local function classify(old_c, new_c, old_env, new_env)
   end
   local action = "pipeline swapped"
   for _, k in ipairs(changed) do
-    if k == "url" or k == "backend" or k == "auth" then
+    if RECONNECTS[k] then
       return changed, "reconnecting"
     elseif k == "subscribe" then
       action = "resubscribing"
