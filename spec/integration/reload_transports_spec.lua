@@ -203,6 +203,43 @@ describe("hot reload over Socket.IO (npm socket.io)", function()
   end)
 end)
 
+describe("hot reload of subscriptions over HTTP (specs/xts.lua, Socket.IO)", function()
+  after_each(function()
+    it_.cleanup()
+  end)
+
+  it("the old unsubscribe requests, then the new subscribe requests, in that order, a refused one"
+    .. " retried before the next", function()
+    local t, spec = setup()
+    -- the first PUT gets a 503; a PUT of any code drops the instruments at this server
+    local srv = sio_server(t, { "--eio3", "--rate", "20", "--path", "/apimarketdata/socket.io",
+      "--rest-fail-put", "1" })
+    it_.write(t .. "/specs/xts_instruments.csv", it_.read("specs/xts_instruments.csv"))
+    local text = it_.read("specs/xts.lua")
+    it_.save(spec, text)
+    local creds = it_.write(t .. "/xts.json", it_.json_encode({ token = TOKEN, user_id = "U7" }))
+    local fh = it_.feedhost(t, spec, { "--assets", "RELIANCE", "--credentials", creds,
+      "--url", "market_data=http://127.0.0.1:" .. srv.port, "--stats-interval", "0.5" })
+    it_.wait_for(function() return quotes(fh) >= 3 and #srv:events("http") == 2 end, 10,
+      "quotes after two subscriptions over HTTP", fh, srv)
+    local dropped, n = text:gsub(', data = rest%("POST", 1512%)', "")
+    assert.are.equal(1, n)
+    local line = reload(fh, "watch", spec, dropped, srv)
+    assert.matches("market_data: subscribe changed, resubscribing %(", line)
+    it_.wait_for(function() return #srv:events("http") == 6 end, 10, "six requests", fh, srv)
+    local got = {}
+    for i, e in ipairs(srv:events("http")) do
+      got[i] = ("%s %d %d"):format(e.method, it_.json_decode(e.body).xtsMessageCode, e.status)
+    end
+    assert.are.same({ "POST 1501 200", "POST 1512 200", "PUT 1501 503", "PUT 1501 200",
+      "PUT 1512 200", "POST 1501 200" }, got)
+    -- subscribed at the end: quotes go on
+    local q = quotes(fh)
+    it_.wait_for(function() return quotes(fh) >= q + 5 end, 5, "quotes after the resubscription", fh, srv)
+    assert.are.equal(1, #srv:events("connect"))
+  end)
+end)
+
 -- ---- MQTT -----------------------------------------------------------------------------------------
 -- Topics "<prefix>/<symbol>" for each prefix of o.topics (default { "trades" }), in one SUBSCRIBE;
 -- payloads {"t": epoch ms, "p": price, "s": seq} to data records (volume = seq, src = the prefix).
