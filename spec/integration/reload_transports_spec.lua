@@ -49,23 +49,27 @@ local function reload(fh, how, spec, text, ...)
   return it_.wait_reloads(fh, 1, "the reload (" .. how .. ")", ...)[1]
 end
 
--- Records of `channel` in the order written, with `seq(r)` their payload's sequence number:
--- contiguous from the first on (none lost or doubled across the swap), the ones before the swap
--- without `rev`, every one after with rev = `rev`. @return the records, the index of the first
--- swapped one
-local function assert_swap(fh, channel, seq, rev)
+-- Records of `channel` in the order written, their payload's sequence numbers (`seq(r)`)
+-- contiguous from the first on: none lost or doubled. @return the records
+local function assert_contiguous(fh, channel, seq)
   local recs = {}
   for _, r in ipairs(fh:records()) do
     if r.channel == channel then
       recs[#recs + 1] = r
+      local n = #recs
+      assert(n == 1 or seq(r) == seq(recs[n - 1]) + 1, string.format("record %d has seq %s after %s",
+        n, tostring(seq(r)), tostring(n > 1 and seq(recs[n - 1]))))
     end
   end
+  return recs
+end
+
+-- The same across a swap: the records before it without `rev`, every one after with rev = `rev`.
+-- @return the records, the index of the first swapped one
+local function assert_swap(fh, channel, seq, rev)
+  local recs = assert_contiguous(fh, channel, seq)
   local swapped_at
   for i, r in ipairs(recs) do
-    if i > 1 then
-      assert(seq(r) == seq(recs[i - 1]) + 1, string.format("record %d has seq %s after %s",
-        i, tostring(seq(r)), tostring(seq(recs[i - 1]))))
-    end
     if r.rev and not swapped_at then
       swapped_at = i
     end
@@ -73,6 +77,13 @@ local function assert_swap(fh, channel, seq, rev)
   end
   assert(swapped_at and swapped_at > 1, "records on both sides of the swap")
   return recs, swapped_at
+end
+
+-- The last stats line of connection `name`: no reconnect, no error.
+local function assert_steady(fh, name)
+  local st = it_.wait_for(function() return fh:last_stats(name) end, 5, "a stats line", fh)
+  assert.are.equal(0, st.reconnects, st.line)
+  assert.are.equal(0, st.errors, st.line)
 end
 
 -- ---- Socket.IO ------------------------------------------------------------------------------------
@@ -122,6 +133,18 @@ local function bid_volume(r)
   return r.bid_volume
 end
 
+-- A Socket.IO server (`args`) and feedhost (`how`, see run) on a spec of it, until `n` quotes
+-- came. @return spec path, server, conn (sio_conn's options), feedhost
+local function sio_streaming(args, how, n)
+  local t, spec, creds = setup()
+  local srv = sio_server(t, args)
+  local conn = { url = "http://127.0.0.1:" .. srv.port }
+  it_.save(spec, spec_text("ticks", sio_conn(conn)))
+  local fh = run(t, spec, creds, "AAPL", how)
+  it_.wait_for(function() return quotes(fh) >= n end, 10, n .. " quote records", fh, srv)
+  return spec, srv, conn, fh
+end
+
 describe("hot reload over Socket.IO (npm socket.io)", function()
   after_each(function()
     it_.cleanup()
@@ -129,12 +152,7 @@ describe("hot reload over Socket.IO (npm socket.io)", function()
 
   it("a converter changed: records change at once, no second handshake, every event sent is a"
     .. " record across the swap", function()
-    local t, spec, creds = setup()
-    local srv = sio_server(t, { "--rate", "50", "--limit", "150" })
-    local conn = { url = "http://127.0.0.1:" .. srv.port }
-    it_.save(spec, spec_text("ticks", sio_conn(conn)))
-    local fh = run(t, spec, creds, "AAPL", "watch")
-    it_.wait_for(function() return quotes(fh) >= 30 end, 10, "30 quote records", fh, srv)
+    local spec, srv, conn, fh = sio_streaming({ "--rate", "50", "--limit", "150" }, "watch", 30)
     conn.fields = "rev = { value = 2 },"
     local line = reload(fh, "watch", spec, spec_text("ticks", sio_conn(conn)), srv)
     assert.matches("live%.lua changed%): ticks: converters changed, pipeline swapped %(", line)
@@ -149,19 +167,12 @@ describe("hot reload over Socket.IO (npm socket.io)", function()
     assert.is_true(swapped_at > 30 and swapped_at < 150)
     assert.are.equal(1, #srv:events("connect"))
     assert.are.equal(0, #srv:events("disconnect"))
-    local st = fh:last_stats("ticks")
-    assert.are.equal(0, st.reconnects)
-    assert.are.equal(0, st.errors)
+    assert_steady(fh, "ticks")
   end)
 
   it("a subscribe message changed (SIGHUP): the server sees the old codes left and the new ones"
     .. " joined in the same session", function()
-    local t, spec, creds = setup()
-    local srv = sio_server(t, { "--rate", "50" })
-    local conn = { url = "http://127.0.0.1:" .. srv.port }
-    it_.save(spec, spec_text("ticks", sio_conn(conn)))
-    local fh = run(t, spec, creds, "AAPL", "HUP")
-    it_.wait_for(function() return quotes(fh) >= 5 end, 10, "5 quote records", fh, srv)
+    local spec, srv, conn, fh = sio_streaming({ "--rate", "50" }, "HUP", 5)
     conn.code = "4.2!"
     local line = reload(fh, "HUP", spec, spec_text("ticks", sio_conn(conn)), srv)
     assert.matches("reload %(SIGHUP%): ticks: subscribe changed, resubscribing %(", line)
@@ -177,8 +188,7 @@ describe("hot reload over Socket.IO (npm socket.io)", function()
       return recs[#recs].code == "4.2!AAPL"
     end, 5, "records of the new subscription", fh, srv)
     assert.are.equal(1, #srv:events("connect"))
-    local st = it_.wait_for(function() return fh:last_stats("ticks") end, 5, "a stats line", fh)
-    assert.are.equal(0, st.reconnects)
+    assert_steady(fh, "ticks")
   end)
 
   it("the URL changed: the connection leaves the old server and joins the new one at once", function()
@@ -328,9 +338,7 @@ describe("hot reload over MQTT (mosquitto)", function()
     assert.are.equal(1, #b:connects(false, "feedhost-"))
     assert.are.equal(1, #b:subscribes())
     assert.are.equal(0, #b:subscribes(nil, true))
-    local st = fh:last_stats("feed")
-    assert.are.equal(0, st.reconnects)
-    assert.are.equal(0, st.errors)
+    assert_steady(fh, "feed")
   end)
 
   it("a subscribe message changed: UNSUBSCRIBE of the topic that went, SUBSCRIBE of the new one,"
@@ -546,6 +554,24 @@ end
 
 local ACCEPTED = { "accepted pub", "accepted pull", "accepted push" }
 
+-- A DWX peer publishing every 20 ms and feedhost (`how`, see run) on a spec of it, until `n`
+-- quotes came. @return spec path, peer, conn (zmq_conn's options), feedhost
+local function zmq_streaming(how, n)
+  local t, spec, creds = zmq_setup()
+  local peer = brokers.dwx_peer(t, { "--interval", "0.02" })
+  local conn = { peer = peer }
+  it_.save(spec, zmq_spec(conn))
+  local fh = run(t, spec, creds, "EURUSD", how)
+  it_.wait_for(function() return count_of(fh, "quote") >= n end, 10, n .. " quotes", fh, peer.proc)
+  return spec, peer, conn, fh
+end
+
+-- waits for `n` more quotes
+local function more_quotes(fh, n, peer)
+  local had = count_of(fh, "quote")
+  it_.wait_for(function() return count_of(fh, "quote") >= had + n end, 10, n .. " more quotes", fh, peer.proc)
+end
+
 describe("hot reload over ZeroMQ (the DWX peer)", function()
   after_each(function()
     it_.cleanup()
@@ -553,17 +579,11 @@ describe("hot reload over ZeroMQ (the DWX peer)", function()
 
   it("a converter changed (SIGHUP): records change at once, the peer sees no new command and no"
     .. " new connection, every price published is a record across the swap", function()
-    local t, spec, creds = zmq_setup()
-    local peer = brokers.dwx_peer(t, { "--interval", "0.02" })
-    local conn = { peer = peer }
-    it_.save(spec, zmq_spec(conn))
-    local fh = run(t, spec, creds, "EURUSD", "HUP")
-    it_.wait_for(function() return count_of(fh, "quote") >= 30 end, 10, "30 quotes", fh, peer.proc)
+    local spec, peer, conn, fh = zmq_streaming("HUP", 30)
     conn.fields = "rev = { value = 2 },"
     local line = reload(fh, "HUP", spec, zmq_spec(conn), peer.proc)
     assert.matches("reload %(SIGHUP%): market_data: converters changed, pipeline swapped %(", line)
-    local n = count_of(fh, "quote")
-    it_.wait_for(function() return count_of(fh, "quote") >= n + 30 end, 10, "30 more quotes", fh, peer.proc)
+    more_quotes(fh, 30, peer)
     local recs = assert_swap(fh, "quote", dwx_seq, 2)
     -- every price the peer published from the first record to the last is one
     local published = 0
@@ -575,32 +595,20 @@ describe("hot reload over ZeroMQ (the DWX peer)", function()
     assert.are.equal(#recs, published)
     assert.are.same({ "TRACK_PRICES;EURUSD" }, peer:commands())
     assert.are.same(ACCEPTED, peer_links(peer))
-    assert.are.equal(0, fh:last_stats("market_data").reconnects)
+    assert_steady(fh, "market_data")
   end)
 
   it("a subscribe message changed: the peer gets the new commands on the same sockets, the quotes"
     .. " kept stream on without a gap", function()
-    local t, spec, creds = zmq_setup()
-    local peer = brokers.dwx_peer(t, { "--interval", "0.02" })
-    local conn = { peer = peer }
-    it_.save(spec, zmq_spec(conn))
-    local fh = run(t, spec, creds, "EURUSD", "watch")
-    it_.wait_for(function() return count_of(fh, "quote") >= 20 end, 10, "20 quotes", fh, peer.proc)
+    local spec, peer, conn, fh = zmq_streaming("watch", 20)
     conn.rates = true
     local line = reload(fh, "watch", spec, zmq_spec(conn), peer.proc)
     assert.matches("market_data: subscribe changed, resubscribing %(", line)
     it_.wait_for(function() return count_of(fh, "data") >= 2 end, 10, "2 bars", fh, peer.proc)
     assert.are.same({ "TRACK_PRICES;EURUSD", "TRACK_PRICES;EURUSD", "TRACK_RATES;EURUSD;1" },
       peer:commands())
-    local n = count_of(fh, "quote")
-    it_.wait_for(function() return count_of(fh, "quote") >= n + 10 end, 10, "10 more quotes", fh, peer.proc)
-    local prev
-    for _, r in ipairs(fh:records()) do
-      if r.channel == "quote" then
-        assert(prev == nil or dwx_seq(r) == prev + 1, "quote " .. dwx_seq(r) .. " after " .. tostring(prev))
-        prev = dwx_seq(r)
-      end
-    end
+    more_quotes(fh, 10, peer)
+    assert_contiguous(fh, "quote", dwx_seq)
     assert.are.same(ACCEPTED, peer_links(peer))
   end)
 
@@ -622,8 +630,7 @@ describe("hot reload over ZeroMQ (the DWX peer)", function()
     end, 10, "peer A's three sockets disconnected", a.proc)
     assert.are.same({ "accepted pub", "accepted pull", "accepted push", "disconnected pub",
       "disconnected pull", "disconnected push" }, peer_links(a))
-    local n = count_of(fh, "quote")
-    it_.wait_for(function() return count_of(fh, "quote") >= n + 5 end, 10, "quotes from peer B", fh, b.proc)
+    more_quotes(fh, 5, b)
     assert.are.same(ACCEPTED, peer_links(b))
   end)
 end)

@@ -11,7 +11,8 @@
 --   url, backend (or max_frame_bytes), auth or setup    the connection reconnects at once
 --   subscribe messages (or streams) changed             on the live connection, the old
 --                                                       unsubscribe frames, then the new subscribe
---                                                       frames, paced as ever
+--                                                       frames, paced as ever (topics in both are
+--                                                       left alone: transport.topic_changes)
 --   a connection new in the spec                        opens
 --   a connection gone from the spec                     closes
 -- Every kept connection gets the new compiled pipeline (parser, router, converters, hooks, with
