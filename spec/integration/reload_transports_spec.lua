@@ -478,8 +478,10 @@ local function zmq_conn(o)
     streams = { "quote"%s },
     subscribe = {
       subscribe = {
-        quote = command("TRACK_PRICES;{symbols}", { symbols = { source = "table.concat(" .. SYMBOLS .. ", ';')" } }, ":|:"),
-        data = command("TRACK_RATES;{pairs}", { pairs = { source = "table.concat(map(" .. SYMBOLS .. ", '|s| s .. \";1\"'), ';')" } }, "_M1:|:"),
+        quote = command("TRACK_PRICES;{symbols}",
+          { symbols = { source = "table.concat(" .. SYMBOLS .. ", ';')" } }, ":|:"),
+        data = command("TRACK_RATES;{pairs}",
+          { pairs = { source = "table.concat(map(" .. SYMBOLS .. ", '|s| s .. \";1\"'), ';')" } }, "_M1:|:"),
       },
       unsubscribe = { quote = prefixes(":|:"), data = prefixes("_M1:|:") },
     },

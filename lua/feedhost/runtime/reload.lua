@@ -5,9 +5,10 @@
 -- time, never through package.loaded). Any error leaves the running spec as it was and is logged
 -- with the file and the key path. Then, connection by connection, what each part of its
 -- definition IS is compared, never a closure's identity: a canonical serialization of the spec's
--- tables (functions by their bytecode), and of what they render now: the URL, the handshake
--- headers and auth frames, the subscribe and unsubscribe frames for the current assets (a part
--- that renders differently each time, such as a signed nonce, is judged by its definition):
+-- tables (functions by their bytecode), and of what they render now: the URL, what the handshake
+-- carries (headers, auth frames, the Socket.IO CONNECT payload, the MQTT login), the setup frames,
+-- the subscribe and unsubscribe frames for the current assets (a part that renders differently
+-- each time, such as a signed nonce, is judged by its definition):
 --   url, backend (or max_frame_bytes), auth or setup    the connection reconnects at once
 --   subscribe messages (or streams) changed             on the live connection, the old
 --                                                       unsubscribe frames, then the new subscribe
@@ -124,8 +125,9 @@ local function parts(c, credentials, override, assets)
     backend = { def = canon({ spec.backend or {}, limits.max_frame_bytes }) },
     -- what the handshake carries: headers, auth frames, the Socket.IO CONNECT payload, the MQTT
     -- login
-    auth = { def = canon({ spec.auth or {}, credentials }),
-      render = function() return { c.headers(), c.auth_frames(), c.connect_payload(), c.login and c.login() } end },
+    auth = { def = canon({ spec.auth or {}, credentials }), render = function()
+      return { c.headers(), c.auth_frames(), c.connect_payload(), c.login and c.login() }
+    end },
     setup = { def = canon(spec.setup), render = function() return c.setup_frames() end },
     subscribe = { def = canon({ spec.subscribe or {}, spec.streams or {} }),
       render = function() return { c.subscribe(assets), c.unsubscribe(assets) } end },
