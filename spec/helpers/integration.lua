@@ -68,6 +68,13 @@ function M.write(path, text)
   return path
 end
 
+--- Writes like an editor that saves by renaming a new file over the old one.
+function M.save(path, text)
+  M.write(path .. ".tmp", text)
+  assert(os.rename(path .. ".tmp", path))
+  return path
+end
+
 --- complete lines of a file (a last line without its newline is still being written: left out)
 function M.lines(path)
   local out = {}
@@ -194,6 +201,27 @@ function Proc:records()
     end
   end
   return out
+end
+
+--- The numbers of connection `name`'s last stats line ({frames =, records =, errors =,
+--- reconnects =, ..., line = the line}), or nil before the first one.
+function Proc:last_stats(name)
+  local out
+  for _, l in ipairs(self:stderr_lines()) do
+    local body = l:match("stats " .. name:gsub("%p", "%%%0") .. ": (.*)$")
+    if body then
+      out = { line = l }
+      for k, v in body:gmatch("([%a_/]+) ([%d%.]+)") do
+        out[k] = tonumber(v)
+      end
+    end
+  end
+  return out
+end
+
+--- The `reload (...)` lines of stderr (done and failed).
+function Proc:reload_lines()
+  return self:grep("reload %(")
 end
 
 --- stderr lines matching a Lua pattern
@@ -349,6 +377,12 @@ function M.wait_for(fn, timeout, what, ...)
     end
     M.sleep(0.05)
   end
+end
+
+--- wait until feedhost `fh` logged `n` reload lines (done or failed); returns them
+function M.wait_reloads(fh, n, what, ...)
+  return M.wait_for(function() return #fh:reload_lines() >= n and fh:reload_lines() end, 10,
+    what or (n .. " reload line(s)"), fh, ...)
 end
 
 --- kill every child still running, remove the temporary directories (FEEDHOST_IT_KEEP=1 keeps them)
