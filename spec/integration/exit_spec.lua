@@ -1,9 +1,10 @@
 -- The exit of a process that embeds feedhost: hosts of every transport (WebSocket client and
 -- server, Socket.IO, HTTP, MQTT, ZeroMQ, the file watch, the pollset of host:fd()) running
--- against real servers, dropped without a close, then the Lua state closed by os.exit(code, true)
--- as busted closes its own. The application is spec/integration/apps/drop_hosts.lua; it holds the
--- end of the close open for a moment, so a core unloaded under a thread it started (the watchdog
--- ticks every 100 ms) crashes there every time.
+-- against real servers (mosquitto, the DWX peer, python3-socketio, the simulator), dropped
+-- without a close, then the Lua state closed by os.exit(code, true) as busted closes its own.
+-- The application is spec/integration/apps/drop_hosts.lua; it holds the end of the close open
+-- for a moment, so a core unloaded under a thread it started (the watchdog ticks every 100 ms)
+-- crashes there every time.
 local it_ = require("spec.helpers.integration")
 local brokers = require("spec.helpers.brokers")
 
@@ -24,7 +25,7 @@ describe("an application's exit", function()
       .. " -m '{\"t\":1700000000000,\"p\":\"1.5\",\"s\":1}' >/dev/null 2>&1", broker.port))
     assert(ok == 0 or ok == true, "mosquitto_pub failed")
     local dwx = brokers.dwx_peer(t, {})
-    local sio = it_.peer(t, "sio_node", { "node", "spec/integration/servers/sio_server.js" },
+    local sio = it_.peer(t, "sio_py", { it_.PYTHON, "spec/integration/servers/sio_server.py" },
       { "--token", TOKEN, "--rate", "20" })
     local env = dwx:env({ MQTT_URL = broker:url(), SIO_URL = "http://127.0.0.1:" .. sio.port,
       FEEDHOST_BUILD = os.getenv("FEEDHOST_BUILD") or "build" })

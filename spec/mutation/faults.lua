@@ -174,8 +174,8 @@ return {
   {
     name = "the JSON tape unescapes \\/ wrongly",
     file = "host/codec/json_query.c",
-    find = "case '/': *d++ = '/'; break;",
-    replace = "case '/': *d++ = '\\\\'; break;",
+    find = "case '/': c = '/'; break;",
+    replace = "case '/': c = '\\\\'; break;",
     tests = { { ctest = "c_json_tape" } },
   },
   {
@@ -224,8 +224,8 @@ return {
   -- ---- the loop core ----------------------------------------------------------------------------
   {
     name = "the inbox's drop counter is not reported (no FH_EV_DROPPED)",
-    file = "host/core/loop.c",
-    find = "      push_event(lp, FH_EV_DROPPED, c->id, n > INT32_MAX ? INT32_MAX : (int)n, 0, NULL);\n",
+    file = "host/core/conn.c",
+    find = "      fh_loop_push_event(lp, FH_EV_DROPPED, c->id, n > INT32_MAX ? INT32_MAX : (int)n, 0, NULL);\n",
     replace = "",
     tests = { { ctest = "c_loop" } },
   },
@@ -238,10 +238,17 @@ return {
   },
   {
     name = "a closed listener does not free its port",
-    file = "host/net/ws_server.c",
-    find = "    lws_set_timeout(l->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);\n",
+    file = "host/core/file.c",   -- a listener's close (ws_server.c) is fh_file_close
+    find = "    lws_set_timeout(f->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);\n",
     replace = "",
     tests = { { ctest = "c_loop" } },
+  },
+  {
+    name = "lua_close unloads the core module under its threads (core.so not linked nodelete)",
+    file = "CMakeLists.txt",
+    find = "target_link_options(feedhost_core_module PRIVATE -Wl,-z,nodelete)\n",
+    replace = "",
+    tests = { { busted = "spec/integration/exit_spec.lua" } },
   },
 
   -- ---- records, credentials, logs, URLs, the store -----------------------------------------------
