@@ -235,6 +235,32 @@ function Proc:grep(pattern)
   return out
 end
 
+-- What a live process is doing, for a test that waited for it in vain: its state, where it
+-- sleeps, the CPU time it used; then its children's (feedhost runs under `timeout`).
+local function proc_state(pid, depth)
+  local status = M.read("/proc/" .. pid .. "/status")
+  local state = status:match("State:%s*([^\n]*)")
+  if not state then
+    return ""
+  end
+  local stat = M.read("/proc/" .. pid .. "/stat"):match("%) (.*)") or ""
+  local fields = {}
+  for f in stat:gmatch("%S+") do
+    fields[#fields + 1] = f
+  end
+  local ticks = (tonumber(fields[12]) or 0) + (tonumber(fields[13]) or 0)   -- utime + stime
+  local wchan = M.read("/proc/" .. pid .. "/wchan")
+  local out = string.format("  %spid %d %s: %s, cpu %.2fs%s\n", string.rep("  ", depth), pid,
+    (M.read("/proc/" .. pid .. "/comm"):gsub("%s+$", "")), state, ticks / 100,
+    wchan ~= "" and wchan ~= "0" and (", waiting in " .. wchan) or "")
+  for child in M.read("/proc/" .. pid .. "/task/" .. pid .. "/children"):gmatch("%d+") do
+    if depth < 3 then
+      out = out .. proc_state(tonumber(child), depth + 1)
+    end
+  end
+  return out
+end
+
 function Proc:describe()
   local err = self:stderr()
   if #err > 4000 then
@@ -244,8 +270,10 @@ function Proc:describe()
   if #out > 1500 then
     out = "...\n" .. out:sub(-1500)
   end
-  return string.format("[%s pid %s rc %s]\n  argv: %s\n  stderr:\n%s\n  stdout (tail):\n%s",
-    self.name, tostring(self.pid), tostring(self:rc()), table.concat(self.argv, " "), err, out)
+  local state = self.pid and self:running() and proc_state(self.pid, 0) or ""
+  return string.format("[%s pid %s rc %s]\n%s  argv: %s\n  stderr:\n%s\n  stdout (tail):\n%s",
+    self.name, tostring(self.pid), tostring(self:rc()), state, table.concat(self.argv, " "), err,
+    out)
 end
 
 -- WebSocket test server ---------------------------------------------------------------------

@@ -243,6 +243,13 @@ return {
     replace = "",
     tests = { { ctest = "c_loop" } },
   },
+  {
+    name = "lua_close unloads the core module under its threads (core.so not linked nodelete)",
+    file = "CMakeLists.txt",
+    find = "target_link_options(feedhost_core_module PRIVATE -Wl,-z,nodelete)\n",
+    replace = "",
+    tests = { { busted = "spec/integration/exit_spec.lua" } },
+  },
 
   -- ---- records, credentials, logs, URLs, the store -----------------------------------------------
   {
