@@ -63,13 +63,12 @@ typedef struct fh_api {
   fh_out *(*out_new)(size_t limit);
   void (*out_free)(fh_out *o);
   void (*out_begin)(fh_out *o, const char *prefix, size_t n);
-  void (*out_key)(fh_out *o, const char *key, size_t n);
-  void (*out_str)(fh_out *o, const char *s, size_t n);
-  int (*out_num)(fh_out *o, double v);
-  void (*out_int64)(fh_out *o, int64_t v);
-  void (*out_uint64)(fh_out *o, uint64_t v);
-  void (*out_raw)(fh_out *o, const char *s, size_t n);
-  void (*out_open)(fh_out *o, char c);
+  void (*out_str)(fh_out *o, const char *k, size_t kn, const char *s, size_t n);
+  int (*out_num)(fh_out *o, const char *k, size_t kn, double v);
+  void (*out_int64)(fh_out *o, const char *k, size_t kn, int64_t v);
+  void (*out_uint64)(fh_out *o, const char *k, size_t kn, uint64_t v);
+  void (*out_raw)(fh_out *o, const char *k, size_t kn, const char *s, size_t n);
+  void (*out_open)(fh_out *o, const char *k, size_t kn, char c);
   void (*out_close)(fh_out *o, char c);
   int (*out_end)(fh_out *o);
   void (*out_cancel)(fh_out *o);
@@ -78,6 +77,8 @@ typedef struct fh_api {
   int (*out_wait)(fh_out *o, int fd, int timeout_ms);
   int (*fd_nonblock)(int fd, int on);
   int (*fd_isatty)(int fd);
+  int (*fd_create)(const char *path);   // a file to write (created 0644, truncated): fd or -errno
+  int (*fd_close)(int fd);
   // the event loop (core/loop.h)
   fh_loop *(*loop_new)(char *err);
   void (*loop_free)(fh_loop *lp);

@@ -75,17 +75,21 @@ void fh_out_begin(fh_out *o, const char *prefix, size_t n)
   o->comma = n > 0;
 }
 
-void fh_out_key(fh_out *o, const char *key, size_t n)
+// A member's key (pre-encoded with its colon), after a comma when one is due; none for a list
+// element (key NULL: only the comma).
+static void key(fh_out *o, const char *k, size_t n)
 {
   if (o->comma) {
     put(o, ",", 1);
   }
-  put(o, key, n);
-  o->comma = 0;
+  if (k) {
+    put(o, k, n);
+  }
 }
 
-void fh_out_str(fh_out *o, const char *s, size_t n)
+void fh_out_str(fh_out *o, const char *k, size_t kn, const char *s, size_t n)
 {
+  key(o, k, kn);
   // worst case \u00XX for every byte
   char *d = room(o, n * 6 + 2);
   if (!d) {
@@ -121,12 +125,13 @@ void fh_out_str(fh_out *o, const char *s, size_t n)
   o->comma = 1;
 }
 
-int fh_out_num(fh_out *o, double v)
+int fh_out_num(fh_out *o, const char *k, size_t kn, double v)
 {
   if (!isfinite(v)) {
     o->failed = 1;
     return -1;
   }
+  key(o, k, kn);
   char *d = room(o, 32);
   if (d) {
     o->len += (size_t)fh_fmt_shortest(v, d);
@@ -135,8 +140,9 @@ int fh_out_num(fh_out *o, double v)
   return 0;
 }
 
-void fh_out_int64(fh_out *o, int64_t v)
+void fh_out_int64(fh_out *o, const char *k, size_t kn, int64_t v)
 {
+  key(o, k, kn);
   char *d = room(o, 24);
   if (d) {
     size_t n = 0;
@@ -150,8 +156,9 @@ void fh_out_int64(fh_out *o, int64_t v)
   o->comma = 1;
 }
 
-void fh_out_uint64(fh_out *o, uint64_t v)
+void fh_out_uint64(fh_out *o, const char *k, size_t kn, uint64_t v)
 {
+  key(o, k, kn);
   char *d = room(o, 24);
   if (d) {
     o->len += (size_t)fh_utoa(v, d);
@@ -159,14 +166,16 @@ void fh_out_uint64(fh_out *o, uint64_t v)
   o->comma = 1;
 }
 
-void fh_out_raw(fh_out *o, const char *s, size_t n)
+void fh_out_raw(fh_out *o, const char *k, size_t kn, const char *s, size_t n)
 {
+  key(o, k, kn);
   put(o, s, n);
   o->comma = 1;
 }
 
-void fh_out_open(fh_out *o, char c)
+void fh_out_open(fh_out *o, const char *k, size_t kn, char c)
 {
+  key(o, k, kn);
   put(o, &c, 1);
   o->comma = 0;
 }

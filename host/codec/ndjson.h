@@ -32,19 +32,19 @@ fh_out *fh_out_new(size_t limit);
 void fh_out_free(fh_out *o);
 /// Starts a line: `{` and the pre-encoded prefix (`"channel":"data","connection":"md"`).
 void fh_out_begin(fh_out *o, const char *prefix, size_t n);
-/// A member's key, pre-encoded with its colon (`"bid":`), after a comma when one is due.
-void fh_out_key(fh_out *o, const char *key, size_t n);
-/// Values.
-void fh_out_str(fh_out *o, const char *s, size_t n);
+/// Values. Each is a member of the object being built when `k` (its key, pre-encoded with its
+/// colon: `"bid":`, `kn` bytes) is given, or the next element of a list when `k` is NULL; a comma
+/// goes before it when one is due.
+void fh_out_str(fh_out *o, const char *k, size_t kn, const char *s, size_t n);
 /// @return 0, or -1 for a number JSON cannot carry (NaN, infinities): the line fails.
-int fh_out_num(fh_out *o, double v);
-void fh_out_int64(fh_out *o, int64_t v);
-void fh_out_uint64(fh_out *o, uint64_t v);
+int fh_out_num(fh_out *o, const char *k, size_t kn, double v);
+void fh_out_int64(fh_out *o, const char *k, size_t kn, int64_t v);
+void fh_out_uint64(fh_out *o, const char *k, size_t kn, uint64_t v);
 /// Bytes already encoded (a nested value the Lua encoder wrote, `true`, `null`, ...).
-void fh_out_raw(fh_out *o, const char *s, size_t n);
+void fh_out_raw(fh_out *o, const char *k, size_t kn, const char *s, size_t n);
 /// `{` / `}` and `[` / `]` of nested values. An object closed with no member is written `[]`,
 /// as the Lua encoder writes an empty table.
-void fh_out_open(fh_out *o, char c);
+void fh_out_open(fh_out *o, const char *k, size_t kn, char c);
 void fh_out_close(fh_out *o, char c);
 /// Ends the line (`}` and a newline). @return 1 kept, 0 dropped (over the limit, or failed).
 int fh_out_end(fh_out *o);

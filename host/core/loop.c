@@ -93,12 +93,24 @@ static int own_fd_on(fh_io *io, struct lws *wsi, int reason, void *in, size_t le
   return 0;
 }
 
+// libwebsockets closes what it adopts when the context goes, before the connections are freed;
+// threads of their libraries (paho's) may wake the loop until then. So it gets a copy, and the
+// loop's own descriptor stays open until fh_loop_free is done with the connections: a late
+// wake-up never writes to a closed descriptor, or to one the number was given to meanwhile.
 static int adopt_own(fh_loop *lp, own_fd *f, int fd)
 {
   f->io.on = own_fd_on;
   f->lp = lp;
   f->fd = fd;
-  return fd < 0 || !fh_loop_adopt_file(lp, fd, &f->io) ? -1 : 0;
+  int copy = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) {
+    return -1;
+  }
+  if (!fh_loop_adopt_file(lp, copy, &f->io)) {
+    close(copy);
+    return -1;
+  }
+  return 0;
 }
 
 // The duplicate of an output descriptor: room again (or hung up) ends the wait, once; lws then
@@ -231,6 +243,12 @@ void fh_loop_free(fh_loop *lp)
   free(lp->texts);
   free(lp->again);
   fh_inbox_free(lp->inbox);
+  if (lp->timer.fd >= 0) {
+    close(lp->timer.fd);
+  }
+  if (lp->wake.fd >= 0) {   // after the connections: no thread wakes the loop any more
+    close(lp->wake.fd);
+  }
   free(lp);
 }
 

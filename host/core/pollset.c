@@ -28,7 +28,7 @@ typedef struct entry {
 
 struct fh_pollset {
   int ep;
-  int wake_fd;       // the loop's eventfd and timerfd (both also in lws's own poll set)
+  int wake_fd;       // the loop's eventfd and timerfd (copies of both in lws's own poll set)
   int timer_fd;
   int kicked;        // the wake-up was written for calls made since the last round
   int more;          // the last round left work behind

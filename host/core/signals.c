@@ -153,7 +153,9 @@ int fh_signals_pending(int slot_index, int64_t *since)
   }
   for (int k = 0; k < NCAUGHT; k++) {
     if (slots[slot_index].mark[k]) {
-      *since = atomic_load(&slots[slot_index].since);
+      if (since) {
+        *since = atomic_load(&slots[slot_index].since);
+      }
       return caught[k];
     }
   }

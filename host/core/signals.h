@@ -20,7 +20,7 @@ void fh_signals_remove(int slot);
 /// The next signal marked for `slot` (clearing its mark), or 0.
 int fh_signals_take(int slot);
 /// A signal marked for `slot` and not taken yet (any thread may ask), and since when (monotonic
-/// ns) one has been waiting; 0 when none.
+/// ns) one has been waiting (`since` may be NULL); 0 when none.
 int fh_signals_pending(int slot, int64_t *since);
 
 #endif

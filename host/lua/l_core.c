@@ -24,6 +24,13 @@ static int file_private(const char *path)
   return rc;
 }
 
+// A file opened for writing (created, or truncated). @return its descriptor, or -errno.
+static int fd_create(const char *path)
+{
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  return fd < 0 ? -errno : fd;
+}
+
 // xorshift64*, per thread, seeded from the system's entropy at first use: every process (and
 // thread) has its own sequence, so clients that lost the same server do not retry in lockstep.
 static double random_unit(void)
@@ -66,7 +73,6 @@ static const fh_api api = {
   .out_new = fh_out_new,
   .out_free = fh_out_free,
   .out_begin = fh_out_begin,
-  .out_key = fh_out_key,
   .out_str = fh_out_str,
   .out_num = fh_out_num,
   .out_int64 = fh_out_int64,
@@ -81,6 +87,8 @@ static const fh_api api = {
   .out_wait = fh_out_wait,
   .fd_nonblock = fh_fd_nonblock,
   .fd_isatty = isatty,
+  .fd_create = fd_create,
+  .fd_close = close,
   .loop_new = fh_loop_new,
   .loop_free = fh_loop_free,
   .loop_open = fh_loop_open,

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/conn.h"   // fh_loop_attach
+
 enum {
   MAX_WATCHES = 64,
   MAX_LABELS = 65536,
@@ -213,8 +215,26 @@ static int start(void)
   return 0;
 }
 
+// A loop going away (an attachment of the loop, freed with it): the watches tied to it stop
+// looking at it. The garbage collector finalizes a reactor's loop and its watch in either order
+// (lua_close finalizes every one at once), and the watchdog's thread must not read a freed loop.
+static void forget_loop(void *lp)
+{
+  pthread_mutex_lock(&mu);
+  for (int i = 0; i < MAX_WATCHES; i++) {
+    if (slots[i].lp == lp) {
+      slots[i].lp = NULL;
+    }
+  }
+  pthread_mutex_unlock(&mu);
+}
+
 fh_watch *fh_watch_new(fh_loop *lp)
 {
+  static const char key[] = "watchdog";
+  if (lp && !fh_loop_attached(lp, key) && fh_loop_attach(lp, key, lp, forget_loop) != 0) {
+    return NULL;
+  }
   fh_watch *w = calloc(1, sizeof *w);
   if (!w) {
     return NULL;

@@ -30,7 +30,8 @@ typedef struct fh_watch {
 // FFI:END
 
 /// A watch for the calling thread's Lua state (the one that opened feedhost.core on this
-/// thread), optionally tied to a loop whose caught signals must be taken in time.
+/// thread), optionally tied to a loop whose caught signals must be taken in time. The watch may
+/// outlive the loop: freeing the loop unties it.
 /// @return NULL when out of memory or when too many watches exist.
 fh_watch *fh_watch_new(fh_loop *lp);
 void fh_watch_free(fh_watch *w);

@@ -11,18 +11,16 @@
 //
 // paho stops its threads when its last client is destroyed, sleeping up to a second while they
 // wind down: on the loop's thread that would stall every connection at each reconnect. A
-// dormant client, made once per process and never connected, keeps the threads running. So
-// that they never run in unmapped code, the paho library is pinned in memory: an application
-// that embeds the core as a Lua module unloads the module when its Lua state closes.
+// dormant client, made once per process and never connected, keeps the threads running. They
+// never run in unmapped code: the core, loaded as a Lua module, is linked to stay loaded (see
+// CMakeLists.txt), and with it the paho library.
 //
 // Options: uri (paho's form: tcp://host:port, ssl://..., ws://host:port/path, wss://...),
 // client_id, username, password, keepalive (seconds, 0: none), clean_session, connect_timeout
 // (seconds), verify, ca_file, cert_file and key_file (a client certificate), binary (messages
 // become binary frames), and the core's max_queued (messages waiting in the inbox) and
 // max_frame.
-#define _GNU_SOURCE   // dladdr, RTLD_NODELETE
 #include <MQTTAsync.h>
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -75,10 +73,6 @@ static void paho_init(void)
   MQTTAsync_global_init(&init);
   MQTTAsync_create(&keeper, "tcp://127.0.0.1:1", "feedhost-keeper", MQTTCLIENT_PERSISTENCE_NONE,
                    NULL);
-  Dl_info info;
-  if (dladdr((void *)MQTTAsync_create, &info) && info.dli_fname) {
-    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);   // pinned (see the top)
-  }
 }
 
 // ---- paho's threads: copy and post, nothing else ------------------------------------------------------

@@ -413,8 +413,9 @@ end
 function Host:flush()
   local output = self.output
   if output and output.flush and not self.failed then
-    local R = self.R
-    local ok, err = output.flush(function() return R:signal_waiting() end)
+    local R, rt = self.R, self.rt
+    -- stopping, or a signal to take: no waiting for the reader
+    local ok, err = output.flush(function() return rt.stopping or R:signal_waiting() end)
     if not ok then
       self:fail(err)
     elseif output.waiting and output.waiting() then

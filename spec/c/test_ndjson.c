@@ -85,34 +85,25 @@ static void test_lines(void)
 {
   fh_out *o = fh_out_new(64);
   fh_out_begin(o, "\"channel\":\"data\"", 16);
-  fh_out_key(o, "\"s\":", 4);
-  fh_out_str(o, "a\"b\\c/\n\x01\xc3\xa9", 10);
-  fh_out_key(o, "\"n\":", 4);
-  CHECK(fh_out_num(o, 1.5) == 0);
+  fh_out_str(o, "\"s\":", 4, "a\"b\\c/\n\x01\xc3\xa9", 10);
+  CHECK(fh_out_num(o, "\"n\":", 4, 1.5) == 0);
   CHECK(fh_out_end(o) == 1);
   const char *want = "{\"channel\":\"data\",\"s\":\"a\\\"b\\\\c/\\n\\u0001\xc3\xa9\",\"n\":1.5}\n";
   CHECK(o->len == strlen(want) && memcmp(o->buf, want, o->len) == 0);
   size_t kept = o->len;
   fh_out_begin(o, "", 0);   // a line over the limit is dropped and counted
-  fh_out_key(o, "\"x\":", 4);
-  fh_out_str(o, "0123456789012345678901234567890123456789", 40);
+  fh_out_str(o, "\"x\":", 4, "0123456789012345678901234567890123456789", 40);
   CHECK(fh_out_end(o) == 0 && o->dropped == 1 && o->len == kept);
   fh_out_begin(o, "", 0);   // a number JSON cannot carry fails the line, which is not kept
-  fh_out_key(o, "\"x\":", 4);
-  CHECK(fh_out_num(o, INFINITY) == -1);
+  CHECK(fh_out_num(o, "\"x\":", 4, INFINITY) == -1);
   CHECK(fh_out_end(o) == 0 && o->len == kept && o->lines == 1);
   fh_out_begin(o, "", 0);   // nested values and lists take their commas
-  fh_out_key(o, "\"d\":", 4);
-  fh_out_open(o, '{');
-  fh_out_key(o, "\"a\":", 4);
-  fh_out_int64(o, -9223372036854775807LL - 1);
+  fh_out_open(o, "\"d\":", 4, '{');
+  fh_out_int64(o, "\"a\":", 4, -9223372036854775807LL - 1);
   fh_out_close(o, '}');
-  fh_out_key(o, "\"l\":", 4);
-  fh_out_open(o, '[');
-  fh_out_key(o, "", 0);
-  fh_out_uint64(o, 18446744073709551615ULL);
-  fh_out_key(o, "", 0);
-  fh_out_raw(o, "null", 4);
+  fh_out_open(o, "\"l\":", 4, '[');
+  fh_out_uint64(o, NULL, 0, 18446744073709551615ULL);
+  fh_out_raw(o, NULL, 0, "null", 4);
   fh_out_close(o, ']');
   o->limit = 1 << 20;
   CHECK(fh_out_end(o) == 1);
@@ -127,13 +118,12 @@ static void test_pipe(void)
 {
   fh_out *o = fh_out_new(0);
   fh_out_begin(o, "\"c\":1", 5);   // an object with no member is written `[]`
-  fh_out_key(o, "\"e\":", 4);
-  fh_out_open(o, '{');
+  fh_out_open(o, "\"e\":", 4, '{');
   fh_out_close(o, '}');
   CHECK(fh_out_end(o) == 1);
   CHECK(fh_out_line(o, "{\"x\":2}", 7) == 1);
   fh_out_begin(o, "", 0);            // cancelled: gone; cancelling again changes nothing
-  fh_out_key(o, "\"y\":", 4);
+  fh_out_str(o, "\"y\":", 4, "z", 1);
   fh_out_cancel(o);
   fh_out_cancel(o);
   const char *want = "{\"c\":1,\"e\":[]}\n{\"x\":2}\n";

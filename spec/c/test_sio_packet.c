@@ -2,16 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "codec/sio_packet.h"
-
-static int failures;
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
 
 static int eq(const char *p, size_t n, const char *lit)
 {
@@ -100,10 +92,5 @@ int main(void)
   test_headers();
   test_events();
   test_open_and_placeholders();
-  if (failures) {
-    fprintf(stderr, "%d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("sio_packet: all checks passed\n");
-  return 0;
+  return checks_done("sio_packet");
 }

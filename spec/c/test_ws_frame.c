@@ -2,16 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "codec/ws_frame.h"
-
-static int failures;
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
 
 static void test_headers(void)
 {
@@ -107,10 +99,5 @@ int main(void)
   test_headers();
   test_frames();
   test_handshake();
-  if (failures) {
-    fprintf(stderr, "%d checks failed\n", failures);
-    return 1;
-  }
-  printf("test_ws_frame: ok\n");
-  return 0;
+  return checks_done("ws_frame");
 }

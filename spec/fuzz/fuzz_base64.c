@@ -99,8 +99,8 @@ static void check_base64(const uint8_t *data, size_t size)
   free(back);
 }
 
-// Pushes pieces of the input (split at each '\n', alternating base64 and JSON string bodies)
-// into a batch that starts with room for 1 byte and 1 frame.
+// Pushes pieces of the input (split at each '\n', alternating base64 and JSON string bodies,
+// after 0 to 3 bytes of metadata) into a batch that starts with room for 1 byte and 1 frame.
 static void check_batch(const uint8_t *data, size_t size)
 {
   fh_batch *b = fh_batch_new(1, 1);
@@ -116,8 +116,12 @@ static void check_batch(const uint8_t *data, size_t size)
     size_t used = b->used;
     int64_t ts = (int64_t)piece * 1000 - 5;
     bool b64 = piece % 2 == 0;
-    int rc = b64 ? fh_batch_push_base64(b, (uint16_t)piece, FH_FRAME_BINARY, ts, src, len)
-                 : fh_batch_push_json_string(b, (uint16_t)piece, FH_FRAME_TEXT, ts, src, len);
+    const char *meta = "t/x";
+    size_t mlen = (size_t)(piece % 4);
+    int rc = b64 ? fh_batch_push_base64(b, (uint16_t)piece, FH_FRAME_BINARY, ts, meta, mlen, src,
+                                        len)
+                 : fh_batch_push_json_string(b, (uint16_t)piece, FH_FRAME_TEXT, ts, meta, mlen,
+                                             src, len);
     uint8_t *want = xmalloc(len);
     long wn = b64 ? fh_base64_decode(src, len, want) : fh_json_unescape(src, len, (char *)want);
     if (wn < 0) {
@@ -127,8 +131,10 @@ static void check_batch(const uint8_t *data, size_t size)
       FZ_CHECK(rc == 0);
       FZ_CHECK(b->n == want_frames + 1);
       const fh_frame *f = &b->frames[want_frames];
-      FZ_CHECK(f->off == used && f->len == (uint32_t)wn && b->used == used + (size_t)wn);
-      FZ_CHECK(f->ts == ts && f->conn == (uint16_t)piece && f->flags == 0 && f->meta == 0);
+      FZ_CHECK(f->off == used + mlen && f->len == (uint32_t)wn);
+      FZ_CHECK(b->used == used + mlen + (size_t)wn);
+      FZ_CHECK(f->ts == ts && f->conn == (uint16_t)piece && f->flags == 0 && f->meta == mlen);
+      FZ_CHECK(mlen == 0 || memcmp(b->buf + used, meta, mlen) == 0);
       FZ_CHECK(f->kind == (b64 ? FH_FRAME_BINARY : FH_FRAME_TEXT));
       FZ_CHECK(wn == 0 || memcmp(b->buf + f->off, want, (size_t)wn) == 0);
       want_frames++;
@@ -144,6 +150,7 @@ static void check_batch(const uint8_t *data, size_t size)
   // frames stay where they were put
   size_t at = 0;
   for (uint32_t i = 0; i < b->n; i++) {
+    at += b->frames[i].meta;
     FZ_CHECK(b->frames[i].off == at);
     at += b->frames[i].len;
   }

@@ -1,9 +1,9 @@
 // fuzz_capture.c: capture lines read as lua/feedhost/runtime/replay.lua reads them, in C.
 //
-// Each line of the input ({"ts":..,"connection":..,"dir":"in","text":".."} or "binary") is
-// parsed onto a tape; the members are looked up; `text` is unescaped straight into the batch
-// (fh_batch_push_json_string) and `binary` base64-decoded there (fh_batch_push_base64), with
-// the raw token bytes, as replay does. Checks: a text the tape accepted always unescapes; each
+// Each line of the input ({"ts":..,"connection":..,"dir":"in","text":".."} or "binary", and a
+// "topic") is parsed onto a tape; the members are looked up; `text` is unescaped straight into
+// the batch (fh_batch_push_json_string) and `binary` base64-decoded there (fh_batch_push_base64),
+// with the raw token bytes, after the topic (unescaped) as the frame's metadata, as replay does. Checks: a text the tape accepted always unescapes; each
 // frame holds what fh_json_unescape / fh_base64_decode give on their own; the batch is cleared
 // every 256 frames as replay flushes it, and the frames stay where they were put.
 #include <stdbool.h>
@@ -35,6 +35,7 @@ static void check_frames(const fh_batch *b)
 {
   size_t at = 0;
   for (uint32_t i = 0; i < b->n; i++) {
+    at += b->frames[i].meta;
     FZ_CHECK(b->frames[i].off == at);
     at += b->frames[i].len;
   }
@@ -76,17 +77,28 @@ static void read_line(fh_batch *b, const char *line, size_t len, fh_ts_cache *ca
   int bin_tok = -1;
   const fh_jtok *text = member(tape, line, "text", &text_tok);
   const fh_jtok *bin = member(tape, line, "binary", &bin_tok);
+  int topic_tok = -1;
+  const fh_jtok *topic = member(tape, line, "topic", &topic_tok);
   // the members replay would see through a key set read the same tokens
   fh_keyset ks;
   memset(&ks, 0, sizeof ks);
-  static const char *names[] = { "ts", "connection", "dir", "text", "binary" };
-  int32_t slots[5];
-  for (int k = 0; k < 5; k++) {
+  static const char *names[] = { "ts", "connection", "dir", "text", "binary", "topic" };
+  int32_t slots[6];
+  for (int k = 0; k < 6; k++) {
     FZ_CHECK(fh_keyset_add(&ks, names[k], strlen(names[k])) == k);
   }
   fh_json_keys(tape, line, 0, &ks, slots);
   FZ_CHECK(slots[0] == ts_tok && slots[1] == conn_tok && slots[2] == dir_tok &&
-           slots[3] == text_tok && slots[4] == bin_tok);
+           slots[3] == text_tok && slots[4] == bin_tok && slots[5] == topic_tok);
+  // the topic as replay's Lua string holds it: unescaped
+  char *meta = NULL;
+  size_t mlen = 0;
+  if (topic && topic->type == FH_J_STR) {
+    meta = xmalloc(topic->len);
+    int mn = fh_json_unescape(line + topic->start, topic->len, meta);
+    FZ_CHECK(mn >= 0);   // the tape checked every escape
+    mlen = (size_t)mn;
+  }
 
   if (in && ((text && text->type == FH_J_STR) || (bin && bin->type == FH_J_STR))) {
     if (b->n >= BATCH_FRAMES) {
@@ -100,17 +112,18 @@ static void read_line(fh_batch *b, const char *line, size_t len, fh_ts_cache *ca
     long wn;
     int rc;
     if (t == text) {
-      rc = fh_batch_push_json_string(b, slot, FH_FRAME_TEXT, ts, src, t->len);
+      rc = fh_batch_push_json_string(b, slot, FH_FRAME_TEXT, ts, meta, mlen, src, t->len);
       wn = fh_json_unescape(src, t->len, (char *)want);
       FZ_CHECK(rc == 0 && wn >= 0);  // the tape checked every escape
     } else {
-      rc = fh_batch_push_base64(b, slot, FH_FRAME_BINARY, ts, src, t->len);
+      rc = fh_batch_push_base64(b, slot, FH_FRAME_BINARY, ts, meta, mlen, src, t->len);
       wn = fh_base64_decode(src, t->len, want);
       FZ_CHECK(wn < 0 ? rc == -2 : rc == 0);
     }
     if (rc == 0) {
       const fh_frame *f = &b->frames[nf];
-      FZ_CHECK(b->n == nf + 1 && f->off == used && f->len == (uint32_t)wn);
+      FZ_CHECK(b->n == nf + 1 && f->off == used + mlen && f->len == (uint32_t)wn);
+      FZ_CHECK(f->meta == mlen && (mlen == 0 || memcmp(b->buf + used, meta, mlen) == 0));
       FZ_CHECK(f->kind == (t == text ? FH_FRAME_TEXT : FH_FRAME_BINARY) && f->ts == ts);
       FZ_CHECK(wn == 0 || memcmp(b->buf + f->off, want, (size_t)wn) == 0);
       if (t == text && !(t->flags & FH_JF_ESC)) {
@@ -122,6 +135,7 @@ static void read_line(fh_batch *b, const char *line, size_t len, fh_ts_cache *ca
     free(want);
     check_frames(b);
   }
+  free(meta);
   free(tape);
 }
 

@@ -134,6 +134,8 @@ local lines = {
   dir_out = [[{"ts":4,"connection":"c","dir":"out","text":"x"}]],
   no_body = [[{"ts":5,"connection":"c"}]],
   big_ts = [[{"ts":1e400,"connection":"c","dir":"in","text":""}]],
+  topic_text = [[{"ts":6,"connection":"c","dir":"in","topic":"trades\/AAPL","text":"{\"p\":1}"}]],
+  topic_binary = [[{"ts":7,"connection":"c","dir":"in","topic":"","binary":"AAEC"}]],
 }
 for name, line in pairs(lines) do
   put("capture", "extra-" .. name, line)

@@ -6,6 +6,7 @@
 --
 --   local b = brokers.mosquitto(t, { users = { WBAPPKEY1 = "pw" }, tls = it_.make_ca(t) })
 --   b:url() / b:url("ssl") ; b:subscribes("client-id") ; b:publish("t/1", "{...}", "WBAPPKEY1")
+--   b:stream("t/1", { "{...}", ... }, 100)   -- paced, in the background
 --   b:stop() ; b:start()       -- the same ports again
 --   local p = brokers.dwx_peer(t, { "--untracked", "USDJPY" }) ; p.ports.pub ; p:events("command")
 local it_ = require("spec.helpers.integration")
@@ -115,12 +116,13 @@ function Broker:lines(all)
   return out
 end
 
---- Sessions the broker accepted: { client, user, keepalive } in order.
-function Broker:connects(all)
+--- Sessions the broker accepted: { client, user, keepalive } in order (with `prefix`, only of
+-- the clients whose id starts with it: "feedhost-" leaves mosquitto_pub's out).
+function Broker:connects(all, prefix)
   local out = {}
   for _, l in ipairs(self:lines(all)) do
     local client, k, user = l:match("^New client connected from [%d.:]+ as (%S+) %(p%d, c%d, k(%d+),? ?u?'?([^')]*)")
-    if client then
+    if client and (prefix == nil or client:sub(1, #prefix) == prefix) then
       out[#out + 1] = { client = client, keepalive = tonumber(k), user = user }
     end
   end
@@ -141,16 +143,16 @@ end
 --- SUBSCRIBE (or, with `unsub`, UNSUBSCRIBE) requests of `client` (any client when nil), each the
 -- list of its topics (with their QoS for a subscribe: "t/1 (QoS 1)"), in order.
 function Broker:subscribes(client, unsub, all)
-  local out, cur = {}, nil
+  local out, cur, from = {}, nil, nil
   local word = unsub and "UNSUBSCRIBE" or "SUBSCRIBE"
   for _, l in ipairs(self:lines(all)) do
     local who = l:match("^Received " .. word .. " from (%S+)$")
     if who then
-      cur = (client == nil or who == client) and {} or nil
+      cur, from = (client == nil or who == client) and {} or nil, who
       out[#out + 1] = cur
     elseif cur and l:sub(1, 1) == "\t" then
       cur[#cur + 1] = l:sub(2)
-    elseif not l:match("^%S+ %d %S") then   -- "client 1 topic" follows each topic line
+    elseif not from or l:sub(1, #from + 1) ~= from .. " " then   -- "client [qos ]topic" follows each topic
       cur = nil
     end
   end
@@ -180,6 +182,19 @@ function Broker:publish(topic, message, user)
   end
   local ok = os.execute(table.concat(cmd, " ") .. input .. " >/dev/null 2>&1")
   assert(ok == 0 or ok == true, "mosquitto_pub failed on " .. topic)
+end
+
+--- Publishes `messages` (a list) on `topic` at `rate` messages a second (QoS 1, anonymous) in
+-- the background: mosquitto_pub -l fed one line at a time. @return its process (ends when done)
+function Broker:stream(topic, messages, rate)
+  local f = string.format("%s/stream.%d.%d.txt", self.dir, self.n, #messages)
+  it_.write(f, table.concat(messages, "\n") .. "\n")
+  local pace = it_.PYTHON .. " -u -c " .. shq("import sys, time\nfor l in open(sys.argv[1]):\n"
+    .. "    sys.stdout.write(l); sys.stdout.flush(); time.sleep(float(sys.argv[2]))") .. " "
+    .. shq(f) .. " " .. tostring(1 / rate)
+  local pub = table.concat({ "mosquitto_pub", "-h", "127.0.0.1", "-p", tostring(self.port), "-q",
+    "1", "-t", shq(topic), "-l" }, " ")
+  return it_.spawn(self.dir, "mosquitto_pub", { "sh", "-c", pace .. " | " .. pub })
 end
 
 -- the DWX peer ---------------------------------------------------------------------------------

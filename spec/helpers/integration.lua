@@ -68,6 +68,13 @@ function M.write(path, text)
   return path
 end
 
+--- Writes like an editor that saves by renaming a new file over the old one.
+function M.save(path, text)
+  M.write(path .. ".tmp", text)
+  assert(os.rename(path .. ".tmp", path))
+  return path
+end
+
 --- complete lines of a file (a last line without its newline is still being written: left out)
 function M.lines(path)
   local out = {}
@@ -196,12 +203,59 @@ function Proc:records()
   return out
 end
 
+--- The numbers of connection `name`'s last stats line ({frames =, records =, errors =,
+--- reconnects =, ..., line = the line}), or nil before the first one.
+function Proc:last_stats(name)
+  local out
+  for _, l in ipairs(self:stderr_lines()) do
+    local body = l:match("stats " .. name:gsub("%p", "%%%0") .. ": (.*)$")
+    if body then
+      out = { line = l }
+      for k, v in body:gmatch("([%a_/]+) ([%d%.]+)") do
+        out[k] = tonumber(v)
+      end
+    end
+  end
+  return out
+end
+
+--- The `reload (...)` lines of stderr (done and failed).
+function Proc:reload_lines()
+  return self:grep("reload %(")
+end
+
 --- stderr lines matching a Lua pattern
 function Proc:grep(pattern)
   local out = {}
   for _, l in ipairs(self:stderr_lines()) do
     if l:find(pattern) then
       out[#out + 1] = l
+    end
+  end
+  return out
+end
+
+-- What a live process is doing, for a test that waited for it in vain: its state, where it
+-- sleeps, the CPU time it used; then its children's (feedhost runs under `timeout`).
+local function proc_state(pid, depth)
+  local status = M.read("/proc/" .. pid .. "/status")
+  local state = status:match("State:%s*([^\n]*)")
+  if not state then
+    return ""
+  end
+  local stat = M.read("/proc/" .. pid .. "/stat"):match("%) (.*)") or ""
+  local fields = {}
+  for f in stat:gmatch("%S+") do
+    fields[#fields + 1] = f
+  end
+  local ticks = (tonumber(fields[12]) or 0) + (tonumber(fields[13]) or 0)   -- utime + stime
+  local wchan = M.read("/proc/" .. pid .. "/wchan")
+  local out = string.format("  %spid %d %s: %s, cpu %.2fs%s\n", string.rep("  ", depth), pid,
+    (M.read("/proc/" .. pid .. "/comm"):gsub("%s+$", "")), state, ticks / 100,
+    wchan ~= "" and wchan ~= "0" and (", waiting in " .. wchan) or "")
+  for child in M.read("/proc/" .. pid .. "/task/" .. pid .. "/children"):gmatch("%d+") do
+    if depth < 3 then
+      out = out .. proc_state(tonumber(child), depth + 1)
     end
   end
   return out
@@ -216,8 +270,10 @@ function Proc:describe()
   if #out > 1500 then
     out = "...\n" .. out:sub(-1500)
   end
-  return string.format("[%s pid %s rc %s]\n  argv: %s\n  stderr:\n%s\n  stdout (tail):\n%s",
-    self.name, tostring(self.pid), tostring(self:rc()), table.concat(self.argv, " "), err, out)
+  local state = self.pid and self:running() and proc_state(self.pid, 0) or ""
+  return string.format("[%s pid %s rc %s]\n%s  argv: %s\n  stderr:\n%s\n  stdout (tail):\n%s",
+    self.name, tostring(self.pid), tostring(self:rc()), state, table.concat(self.argv, " "), err,
+    out)
 end
 
 -- WebSocket test server ---------------------------------------------------------------------
@@ -349,6 +405,12 @@ function M.wait_for(fn, timeout, what, ...)
     end
     M.sleep(0.05)
   end
+end
+
+--- wait until feedhost `fh` logged `n` reload lines (done or failed); returns them
+function M.wait_reloads(fh, n, what, ...)
+  return M.wait_for(function() return #fh:reload_lines() >= n and fh:reload_lines() end, 10,
+    what or (n .. " reload line(s)"), fh, ...)
 end
 
 --- kill every child still running, remove the temporary directories (FEEDHOST_IT_KEEP=1 keeps them)

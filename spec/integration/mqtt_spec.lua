@@ -26,21 +26,6 @@ local function assert_no_secret(fh, ...)
   end
 end
 
--- numbers of a `stats feed:` or `stats market_data:` line, the last one
-local function last_stats(fh, conn)
-  local out
-  for _, l in ipairs(fh:stderr_lines()) do
-    local body = l:match("stats " .. conn .. ": (.*)$")
-    if body then
-      out = { line = l }
-      for k, v in body:gmatch("([%a_/]+) ([%d%.]+)") do
-        out[k] = tonumber(v)
-      end
-    end
-  end
-  return out
-end
-
 -- records of the mqtt_feed spec: volume is the publisher's sequence number
 local function seqs(fh, symbol)
   local out = {}
@@ -109,7 +94,7 @@ describe("feedhost over MQTT (mosquitto)", function()
     -- the malformed payload: counted, logged with the parser's words, the feed went on
     assert.is_truthy(fh:grep("parse: invalid JSON")[1])
     it_.wait_for(function()
-      local s = last_stats(fh, "market_data")
+      local s = fh:last_stats("market_data")
       return s and s.records == 3 and s.errors == 1 and s.frames == 4
     end, 5, "a stats line with 4 frames, 3 records, 1 error", fh)
 
@@ -204,7 +189,7 @@ describe("feedhost over MQTT (mosquitto)", function()
     b:publish("trades/AAPL", burst, USER)
     -- every message is a record or a counted drop
     local function settled()
-      local s = last_stats(fh, "feed")
+      local s = fh:last_stats("feed")
       return s and s.dropped and s.records + s.dropped == 3001 and s
     end
     local s = it_.wait_for(settled, 20, "records + dropped = 3001", fh, b.proc)
@@ -278,7 +263,7 @@ describe("feedhost over MQTT (mosquitto)", function()
     assert.matches("1 topic not subscribed: trades/MSFT", line)
     assert.matches("SUBSCRIBE trades/AAPL 1\nSUBSCRIBE trades/MSFT 128\nSUBSCRIBE trades/TSLA 1", peer:stderr())
     it_.wait_for(function()
-      local st = last_stats(fh, "feed")
+      local st = fh:last_stats("feed")
       return st and st.errors == 1 and st.reconnects == 0 and st.line:find(": live ")
     end, 5, "a live connection with the refusal counted", fh)
     fh:signal("TERM")

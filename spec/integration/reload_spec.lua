@@ -8,7 +8,8 @@ local KEY, SECRET = "AKTEST", "SKTEST"
 local SYMBOLS = "map(subscribe_assets, '|a| a.symbol')"
 
 -- One connection of the test spec: Alpaca-like auth, trades of every asset on `data`.
--- o: url, quotes (subscribe quotes too), fields (extra converter fields, Lua source text)
+-- o: url, quotes (subscribe quotes too), fields (extra converter fields, Lua source text), setup
+-- (a setup message's `flags`)
 local function conn_source(o)
   local quotes = o.quotes and (", quotes = { source = %q }"):format(SYMBOLS) or ""
   local function message(action)
@@ -23,6 +24,7 @@ local function conn_source(o)
         json = { fields = { action = { value = "auth" }, key = { source = "credentials.api_key" },
           secret = { source = "credentials.api_secret" } } } },
         ack = "data[1] and data[1].msg == 'authenticated'" },
+      %s
       subscribe = { subscribe = { data = %s }, unsubscribe = { data = %s } },
       router = { rules = { { channel = "data", match = "data.T == 't'" } } },
       converters = { data = { { fields = {
@@ -32,7 +34,9 @@ local function conn_source(o)
         %s
       } } } },
       reconnect = { initial = 0.2, max = 1, factor = 2, jitter = 0.1, stable_after = 1 },
-    }]]):format(o.url, message("subscribe"), message("unsubscribe"), o.fields or "")
+    }]]):format(o.url, o.setup and ("setup = { format = 'json', order = { 'action' }, json = { fields = {"
+      .. " action = { value = 'conf' }, flags = { value = %d } } } },"):format(o.setup) or "",
+      message("subscribe"), message("unsubscribe"), o.fields or "")
 end
 
 -- The spec text. o: conns = { {name, url, fields, quotes}, ... }, head (text before `return`),
@@ -52,12 +56,6 @@ return {
   } },
 }
 ]]):format(o.head or "", o.tail or "", table.concat(conns, "\n"))
-end
-
--- Writes like an editor that saves by renaming a new file over the old one.
-local function save(path, text)
-  it_.write(path .. ".tmp", text)
-  assert(os.rename(path .. ".tmp", path))
 end
 
 local function setup()
@@ -93,38 +91,14 @@ local function streaming(server_args, n, fh_args)
   local t, spec, creds = setup()
   local srv = it_.server(t, server_args)
   local conn = { name = "market_data", url = srv:url("/v2/iex") }
-  save(spec, spec_source({ conns = { conn } }))
+  it_.save(spec, spec_source({ conns = { conn } }))
   local fh = start(t, spec, creds, fh_args)
   it_.wait_for(function() return #seqs(fh) >= n end, 10, n .. " trade records", fh, srv)
   return spec, srv, conn, fh
 end
 
-local function reload_lines(fh)
-  return fh:grep("reload %(")
-end
-
-local function wait_reloads(fh, n, what, ...)
-  return it_.wait_for(function() return #reload_lines(fh) >= n and reload_lines(fh) end, 10,
-    what or (n .. " reload line(s)"), fh, ...)
-end
-
 local function connects(srv)
   return srv:events("connect")
-end
-
--- the last stats line of connection `name`, as {frames =, records =, reconnects =, ...}
-local function last_stats(fh, name)
-  local s
-  for _, l in ipairs(fh:stderr_lines()) do
-    local body = l:match("stats " .. name .. ": (.*)$")
-    if body then
-      s = {}
-      for k, v in body:gmatch("([%a_/]+) ([%d%.]+)") do
-        s[k] = tonumber(v)
-      end
-    end
-  end
-  return s
 end
 
 describe("hot reload under a steady stream", function()
@@ -137,15 +111,15 @@ describe("hot reload under a steady stream", function()
     -- 100 data messages a second, then silence after 250: every frame sent can be counted
     local spec, srv, conn, fh = streaming({ "--rate", "100", "--silent-after", "250" }, 60)
     conn.fields = "rev = { value = 2 },"
-    save(spec, spec_source({ conns = { conn } }))
-    local lines = wait_reloads(fh, 1, "the reload", srv)
+    it_.save(spec, spec_source({ conns = { conn } }))
+    local lines = it_.wait_reloads(fh, 1, "the reload", srv)
     assert.matches("reload %(.*live%.lua changed%): market_data: converters changed, pipeline swapped %(", lines[1])
     it_.wait_for(function() return #srv:events("silent") == 1 end, 10, "the server's 250 data messages",
       fh, srv)
     -- every frame the server sent reached the pipeline: the stats line counts them all
     local sent = #srv:events(function(e) return (e.ev == "send" or e.ev == "data") and e.conn == 1 end)
     it_.wait_for(function()
-      local st = last_stats(fh, "market_data")
+      local st = fh:last_stats("market_data")
       return st and st.frames == sent
     end, 5, sent .. " frames in the stats line", fh, srv)
     local recs = seqs(fh)
@@ -160,7 +134,7 @@ describe("hot reload under a steady stream", function()
     end
     assert.is_truthy(swapped_at and swapped_at > 60 and swapped_at < 250)
     assert.are.equal(1, #connects(srv))
-    local st = last_stats(fh, "market_data")
+    local st = fh:last_stats("market_data")
     assert.are.equal(0, st.reconnects)
     assert.are.equal(0, st.errors)
     fh:signal("TERM")
@@ -172,12 +146,12 @@ describe("hot reload under a steady stream", function()
     local a = it_.server(t, { "--rate", "50" })
     local b = it_.server(t, { "--rate", "50" })
     local conn = { name = "market_data", url = a:url("/v2/iex") }
-    save(spec, spec_source({ conns = { conn } }))
+    it_.save(spec, spec_source({ conns = { conn } }))
     local fh = start(t, spec, creds)
     it_.wait_for(function() return #seqs(fh) >= 10 end, 10, "records from server A", fh, a)
     conn.url = b:url("/v2/iex")
-    save(spec, spec_source({ conns = { conn } }))
-    local lines = wait_reloads(fh, 1, "the reload", a, b)
+    it_.save(spec, spec_source({ conns = { conn } }))
+    local lines = it_.wait_reloads(fh, 1, "the reload", a, b)
     assert.matches("market_data: url changed, reconnecting", lines[1])
     it_.wait_for(function() return #b:events("data") >= 10 end, 10, "data from server B", fh, b)
     local closes = a:events("close")
@@ -195,8 +169,8 @@ describe("hot reload under a steady stream", function()
     .. " same connection", function()
     local spec, srv, conn, fh = streaming({ "--rate", "50" }, 10)
     conn.quotes = true
-    save(spec, spec_source({ conns = { conn } }))
-    local lines = wait_reloads(fh, 1, "the reload", srv)
+    it_.save(spec, spec_source({ conns = { conn } }))
+    local lines = it_.wait_reloads(fh, 1, "the reload", srv)
     assert.matches("market_data: subscribe changed, resubscribing", lines[1])
     it_.wait_for(function() return #srv:received(1) >= 4 end, 10, "the new subscription", fh, srv)
     local got = srv:received(1)
@@ -215,6 +189,22 @@ describe("hot reload under a steady stream", function()
         end
       end
     end, 5, "quotes from the server", fh, srv)
+  end)
+
+  it("a setup message changed: the connection starts a new session that sends it", function()
+    local spec, srv, conn, fh = streaming({ "--rate", "50" }, 5)
+    conn.setup = 1
+    it_.save(spec, spec_source({ conns = { conn } }))
+    local lines = it_.wait_reloads(fh, 1, "the reload", srv)
+    assert.matches("market_data: setup changed, reconnecting", lines[1])
+    it_.wait_for(function() return #srv:received(2) >= 3 end, 10, "the second session's frames", fh, srv)
+    assert.are.same({
+      '{"action":"auth","key":"AKTEST","secret":"SKTEST"}',
+      '{"action":"conf","flags":1}',
+      '{"action":"subscribe","trades":["AAPL"]}',
+    }, srv:received(2))
+    assert.are.equal(2, #connects(srv))
+    assert.are.equal(2, #srv:received(1))   -- auth and subscribe: no setup on the old session
   end)
 
   it("a syntax error, then a schema error: the running spec stays, each error named by file and"
@@ -236,7 +226,7 @@ describe("hot reload under a steady stream", function()
     before = #seqs(fh)
     it_.wait_for(function() return #seqs(fh) >= before + 20 end, 10, "records from the old spec", fh)
     assert.are.equal(1, #connects(srv))
-    save(spec, spec_source({ conns = { { name = "market_data", url = conn.url, fields = "rev = { value = 3 }," } } }))
+    it_.save(spec, spec_source({ conns = { { name = "market_data", url = conn.url, fields = "rev = { value = 3 }," } } }))
     it_.wait_for(function()
       local recs = seqs(fh)
       return #recs > 0 and recs[#recs].rev == 3
@@ -249,13 +239,13 @@ describe("hot reload under a steady stream", function()
     local srv = it_.server(t, { "--rate", "50" })
     local a = { name = "alpha", url = srv:url("/a") }
     local b = { name = "beta", url = srv:url("/b") }
-    save(spec, spec_source({ conns = { a, b } }))
+    it_.save(spec, spec_source({ conns = { a, b } }))
     local fh = start(t, spec, creds)
     it_.wait_for(function() return #seqs(fh, "alpha") >= 5 and #seqs(fh, "beta") >= 5 end, 10,
       "records of both connections", fh, srv)
     local c = { name = "gamma", url = srv:url("/c") }
-    save(spec, spec_source({ conns = { a, c } }))
-    local lines = wait_reloads(fh, 1, "the reload", srv)
+    it_.save(spec, spec_source({ conns = { a, c } }))
+    local lines = it_.wait_reloads(fh, 1, "the reload", srv)
     assert.matches("alpha: unchanged, pipeline swapped", lines[1])
     assert.matches("gamma: new, opening", lines[1])
     assert.matches("beta: gone from the spec, closing", lines[1])
@@ -283,7 +273,7 @@ describe("hot reload under a steady stream", function()
       tail[#tail + 1] = fh:stderr_lines()[i]
     end
     assert.is_nil(table.concat(tail, "\n"):find("stats beta:", 1, true))
-    assert.are.equal(0, last_stats(fh, "alpha").reconnects)
+    assert.are.equal(0, fh:last_stats("alpha").reconnects)
   end)
 
   it("a registry module the spec requires changed: its functions reload with the spec", function()
@@ -292,14 +282,14 @@ describe("hot reload under a steady stream", function()
     local module = t .. "/registry/tags.lua"
     it_.write(module, 'return { tag = function(ctx) return "v1" end }\n')
     local conn = { name = "market_data", url = srv:url("/v2/iex"), fields = 'tag = { custom = "tag" },' }
-    save(spec, spec_source({ conns = { conn }, tail = 'registry = require("registry.tags"),' }))
+    it_.save(spec, spec_source({ conns = { conn }, tail = 'registry = require("registry.tags"),' }))
     local fh = start(t, spec, creds)
     it_.wait_for(function()
       local recs = seqs(fh)
       return #recs >= 5 and recs[#recs].tag == "v1"
     end, 10, "records tagged v1", fh, srv)
-    save(module, 'return { tag = function(ctx) return "v2" end }\n')
-    local lines = wait_reloads(fh, 1, "the reload", srv)
+    it_.save(module, 'return { tag = function(ctx) return "v2" end }\n')
+    local lines = it_.wait_reloads(fh, 1, "the reload", srv)
     assert.matches("reload %(.*registry/tags%.lua changed%): registry changed; market_data: unchanged, pipeline swapped", lines[1])
     it_.wait_for(function()
       local recs = seqs(fh)
@@ -311,12 +301,12 @@ describe("hot reload under a steady stream", function()
   it("SIGHUP reloads (with --no-watch, a change alone does not)", function()
     local spec, srv, conn, fh = streaming({ "--rate", "50" }, 5, { "--no-watch" })
     conn.fields = "rev = { value = 7 },"
-    save(spec, spec_source({ conns = { conn } }))
+    it_.save(spec, spec_source({ conns = { conn } }))
     local n = #seqs(fh)
     it_.wait_for(function() return #seqs(fh) >= n + 25 end, 10, "half a second of records", fh)
-    assert.are.equal(0, #reload_lines(fh))
+    assert.are.equal(0, #fh:reload_lines())
     fh:signal("HUP")
-    local lines = wait_reloads(fh, 1, "the reload on SIGHUP", srv)
+    local lines = it_.wait_reloads(fh, 1, "the reload on SIGHUP", srv)
     assert.matches("reload %(SIGHUP%): market_data: converters changed, pipeline swapped", lines[1])
     it_.wait_for(function()
       local recs = seqs(fh)

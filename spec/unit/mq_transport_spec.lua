@@ -31,6 +31,33 @@ describe("transport topics", function()
     assert.are.equal("1q/A\0" .. "0\0", transport.encode_topics({ { "q/A", 1 }, { "", 0 } }))
   end)
 
+  it("resubscribes by topic: what stays is neither withdrawn nor subscribed again", function()
+    local held = { { topics = { "trades/A", "news/A" }, request = "subscribe" } }
+    local unsub = { { topics = { "trades/A", "news/A" }, request = "unsubscribe" } }
+    local sub = { { topics = { "trades/A", "ticks/A" }, request = "subscribe" } }
+    local u, s = transport.topic_changes(unsub, held, sub)
+    assert.are.same({ { topics = { "news/A" }, request = "unsubscribe" } }, u)
+    assert.are.same({ { topics = { "ticks/A" }, request = "subscribe" } }, s)
+    assert.are.same({ "trades/A", "ticks/A" }, sub[1].topics)   -- the frames given stay as they were
+    -- a QoS changed is subscribed again (a broker replaces it); a topic string alone is a list
+    u, s = transport.topic_changes({ { topics = "q/A" } }, { { topics = { { "q/A", 0 } } } },
+      { { topics = { { "q/A", 1 } } } })
+    assert.are.same({}, u)
+    assert.are.same({ { topics = { { "q/A", 1 } } } }, s)
+    -- a command's text still goes out without its prefixes (ZeroMQ, DWX); an unsubscribe left
+    -- empty is dropped; frames without topics (WebSocket) pass as they are
+    u, s = transport.topic_changes({ { topics = { "EURUSD:|:" } }, { text = "bye" } },
+      { { text = "TRACK_PRICES;EURUSD", topics = { "EURUSD:|:" } } },
+      { { text = "TRACK_PRICES;EURUSD", topics = { "EURUSD:|:" } },
+        { text = "TRACK_RATES;EURUSD;1", topics = { "EURUSD_M1:|:" } } })
+    assert.are.same({ { text = "bye" } }, u)
+    assert.are.same({ { text = "TRACK_PRICES;EURUSD", topics = {} },
+      { text = "TRACK_RATES;EURUSD;1", topics = { "EURUSD_M1:|:" } } }, s)
+    -- topics a session will refuse are left for it to refuse
+    u = transport.topic_changes({ { topics = { "a", 5 } } }, {}, { { topics = { "a" } } })
+    assert.are.same({ { topics = { "a", 5 } } }, u)
+  end)
+
   it("makes random hex client ids that differ", function()
     local a, b = transport.random_hex(8), transport.random_hex(8)
     assert.matches("^%x+$", a)

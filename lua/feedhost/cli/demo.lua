@@ -4,15 +4,17 @@ local run = require("feedhost.cli.run")
 
 local M = { name = "demo", npos = 0,
   options = { rate = "value", assets = "value", output = "value", ["stats-interval"] = "value",
-    ["log-level"] = "value", duration = "value" } }
+    ["log-level"] = "value", duration = "value", ["output-wait"] = "value",
+    ["output-buffer"] = "value" } }
 
 M.help = [[
 usage: feedhost demo [--rate N] [--assets A,B] [--output ndjson|none] [--stats-interval SECS]
-                     [--duration SECS]
+                     [--duration SECS] [--output-wait SECS] [--output-buffer MIB]
 
 Starts the embedded exchange simulator (a WebSocket server speaking Alpaca's market-data
 protocol on 127.0.0.1) and runs specs/alpaca.lua against it, unchanged but for the URL:
-records stream on stdout, a stats line on stderr. Ctrl-C stops it.
+records stream on stdout, a stats line on stderr. Ctrl-C stops it. --rate: data messages a second
+(default 5); --output-wait and --output-buffer: as for `feedhost run`.
 ]]
 
 function M.run(opts)

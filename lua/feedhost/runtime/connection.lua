@@ -308,12 +308,21 @@ function Connection:subscribe_all()
   elseif #setup > 0 then
     self:send_frames(setup, "setup")
   end
-  -- rendered even without assets: a stream like Alpaca's trade_updates subscribes to none
-  local ok, frames = pcall(self.def.c.subscribe, self.assets)
-  if not ok then
-    self.errors = self.errors + 1
-    self.log:error("cannot build the subscribe messages: %s", tostring(frames))
-    frames = {}
+  self:subscribe_assets()
+end
+
+-- Every current asset subscribed, per channel, paced; `frames`: the subscribe messages when
+-- they are rendered already.
+function Connection:subscribe_assets(frames)
+  if not frames then
+    -- rendered even without assets: a stream like Alpaca's trade_updates subscribes to none
+    local ok, f = pcall(self.def.c.subscribe, self.assets)
+    if not ok then
+      self.errors = self.errors + 1
+      self.log:error("cannot build the subscribe messages: %s", tostring(f))
+      f = {}
+    end
+    frames = f
   end
   for _, a in ipairs(self.assets) do
     self.subscribed[a.symbol or a] = true
@@ -458,18 +467,29 @@ function Connection:retire()
 end
 
 --- The live connection's subscriptions again with the new messages: the old spec's unsubscribe
--- `frames` (for the current assets) first, then every current asset subscribed, paced as ever.
-function Connection:resubscribe(frames)
+-- `frames` (for the current assets) first, then every current asset subscribed, paced as ever
+-- (the setup messages are not sent again). `held`: the old spec's subscribe frames, what the
+-- session holds: topics (MQTT, ZeroMQ) that stay are neither withdrawn nor subscribed again
+-- (feedhost.transport.topic_changes).
+function Connection:resubscribe(frames, held)
   if self.state ~= "live" and self.state ~= "subscribing" then
     return false   -- not subscribed yet: the new messages go out when it is
+  end
+  if #self.outq > 0 then
+    held = {}   -- some old subscriptions were never sent: every new one goes out
   end
   if self.pacer then
     self.pacer:cancel()
     self.pacer = nil
   end
   self.outq = {}
+  local ok, sub = pcall(self.def.c.subscribe, self.assets)
+  if ok then
+    frames, sub = require("feedhost.transport").topic_changes(frames, held or {}, sub)
+  end
   self:queue(frames, "unsubscribe")
-  self:subscribe_all()
+  self.state = "subscribing"
+  self:subscribe_assets(ok and sub or nil)
   return true
 end
 

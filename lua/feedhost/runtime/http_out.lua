@@ -3,11 +3,16 @@
 -- the C transport "http" (host/net/http.c), never blocking it, with the connection's TLS
 -- options; a 2xx answer is logged at info, anything else (another status, no answer) is logged
 -- with its status and a sample of the answer and retried with the connection's backoff
--- (`reconnect`), until it succeeds or the connection goes (cancel). Credentials are the
+-- (`reconnect`), until it succeeds or the connection goes (cancel). The requests of a
+-- connection go one at a time, in the order sent, a retried one before the next: an unsubscribe
+-- and the subscribe after it (a reload, host:unsubscribe then host:subscribe) reach the server in
+-- that order. At most M.MAX_QUEUED wait; more are dropped, counted and logged. Credentials are the
 -- logger's registered secrets: they never reach a line.
 local websocket = require("feedhost.transport.websocket")
 
 local M = {}
+
+M.MAX_QUEUED = 10000   -- requests waiting behind the one under way
 
 local SCHEMES = { http = false, https = true }
 
@@ -31,7 +36,8 @@ Out.__index = Out
 
 --- The HTTP side of connection `conn` (a runtime.connection).
 function M.new(conn)
-  return setmetatable({ conn = conn, timers = {}, open = {}, gen = 0, sent = 0, failed = 0 }, Out)
+  return setmetatable({ conn = conn, timers = {}, open = {}, gen = 0, sent = 0, failed = 0,
+    queue = {}, busy = false, dropped = 0 }, Out)
 end
 
 local function backoff(rc, attempt)
@@ -39,10 +45,33 @@ local function backoff(rc, attempt)
   return math.max(0, delay * (1 + rc.jitter * (2 * math.random() - 1)))
 end
 
---- Sends request `req` ({method, url, headers = {name = value}, body}); `what` names it in logs
--- ("subscribe"). attempt: retries so far (0 first).
-function Out:send(req, what, attempt)
-  attempt = attempt or 0
+--- Sends request `req` ({method, url, headers = {name = value}, body}) after those sent before;
+-- `what` names it in logs ("subscribe").
+function Out:send(req, what)
+  if #self.queue >= M.MAX_QUEUED then
+    self.dropped = self.dropped + 1
+    self.conn.errors = self.conn.errors + 1
+    self.conn.log:event("warning", "http:queue", string.format("%s over HTTP (%s) dropped: %d"
+      .. " requests wait already (%d dropped so far)", what, req.method, #self.queue, self.dropped))
+    return
+  end
+  self.queue[#self.queue + 1] = { req = req, what = what }
+  if not self.busy then
+    self:next()
+  end
+end
+
+-- The next request waiting, if any.
+function Out:next()
+  local item = table.remove(self.queue, 1)
+  self.busy = item ~= nil
+  if item then
+    self:request(item.req, item.what, 0)
+  end
+end
+
+-- Makes request `req`; attempt: retries so far (0 first). Its success starts the next one.
+function Out:request(req, what, attempt)
   local conn, def = self.conn, self.conn.def
   local url = M.resolve(req.url, conn.url)
   local label = string.format("%s over HTTP (%s %s)", what, req.method, url)
@@ -50,7 +79,7 @@ function Out:send(req, what, attempt)
   if not u then
     conn.errors = conn.errors + 1
     conn.log:event("error", "http", label .. ": " .. err)
-    return
+    return self:next()
   end
   local names = {}
   for k in pairs(req.headers or {}) do
@@ -71,7 +100,7 @@ function Out:send(req, what, attempt)
     t = conn.R:after(delay, function()
       self.timers[t] = nil
       if gen == self.gen then
-        self:send(req, what, attempt + 1)
+        self:request(req, what, attempt + 1)
       end
     end)
     self.timers[t] = true
@@ -85,6 +114,7 @@ function Out:send(req, what, attempt)
     if status >= 200 and status < 300 then
       self.sent = self.sent + 1
       conn.log:info("%s: HTTP %d", label, status)
+      self:next()
     else
       local sample = (body or ""):sub(1, 200):gsub("%s+", " ")
       retry(string.format("HTTP %d %s", status, sample))
@@ -115,6 +145,7 @@ end
 -- sends its messages again).
 function Out:cancel()
   self.gen = self.gen + 1
+  self.queue, self.busy = {}, false
   for t in pairs(self.timers) do
     t:cancel()
   end

@@ -15,7 +15,9 @@
 --      fit are dropped and counted (stats, one warning), until the reader has caught up (the
 --      buffer under a quarter), which is logged with the count;
 --   4. a reader that went away (EPIPE) or a write error ends the run: flush returns the error
---      and the host stops with exit 1.
+--      and the host stops with exit 1;
+--   5. a signal is taken at once, whatever the reader does; once the host stops, the reader has
+--      2 s to take what is left, and what it did not take is logged.
 local ffi = require("ffi")
 local sys = require("feedhost.sys.ffi")
 local clock = require("feedhost.sys.clock")
@@ -25,19 +27,29 @@ local M = {}
 
 local ERRNO = { [32] = "Broken pipe (the reader went away)", [28] = "No space left on device",
   [5] = "Input/output error", [27] = "File too large", [122] = "Disk quota exceeded",
-  [9] = "Bad file descriptor (closed)" }
+  [9] = "Bad file descriptor (closed)", [2] = "No such file or directory",
+  [13] = "Permission denied", [21] = "Is a directory" }
 
 local function describe(e)
   return ERRNO[e] or ("error " .. e)
 end
 
 --- A new NDJSON output. opts: { fd = 1, name = "stdout", limit = bytes, wait = seconds,
---- log = logger }
+--- log = logger, path = a file to write instead of fd (created or truncated; closed by close) }
 -- @return output { out (fh_out *), fd, write(rec), flush(interrupted) -> true | nil, err,
---         waiting() -> bool, close(seconds) -> true | nil, err, stats() }
+--         waiting() -> bool, close(seconds) -> true | nil, err, stats() },
+--         or nil, message (path not writable)
 function M.ndjson(opts)
   opts = opts or {}
   local fd, name, log = opts.fd or 1, opts.name or "stdout", opts.log
+  local own_fd = false
+  if opts.path then
+    fd = api.fd_create(opts.path)
+    if fd < 0 then
+      return nil, opts.path .. ": " .. describe(-fd)
+    end
+    name, own_fd = opts.path, true
+  end
   local limit = opts.limit or 32 * 1024 * 1024
   local wait = opts.wait or 2
   local out = api.out_new(limit)
@@ -45,7 +57,7 @@ function M.ndjson(opts)
   out = ffi.gc(out, api.out_free)
   local high, low = math.floor(limit / 2), math.floor(limit / 4)
   local was_nonblock = api.fd_nonblock(fd, 1)
-  local o = { out = out, fd = fd, unwritable = 0 }
+  local o = { out = out, fd = fd, unwritable = 0, lost = 0 }
   local shedding, dropped_at = false, 0
   local ndjson = require("feedhost.data.record").ndjson
 
@@ -108,7 +120,8 @@ function M.ndjson(opts)
     return true
   end
 
-  --- The last lines out (at most `seconds`, default 2), then the descriptor's mode put back.
+  --- The last lines out (at most `seconds`, default 2), then the descriptor's mode put back. What
+  --- the reader did not take by then is logged (and counted in stats().lost), not waited for.
   function o.close(seconds)
     local deadline = clock.mono() + (seconds or 2)
     local e = api.out_write(out, fd)
@@ -119,12 +132,19 @@ function M.ndjson(opts)
       api.fd_nonblock(fd, 0)
       was_nonblock = -1
     end
+    if own_fd then
+      api.fd_close(fd)
+      own_fd = false
+    end
     if e ~= 0 then
       return failed(e)
     end
     if out.len > 0 then
-      return nil, string.format("%s did not take the last %d bytes of records within %gs", name,
-        tonumber(out.len), seconds or 2)
+      o.lost = tonumber(out.len)
+      if log then
+        log:warning("%s did not take the last %d bytes of records within %gs: not written", name,
+          o.lost, seconds or 2)
+      end
     end
     return true
   end
@@ -134,10 +154,10 @@ function M.ndjson(opts)
     return out.line > 0
   end
 
-  --- { lines, dropped, waiting (bytes), unwritable }
+  --- { lines, dropped, waiting (bytes), unwritable, lost (bytes not taken at close) }
   function o.stats()
     return { lines = tonumber(out.lines), dropped = tonumber(out.dropped),
-      waiting = tonumber(out.len), unwritable = o.unwritable }
+      waiting = tonumber(out.len), unwritable = o.unwritable, lost = o.lost or 0 }
   end
 
   return o

@@ -5,13 +5,15 @@
 -- time, never through package.loaded). Any error leaves the running spec as it was and is logged
 -- with the file and the key path. Then, connection by connection, what each part of its
 -- definition IS is compared, never a closure's identity: a canonical serialization of the spec's
--- tables (functions by their bytecode), and of what they render now: the URL, the handshake
--- headers and auth frames, the subscribe and unsubscribe frames for the current assets (a part
--- that renders differently each time, such as a signed nonce, is judged by its definition):
---   url, backend (or max_frame_bytes) or auth changed   the connection reconnects at once
+-- tables (functions by their bytecode), and of what they render now: the URL, what the handshake
+-- carries (headers, auth frames, the Socket.IO CONNECT payload, the MQTT login), the setup frames,
+-- the subscribe and unsubscribe frames for the current assets (a part that renders differently
+-- each time, such as a signed nonce, is judged by its definition):
+--   url, backend (or max_frame_bytes), auth or setup    the connection reconnects at once
 --   subscribe messages (or streams) changed             on the live connection, the old
 --                                                       unsubscribe frames, then the new subscribe
---                                                       frames, paced as ever
+--                                                       frames, paced as ever (topics in both are
+--                                                       left alone: transport.topic_changes)
 --   a connection new in the spec                        opens
 --   a connection gone from the spec                     closes
 -- Every kept connection gets the new compiled pipeline (parser, router, converters, hooks, with
@@ -121,8 +123,12 @@ local function parts(c, credentials, override, assets)
   local p = {
     url = { def = canon({ spec.url, override }), render = function() return c.url(override) end },
     backend = { def = canon({ spec.backend or {}, limits.max_frame_bytes }) },
-    auth = { def = canon({ spec.auth or {}, credentials }),
-      render = function() return { c.headers(), c.auth_frames() } end },
+    -- what the handshake carries: headers, auth frames, the Socket.IO CONNECT payload, the MQTT
+    -- login
+    auth = { def = canon({ spec.auth or {}, credentials }), render = function()
+      return { c.headers(), c.auth_frames(), c.connect_payload(), c.login and c.login() }
+    end },
+    setup = { def = canon(spec.setup), render = function() return c.setup_frames() end },
     subscribe = { def = canon({ spec.subscribe or {}, spec.streams or {} }),
       render = function() return { c.subscribe(assets), c.unsubscribe(assets) } end },
   }
@@ -135,7 +141,11 @@ local function parts(c, credentials, override, assets)
   return p
 end
 
-local RECONNECT = { "url", "backend", "auth" }
+local RECONNECT = { "url", "backend", "auth", "setup" }   -- what a session starts with
+local RECONNECTS = {}
+for _, k in ipairs(RECONNECT) do
+  RECONNECTS[k] = true
+end
 
 -- What changed in connection `name` and what to do about it.
 local function classify(old_c, new_c, old_env, new_env)
@@ -151,7 +161,7 @@ local function classify(old_c, new_c, old_env, new_env)
   end
   local action = "pipeline swapped"
   for _, k in ipairs(changed) do
-    if k == "url" or k == "backend" or k == "auth" then
+    if RECONNECTS[k] then
       return changed, "reconnecting"
     elseif k == "subscribe" then
       action = "resubscribing"
@@ -251,7 +261,8 @@ local function apply(host, compiled, plan)
       if action == "resubscribing" then
         for _, s in ipairs(old.sockets) do   -- the old messages for what each one subscribed
           local ok, frames = pcall(old.c.unsubscribe, s.assets)
-          unsub[s] = ok and frames or {}
+          local hok, held = pcall(old.c.subscribe, s.assets)
+          unsub[s] = { ok and frames or {}, hok and held or {} }
         end
       end
       report[#report + 1] = string.format("%s: %s, %s", name,
@@ -298,7 +309,7 @@ local function apply(host, compiled, plan)
       if actions[name] == "reconnecting" then
         s:restart()
       elseif unsub[s] then
-        s:resubscribe(unsub[s])
+        s:resubscribe(unsub[s][1], unsub[s][2])
       end
     end
   end

@@ -67,10 +67,10 @@ local function member(g, k, v, path)
     local var = "o" .. tmp
     g:emit("do local " .. var, path)
     g:store(var, v, path)
-    g:emit("if " .. var .. " ~= nil then _OK(" .. key .. ") _OV(" .. var .. ") end end", path)
+    g:emit("if " .. var .. " ~= nil then _OKV(" .. key .. ", " .. var .. ") end end", path)
     return
   end
-  g:emit("_OK(" .. key .. ") _OO()", path)
+  g:emit("_OO(" .. key .. ")", path)
   for _, kk in ipairs(string_keys(v)) do
     member(g, kk, v[kk], sub_path(path, kk))
   end
@@ -89,8 +89,8 @@ function M.emit(g, fields, path, channel, connection)
   g:emit("_OE()", path)
 end
 
---- The functions the generated code calls (`_OB`, `_OK`, `_OV`, `_OO`, `_OC`, `_OE`, `_OL`),
---- writing into `out` (an fh_out *) through `api`.
+--- The functions the generated code calls (`_OB`, `_OKV`, `_OO`, `_OC`, `_OE`, `_OL`), writing
+--- into `out` (an fh_out *) through `api`.
 function M.writers(api, out)
   local ffi = require("ffi")
   local record = require("feedhost.data.record")
@@ -103,34 +103,32 @@ function M.writers(api, out)
   function W.begin(prefix)
     api.out_begin(out, prefix, #prefix)
   end
-  function W.key(k)
-    api.out_key(out, k, #k)
-  end
-  function W.value(v)
+  --- Member `k` (its key pre-encoded: `"bid":`) of value `v`, as the Lua encoder writes `v`.
+  function W.kv(k, v)
     local t = type(v)
     if t == "number" then
-      if out_num(out, v) ~= 0 then
+      if out_num(out, k, #k, v) ~= 0 then
         error("json: cannot encode non-finite number " .. tostring(v), 2)
       end
     elseif t == "string" then
-      out_str(out, v, #v)
+      out_str(out, k, #k, v, #v)
     elseif t == "table" and getmetatable(v) == Asset and type(v.symbol) == "string" then
-      out_str(out, v.symbol, #v.symbol)
+      out_str(out, k, #k, v.symbol, #v.symbol)
     elseif t == "boolean" then
-      out_raw(out, v and "true" or "false", v and 4 or 5)
+      out_raw(out, k, #k, v and "true" or "false", v and 4 or 5)
     elseif t == "cdata" and istype(int64_t, v) then
-      api.out_int64(out, v)
+      api.out_int64(out, k, #k, v)
     elseif t == "cdata" and istype(uint64_t, v) then
-      api.out_uint64(out, v)
+      api.out_uint64(out, k, #k, v)
     elseif v == null then
-      out_raw(out, "null", 4)
+      out_raw(out, k, #k, "null", 4)
     else
       local s = encode(v)
-      out_raw(out, s, #s)
+      out_raw(out, k, #k, s, #s)
     end
   end
-  function W.open()
-    api.out_open(out, 123)    -- {
+  function W.open(k)
+    api.out_open(out, k, #k, 123)    -- {
   end
   function W.close()
     api.out_close(out, 125)   -- }

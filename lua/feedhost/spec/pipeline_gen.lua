@@ -39,8 +39,8 @@ local _emit, _fail, _parse_fail, _S, _HANDLER, _MKCTX, _CTX0 = _X.emit, _X.fail,
 local _nochan, _noconv, _AUTH, _ARR, _cast, _u8 = _X.nochan, _X.noconv, _X.auth, _X.ARR, _X.cast, _X.u8
 local _BINARY, _J_ARR, _ABORTED, _W = _X.FRAME_BINARY, _X.J_ARR, _X.aborted, _X.watch_at
 local _ffi_string, setmetatable, getmetatable, type, xpcall, pcall = _X.ffi_string, setmetatable, getmetatable, type, xpcall, pcall
-local _OB, _OK, _OV, _OO, _OC, _OE, _OL -- the NDJSON writers, when records go straight to lines
-if _X.out then local W = _X.out _OB, _OK, _OV, _OO, _OC, _OE, _OL = W.begin, W.key, W.value, W.open, W.close, W.finish, W.line end
+local _OB, _OKV, _OO, _OC, _OE, _OL -- the NDJSON writers, when records go straight to lines
+if _X.out then local W = _X.out _OB, _OKV, _OO, _OC, _OE, _OL = W.begin, W.kv, W.open, W.close, W.finish, W.line end
 local topic, event -- the frame's metadata (an MQTT topic, a Socket.IO event name, ...), set per
 -- frame when the spec reads it; `event` is the same value under its Socket.IO name
 local state -- the connection's state table, set per batch]]

@@ -156,6 +156,82 @@ function M.topic_list(topics, default_qos)
   return list
 end
 
+-- The topics of a rendered frame as { {item =, topic =, qos =}, ... } (item: as the frame gives
+-- it; qos nil when it leaves it to the session), or nil: none, or ones the session will refuse.
+local function topics_of(fr)
+  local list = fr.topics
+  if list == nil or not M.topic_list(list) then
+    return nil
+  end
+  if type(list) == "string" then
+    list = { list }
+  end
+  local out = {}
+  for i, t in ipairs(list) do
+    if type(t) == "table" then
+      out[i] = { item = t, topic = t.topic or t[1], qos = t.qos or t[2] }
+    else
+      out[i] = { item = t, topic = t }
+    end
+  end
+  return out
+end
+
+local function topic_key(t, with_qos)
+  return with_qos and (t.topic .. "\0" .. tostring(t.qos)) or t.topic
+end
+
+local function topic_keys(frames, with_qos)
+  local set = {}
+  for _, fr in ipairs(frames) do
+    for _, t in ipairs(topics_of(fr) or {}) do
+      set[topic_key(t, with_qos)] = true
+    end
+  end
+  return set
+end
+
+-- `frames` without the topics in `drop`; a frame left with no topic and nothing else is gone.
+local function without_topics(frames, drop, with_qos)
+  local out = {}
+  for _, fr in ipairs(frames) do
+    local list = topics_of(fr)
+    if not list then
+      out[#out + 1] = fr
+    else
+      local keep = {}
+      for _, t in ipairs(list) do
+        if not drop[topic_key(t, with_qos)] then
+          keep[#keep + 1] = t.item
+        end
+      end
+      if #keep > 0 or fr.text or fr.binary or fr.http then
+        local copy = {}
+        for k, v in pairs(fr) do
+          copy[k] = v
+        end
+        copy.topics = keep
+        out[#out + 1] = copy
+      end
+    end
+  end
+  return out
+end
+
+--- A live resubscription where subscriptions are topics (MQTT topics, ZeroMQ SUB prefixes):
+-- what stays subscribed is neither withdrawn nor subscribed again. `unsub`: the old spec's
+-- unsubscribe frames; `held`: its subscribe frames (what the session holds); `sub`: the new
+-- spec's subscribe frames. A topic the new frames subscribe is left out of the unsubscribe frames
+-- (an UNSUBSCRIBE, then a SUBSCRIBE, would lose what the broker or publisher sends in between),
+-- and a topic held already (with the same QoS) is left out of the subscribe frames (a ZeroMQ SUB
+-- counts its prefixes, so one subscribed twice would outlive its unsubscribe; a broker would send
+-- retained messages again). Frames without topics (WebSocket, Socket.IO, a command's text) pass
+-- as they are. @return unsubscribe frames, subscribe frames
+function M.topic_changes(unsub, held, sub)
+  return without_topics(unsub, topic_keys(sub, false), false),
+    without_topics(sub, topic_keys(held, true), true)
+end
+
 --- The bytes of a subscribe request for C (loop.h FH_SEND_SUBSCRIBE): "<qos><topic>\0" each.
 function M.encode_topics(list)
   local parts = {}

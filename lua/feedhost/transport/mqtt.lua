@@ -7,8 +7,9 @@
 -- `backend.options.username` / `password`, else the credentials' `username` / `password`. The
 -- client id is `backend.options.client_id` (default "feedhost-{random}", `{random}` 16 random hex
 -- digits), made once per connection and kept over its reconnects, so a persistent session
--- (`clean_session = false`) resumes. Liveness is MQTT's keepalive (paho pings; a dead broker is
--- a lost connection); the spec's heartbeat ping is a no-op here.
+-- (`clean_session = false`) resumes; a reload that changes `client_id` makes it anew. Liveness
+-- is MQTT's keepalive (paho pings; a dead broker is a lost connection); the spec's heartbeat ping
+-- is a no-op here.
 local transport = require("feedhost.transport")
 local session = require("feedhost.transport.session")
 
@@ -74,10 +75,12 @@ function Session:open(url)
     return nil, err
   end
   local conn = self.conn
-  if not conn.mqtt_client_id then
-    conn.mqtt_client_id = (o.client_id or M.DEFAULTS.client_id):gsub("{random}", function()
+  local template = o.client_id or M.DEFAULTS.client_id
+  if conn.mqtt_client_id_of ~= template then   -- the first session, or a reload changed it
+    conn.mqtt_client_id = template:gsub("{random}", function()
       return transport.random_hex(8)
     end)
+    conn.mqtt_client_id_of = template
   end
   local ok, user, password = pcall(login, def)
   if not ok then

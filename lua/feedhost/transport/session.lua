@@ -35,6 +35,15 @@ function M.new(R, def, conn, extra)
   return s
 end
 
+--- Handshake headers ({{name, value}, ...}) as the C transports take them: "Name: value" lines.
+function M.header_lines(headers)
+  local hl = {}
+  for _, h in ipairs(headers) do
+    hl[#hl + 1] = h[1] .. ": " .. h[2]
+  end
+  return table.concat(hl, "\n")
+end
+
 --- Opens C transport `name` with `opts`, this session taking its events. @return true, or nil,
 -- message
 function Base:start(name, opts)

@@ -10,6 +10,7 @@
 local json = require("feedhost.util.json")
 local clock = require("feedhost.sys.clock")
 local websocket = require("feedhost.transport.websocket")
+local session = require("feedhost.transport.session")
 
 local now = clock.mono
 
@@ -77,7 +78,7 @@ Session.__index = Session
 
 function M.session(R, def, conn)
   local options = def.options
-  return setmetatable(require("feedhost.transport.session").new(R, def, conn, {
+  return setmetatable(session.new(R, def, conn, {
     eio = options.eio or M.DEFAULTS.eio,
     -- the namespace of packets (a v3 namespace's query only rides on its connect, in C)
     namespace = (options.namespace or M.DEFAULTS.namespace):match("^[^?]*"),
@@ -86,27 +87,19 @@ function M.session(R, def, conn)
   }), Session)
 end
 
---- Starts connecting. @return true, or nil, message
-function Session:open(url, headers)
-  local u, err = M.parse_url(url)
-  if not u then
-    return nil, err
-  end
+Session.parse_url = M.parse_url
+
+--- Opens the "socketio" C transport (websocket.Session:open calls it): the Engine.IO path, the
+-- version, the namespace and its CONNECT payload beside the WebSocket options.
+function Session:start_on(u, opts)
   local def = self.def
-  local hl = {}
-  for _, h in ipairs(headers) do
-    hl[#hl + 1] = h[1] .. ": " .. h[2]
-  end
   local ok, payload = pcall(def.c.connect_payload)
   if not ok then
     return nil, "cannot build the CONNECT payload: " .. tostring(payload)
   end
-  return self:start("socketio", {
-    host = u.host, port = u.port, path = M.handshake_path(u, def.options), tls = u.tls,
-    verify = def.verify, ca_file = def.ca_file, headers = table.concat(hl, "\n"),
-    max_frame = def.limits.max_frame_bytes, eio = self.eio, namespace = self.namespace_connect,
-    auth = payload or "",
-  })
+  opts.path, opts.eio, opts.namespace = M.handshake_path(u, def.options), self.eio, self.namespace_connect
+  opts.auth = payload or ""
+  return self:start("socketio", opts)
 end
 
 --- Emits a rendered message (its `event`; a binary one as an attachment). @return true, or nil,

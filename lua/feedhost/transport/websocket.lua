@@ -58,23 +58,30 @@ function M.session(R, def, conn)
   }), Session)
 end
 
+--- The options of a C transport carried over WebSocket to URL `u` (parsed) with handshake
+-- headers ({{name, value}, ...}) for connection definition `def`.
+function M.options(def, u, headers)
+  return { host = u.host, port = u.port, path = u.path, tls = u.tls, verify = def.verify,
+    ca_file = def.ca_file, headers = session.header_lines(headers),
+    max_frame = def.limits.max_frame_bytes }
+end
+
 --- Starts connecting to `url` with handshake headers ({{name, value}, ...}).
 -- @return true, or nil, message
 function Session:open(url, headers)
-  local u, err = M.parse_url(url)
+  local u, err = self.parse_url(url)
   if not u then
     return nil, err
   end
-  local def = self.def
-  local hl = {}
-  for _, h in ipairs(headers) do
-    hl[#hl + 1] = h[1] .. ": " .. h[2]
-  end
-  return self:start("ws", {
-    host = u.host, port = u.port, path = u.path, tls = u.tls, verify = def.verify,
-    ca_file = def.ca_file, headers = table.concat(hl, "\n"), max_frame = def.limits.max_frame_bytes,
-    deflate = def.options.deflate == true,
-  })
+  return self:start_on(u, M.options(self.def, u, headers))
+end
+
+Session.parse_url = M.parse_url   -- (a protocol carried over WebSocket has its own)
+
+--- Opens the C transport with `opts` (M.options) for URL `u`: "ws", permessage-deflate if asked.
+function Session:start_on(_, opts)
+  opts.deflate = self.def.options.deflate == true
+  return self:start("ws", opts)
 end
 
 --- A ping frame now (the spec's heartbeat "ping").

@@ -10,6 +10,8 @@ same ones after a restart) and prints one line "PORTS pull=N push=N pub=N":
 Every command received and every message published is a JSON line in --log:
   {"ev":"command","text":"TRACK_PRICES;EURUSD","t":...}
   {"ev":"price","symbol":"EURUSD","seq":7,"bid":"1.085280","ask":"1.085300","t":...}
+and so is every connection a socket accepts or loses (its socket monitor):
+  {"ev":"accepted","socket":"pub","t":...}   {"ev":"disconnected","socket":"pull","t":...}
 Prices are deterministic: bid = base + seq * 0.00001 (seq counts the symbol's ticks), so a test
 can tell every record's source. --untracked SYM also publishes SYM's prices though nobody asked
 (a SUB prefix must filter them out); --malformed N publishes a broken price every Nth tick;
@@ -22,6 +24,7 @@ import sys
 import time
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 BASE = {"EURUSD": 1.0852, "GBPUSD": 1.2681, "USDJPY": 151.2, "XAUUSD": 2650.1}
 
@@ -59,6 +62,11 @@ def main():
         socks.append(s)
         ports.append(port)
     pull, push, pub = socks
+    monitors = {}
+    for name, s in zip(("pull", "push", "pub"), socks):
+        mon = s.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
+        mon.setsockopt(zmq.LINGER, 0)
+        monitors[mon] = name
     print("PORTS pull=%d push=%d pub=%d" % tuple(ports), flush=True)
 
     stop = []
@@ -69,10 +77,18 @@ def main():
     ticks = 0
     poller = zmq.Poller()
     poller.register(pull, zmq.POLLIN)
+    for mon in monitors:
+        poller.register(mon, zmq.POLLIN)
     next_tick = time.time()
     while not stop:
         wait = max(0.0, next_tick - time.time())
-        if dict(poller.poll(wait * 1000)).get(pull):
+        ready = dict(poller.poll(wait * 1000))
+        for mon, name in monitors.items():
+            if ready.get(mon):
+                m = recv_monitor_message(mon)
+                kind = "accepted" if m["event"] == zmq.EVENT_ACCEPTED else "disconnected"
+                event(kind, socket=name)
+        if ready.get(pull):
             text = pull.recv().decode()
             event("command", text=text)
             parts = text.split(";")
@@ -112,6 +128,8 @@ def main():
                 pub.send_string("%s_M1:|:%d;%.6f;%.6f;%.6f;%.6f;%d;%d;%d" % tuple([sym] + bar))
                 event("bar", symbol=sym, time=bar[0], open="%.6f" % o, volume=ticks)
     for s in socks:
+        s.disable_monitor()
+    for s in list(monitors) + socks:
         s.close()
     ctx.term()
     return 0

@@ -8,12 +8,16 @@
 //   node sio_server.js --log F [--port 0] [--eio3] [--token T] [--rate N] [--namespace /ns]
 //     [--ping-interval MS] [--ping-timeout MS] [--malformed-every K] [--binary-every K]
 //     [--path /socket.io] [--disconnect-after N] [--mute-after SECS] [--string-args] [--rest-fail N]
+//     [--limit N] [--rest-fail-put N]
 //
+// --limit N: no data after the server's Nth data event (logged once as {"ev":"silent"}), so a
+// test can account for every event sent.
 // XTS-like subscriptions over HTTP: POST /apimarketdata/instruments/subscription with a JSON
 // body {"instruments":[{"exchangeSegment":1,"exchangeInstrumentID":22}],"xtsMessageCode":1501}
 // (PUT: unsubscribe) is logged with its headers and body, answered 200 (the first N with 503
-// under --rest-fail N), and every connected client then gets `1501-json-full` events for those
-// instruments, their payload a JSON string as XTS sends it.
+// under --rest-fail N; the first N PUTs under --rest-fail-put N), and every connected client then
+// gets `1501-json-full` events for those instruments, their payload a JSON string as XTS sends
+// it.
 'use strict';
 const fs = require('fs');
 const http = require('http');
@@ -36,6 +40,7 @@ const BINARY = Number(arg('binary-every', 0));
 const DISCONNECT_AFTER = Number(arg('disconnect-after', 0));
 const MUTE_AFTER = Number(arg('mute-after', 0));
 const STRING_ARGS = arg('string-args', false) === true;
+const LIMIT = Number(arg('limit', 0));
 
 const t0 = Date.now();
 function log(ev) {
@@ -44,6 +49,8 @@ function log(ev) {
 }
 
 const REST_FAIL = Number(arg('rest-fail', 0));
+const REST_FAIL_PUT = Number(arg('rest-fail-put', 0));
+let puts = 0;
 const xts = new Map();   // "segment_id" -> instrument, subscribed over HTTP
 let restCalls = 0;
 const httpServer = http.createServer((req, res) => {
@@ -52,7 +59,8 @@ const httpServer = http.createServer((req, res) => {
   req.on('data', (d) => { body += d; });
   req.on('end', () => {
     restCalls++;
-    const fail = restCalls <= REST_FAIL;
+    if (req.method === 'PUT') puts++;
+    const fail = restCalls <= REST_FAIL || (req.method === 'PUT' && puts <= REST_FAIL_PUT);
     log({ ev: 'http', method: req.method, path: req.url, headers: req.headers, body, status: fail ? 503 : 200 });
     if (fail) return res.writeHead(503, { 'content-type': 'application/json' }).end('{"type":"error","description":"try later"}');
     let msg;
@@ -76,6 +84,7 @@ const io = new Server(httpServer, {
 
 let conns = 0;
 let dataSeq = 0;   // one sequence over the whole server life: records are told apart by it
+let silent = false;   // --limit reached
 
 // Stops the heartbeat of one connection: no more pings (v4), no more pongs (v3), and the server
 // itself never times the client out.
@@ -133,6 +142,11 @@ io.of(NS).on('connection', (sock) => {
       log({ ev: 'data', conn: n, seq, code: i.exchangeSegment + '_' + i.exchangeInstrumentID });
     }
     for (const code of codes) {
+      if (LIMIT && dataSeq >= LIMIT) {
+        if (!silent) log({ ev: 'silent', conn: n, after: dataSeq });
+        silent = true;
+        break;
+      }
       const seq = ++dataSeq;
       sent++;
       const tick = [code, seq, 100 + seq / 100, 100.5 + seq / 100, Math.floor(t0 / 1000) + seq];
