@@ -19,7 +19,7 @@
 #include "net/transports.h"
 #include "net/ws_proto.h"
 
-enum { OUT_BYTES = 1 };
+enum { OUT_BYTES = 1, LINGER_S = 2 };
 
 typedef struct ws_client {
   fh_io io;
@@ -30,6 +30,7 @@ typedef struct ws_client {
   int connected;         // TCP up
   int hs_done;           // 101 received and checked
   int closing;           // fh_loop_close: close once the queue is written
+  int lingering;         // our close frame is out: waiting for the server to close
   char key[25];          // Sec-WebSocket-Key
   uint8_t *head;         // the handshake response so far
   size_t head_len;
@@ -244,7 +245,17 @@ static int writable(ws_client *s, struct lws *wsi)
     lws_callback_on_writable(wsi);
     return 0;
   }
-  // drained: a close asked for (or answered) ends the connection now
+  // Drained. A close the host began waits for the server to close the TCP connection (RFC 6455
+  // 7.1.1), reading and dropping what still comes, LINGER_S at most: closing with bytes unread
+  // sends a reset, and the server may lose what it read last (Socket.IO's "41", leaving the
+  // namespace). A close the server began (answered) or a protocol error ends it now.
+  if (s->w.closing && !s->w.peer_code) {
+    if (!s->lingering) {
+      s->lingering = 1;
+      lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, LINGER_S);
+    }
+    return 0;
+  }
   return s->w.closing || (s->closing && !s->hs_done) ? -1 : 0;
 }
 

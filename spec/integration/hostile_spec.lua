@@ -115,6 +115,20 @@ describe("hostile servers", function()
     assert.are.equal(0, fh:wait_exit(5))
   end)
 
+  it("SIGTERM while a busy server streams: feedhost reads until the server closes, never resets the"
+    .. " connection (the server still gets to answer the close)", function()
+    local t = it_.tmpdir()
+    local srv = hostile(t, "slowclose")
+    local fh = run(t, "ws://127.0.0.1:" .. srv.port .. "/")
+    it_.wait_for(function() return #fh:records() >= 50 end, 10, "records streaming", fh, srv)
+    fh:signal("TERM")
+    assert.are.equal(0, fh:wait_exit(5))
+    local closed = it_.wait_for(function() return srv:events("closed")[1] end, 5,
+      "the server's end of the close", srv)
+    assert.are.equal(1, #srv:events("client_close"))
+    assert.is_false(closed.reset, "the connection was reset: " .. it_.read(srv.log))
+  end)
+
   it("a masked frame from the server is a protocol error (1002), not data", function()
     local t = it_.tmpdir()
     local srv = hostile(t, "masked")

@@ -7,6 +7,9 @@ misbehaves in one way, chosen by --mode:
   masked     completes the handshake, then sends a masked text frame (servers must not)
   badutf8    completes the handshake, sends a text frame that is not UTF-8, then a good one
   hugelen    completes the handshake, then a frame header claiming 2^63 - 1 payload bytes
+  slowclose  completes the handshake and streams trades; after the client's close frame it goes on
+             sending for 0.3 s (a busy server), then answers the close and shuts down: logs
+             "closed" with "reset": whether the client reset the connection meanwhile
 Prints "PORT <n>" on stdout; appends {"ev": ..., "t": ...} JSON lines to --log ("accept",
 "request" with the request head, "sent").
 """
@@ -65,6 +68,39 @@ def frame(payload, opcode=1, mask=False):
     return head + payload
 
 
+def slow_close(conn):
+    trade = frame(b'[{"T":"t","S":"AAPL","p":1,"s":1,"t":"2021-02-22T15:51:44Z"}]')
+    conn.setblocking(False)
+    got, closed_at, reset = b"", None, False
+    try:
+        while closed_at is None or time.time() < closed_at + 0.3:
+            conn.sendall(trade)
+            try:
+                got += conn.recv(65536)
+            except BlockingIOError:
+                pass
+            while closed_at is None and len(got) >= 6:   # the client's frames (masked)
+                n, off = got[1] & 0x7F, 6
+                if n == 126:
+                    n, off = int.from_bytes(got[2:4], "big"), 8
+                if len(got) < off + n:
+                    break
+                if got[0] & 0x0F == 8:
+                    closed_at = time.time()
+                    log("client_close")
+                got = got[off + n:]
+            time.sleep(0.0005)
+        conn.setblocking(True)
+        conn.sendall(frame(b"\x03\xe8", opcode=8))
+        conn.shutdown(socket.SHUT_WR)
+        while conn.recv(65536):
+            pass
+    except OSError as e:
+        reset = True
+        log("error", error=str(e))
+    log("closed", reset=reset)
+
+
 def serve(conn):
     log("accept")
     head = read_head(conn) if args.mode != "silent" else None
@@ -90,6 +126,10 @@ def serve(conn):
     elif args.mode == "hugelen":
         upgrade(conn, head)
         conn.sendall(bytes([0x81, 127]) + (2 ** 63 - 1).to_bytes(8, "big"))
+    elif args.mode == "slowclose":
+        upgrade(conn, head)
+        slow_close(conn)
+        return
     log("sent")
     try:
         while conn.recv(65536):
