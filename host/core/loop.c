@@ -80,6 +80,17 @@ void fh_loop_push_event(fh_loop *lp, int kind, int id, int code, int aux, const 
 }
 
 // ---- the loop's own descriptors -------------------------------------------------------------------
+// The timer rings at `at` (monotonic ns).
+static void timer_set(fh_loop *lp, int64_t at)
+{
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  its.it_value.tv_sec = at / 1000000000LL;
+  its.it_value.tv_nsec = (long)(at % 1000000000LL);
+  timerfd_settime(lp->timer.fd, TFD_TIMER_ABSTIME, &its, NULL);
+  lp->timer_at = at;
+}
+
 static int own_fd_on(fh_io *io, struct lws *wsi, int reason, void *in, size_t len)
 {
   own_fd *f = (own_fd *)io;
@@ -88,7 +99,15 @@ static int own_fd_on(fh_io *io, struct lws *wsi, int reason, void *in, size_t le
     if (read(f->fd, &n, sizeof n) < 0 && errno != EAGAIN) {
       return -1;
     }
-    f->lp->woke = 1;
+    fh_loop *lp = f->lp;
+    if (f == &lp->timer) {
+      lp->timer_at = 0;
+      if (fh_clock_ns(FH_CLOCK_MONOTONIC) < lp->wait_until) {   // set for an earlier wait
+        timer_set(lp, lp->wait_until);
+        return 0;
+      }
+    }
+    lp->woke = 1;
   }
   return 0;
 }
@@ -402,13 +421,16 @@ int fh_loop_poll(fh_loop *lp, int timeout_ms, const fh_event **events)
   reset_reported(lp);
   if (timeout_ms > 0) {
     // lws 4.1.6 waits for its own timers only (an lws_sul of ours bounded the wait in some runs
-    // and not in others, and its callback never ran): a timerfd in the loop ends the wait.
-    int64_t deadline = fh_clock_ns(FH_CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000000;
-    struct itimerspec its;
-    memset(&its, 0, sizeof its);
-    its.it_value.tv_sec = timeout_ms / 1000;
-    its.it_value.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-    timerfd_settime(lp->timer.fd, 0, &its, NULL);
+    // and not in others, and its callback never ran): a timerfd in the loop ends the wait. It is
+    // set only when it would ring late or not at all: ringing early costs a turn of the wait
+    // below (the ring sets it again), setting it cost a system call per poll (a step per frame
+    // on a quiet feed).
+    int64_t now = fh_clock_ns(FH_CLOCK_MONOTONIC);
+    int64_t deadline = now + (int64_t)timeout_ms * 1000000;
+    lp->wait_until = deadline;
+    if (lp->timer_at <= now || lp->timer_at > deadline) {
+      timer_set(lp, deadline);
+    }
     lp->woke = 0;
     while (!lp->nev && !lp->woke && !lp->nagain &&
            fh_clock_ns(FH_CLOCK_MONOTONIC) < deadline) {
@@ -483,6 +505,7 @@ void fh_loop_arm(fh_loop *lp, int timeout_ms)
 {
   if (lp->ps) {   // events queued since the poll: at once
     fh_pollset_arm(lp->ps, lp->nev > lp->nev_reported ? 0 : timeout_ms, &lp->conns);
+    lp->timer_at = 0;   // the pollset set the timer
   }
 }
 

@@ -47,6 +47,8 @@ struct fh_loop {
   own_fd wake;              // eventfd: signals, other threads, fh_loop_wake
   own_fd out;               // a duplicate of an output descriptor waiting for room, while it waits
   int woke;
+  int64_t wait_until;       // the end of fh_loop_poll's current wait (monotonic ns)
+  int64_t timer_at;         // when the timer rings (monotonic ns), 0: not known (set elsewhere)
   int sig_slot;             // -1: not catching signals
   fh_inbox *inbox;
   attachment *attached;
