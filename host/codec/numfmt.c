@@ -11,16 +11,44 @@ static const double pow10_exact[] = {
   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
 
+// "00" "01" ... "99": two digits a step (a timestamp has 19)
+static const char DIGITS2[201] =
+    "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546"
+    "4748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293"
+    "949596979899";
+
 int fh_utoa(uint64_t u, char *dst)
 {
-  char tmp[24];
-  int n = 0;
-  do {
-    tmp[n++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  for (int i = 0; i < n; i++) {
-    dst[i] = tmp[n - 1 - i];
+  static const uint64_t P10[20] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
+    1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
+    1000000000000000000ULL, 10000000000000000000ULL,
+  };
+  // the digit count: log10 from the bit length, then one comparison
+  int t = ((64 - __builtin_clzll(u | 1)) * 1233) >> 12;
+  int n = t + (u >= P10[t]);
+  n = n ? n : 1;
+  char *p = dst + n;   // written from the last digit back
+  while (u >= 100000000) {   // eight digits at a time in 32-bit arithmetic
+    uint32_t lo = (uint32_t)(u % 100000000);
+    u /= 100000000;
+    for (int i = 0; i < 4; i++) {
+      p -= 2;
+      memcpy(p, DIGITS2 + 2 * (lo % 100), 2);
+      lo /= 100;
+    }
+  }
+  uint32_t v = (uint32_t)u;
+  while (v >= 100) {
+    p -= 2;
+    memcpy(p, DIGITS2 + 2 * (v % 100), 2);
+    v /= 100;
+  }
+  if (v >= 10) {
+    memcpy(p - 2, DIGITS2 + 2 * v, 2);
+  } else {
+    p[-1] = (char)('0' + v);
   }
   return n;
 }

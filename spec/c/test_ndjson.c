@@ -81,6 +81,32 @@ static void test_numbers(void)
   }
 }
 
+// fh_utoa against printf: every length, both sides of each power of ten, random magnitudes
+static void utoa_same(uint64_t u)
+{
+  char want[32], got[32];
+  int n = snprintf(want, sizeof want, "%llu", (unsigned long long)u);
+  int m = fh_utoa(u, got);
+  got[m] = 0;
+  CHECK(n == m && strcmp(want, got) == 0);
+}
+
+static void test_utoa(void)
+{
+  uint64_t p = 1;
+  for (int i = 0; i < 20; i++) {
+    utoa_same(p - 1);
+    utoa_same(p);
+    utoa_same(p + 1);
+    utoa_same(p * 9 + (p - 1));   // 99...9
+    p *= 10;
+  }
+  utoa_same(UINT64_MAX);
+  for (int i = 0; i < 1000000; i++) {
+    utoa_same(next() >> (next() % 64));
+  }
+}
+
 static void test_lines(void)
 {
   fh_out *o = fh_out_new(64);
@@ -167,6 +193,7 @@ static void test_pipe(void)
 int main(void)
 {
   test_numbers();
+  test_utoa();
   test_lines();
   test_pipe();
   return checks_done("test_ndjson");
