@@ -75,23 +75,31 @@ void fh_out_begin(fh_out *o, const char *prefix, size_t n)
   o->comma = n > 0;
 }
 
-// A member's key (pre-encoded with its colon), after a comma when one is due; none for a list
-// element (key NULL: only the comma).
-static void key(fh_out *o, const char *k, size_t n)
+// A member's key (pre-encoded with its colon), after a comma when one is due (none for a list
+// element, key NULL: only the comma), with room for `extra` bytes of value after it: one check
+// of the buffer per member. @return where the value goes, or NULL (out of memory).
+static char *key_room(fh_out *o, const char *k, size_t kn, size_t extra)
 {
+  char *d = room(o, 1 + kn + extra);
+  if (!d) {
+    return NULL;
+  }
   if (o->comma) {
-    put(o, ",", 1);
+    *d++ = ',';
+    o->len++;
   }
   if (k) {
-    put(o, k, n);
+    memcpy(d, k, kn);
+    d += kn;
+    o->len += kn;
   }
+  return d;
 }
 
 void fh_out_str(fh_out *o, const char *k, size_t kn, const char *s, size_t n)
 {
-  key(o, k, kn);
   // worst case \u00XX for every byte
-  char *d = room(o, n * 6 + 2);
+  char *d = key_room(o, k, kn, n * 6 + 2);
   if (!d) {
     return;
   }
@@ -131,8 +139,7 @@ int fh_out_num(fh_out *o, const char *k, size_t kn, double v)
     o->failed = 1;
     return -1;
   }
-  key(o, k, kn);
-  char *d = room(o, 32);
+  char *d = key_room(o, k, kn, 32);
   if (d) {
     o->len += (size_t)fh_fmt_shortest(v, d);
   }
@@ -142,8 +149,7 @@ int fh_out_num(fh_out *o, const char *k, size_t kn, double v)
 
 void fh_out_int64(fh_out *o, const char *k, size_t kn, int64_t v)
 {
-  key(o, k, kn);
-  char *d = room(o, 24);
+  char *d = key_room(o, k, kn, 24);
   if (d) {
     size_t n = 0;
     uint64_t u = (uint64_t)v;
@@ -158,8 +164,7 @@ void fh_out_int64(fh_out *o, const char *k, size_t kn, int64_t v)
 
 void fh_out_uint64(fh_out *o, const char *k, size_t kn, uint64_t v)
 {
-  key(o, k, kn);
-  char *d = room(o, 24);
+  char *d = key_room(o, k, kn, 24);
   if (d) {
     o->len += (size_t)fh_utoa(v, d);
   }
@@ -168,15 +173,21 @@ void fh_out_uint64(fh_out *o, const char *k, size_t kn, uint64_t v)
 
 void fh_out_raw(fh_out *o, const char *k, size_t kn, const char *s, size_t n)
 {
-  key(o, k, kn);
-  put(o, s, n);
+  char *d = key_room(o, k, kn, n);
+  if (d) {
+    memcpy(d, s, n);
+    o->len += n;
+  }
   o->comma = 1;
 }
 
 void fh_out_open(fh_out *o, const char *k, size_t kn, char c)
 {
-  key(o, k, kn);
-  put(o, &c, 1);
+  char *d = key_room(o, k, kn, 1);
+  if (d) {
+    *d = c;
+    o->len++;
+  }
   o->comma = 0;
 }
 
