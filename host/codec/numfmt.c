@@ -97,9 +97,10 @@ int fh_fmt_double(double v, char *dst)
 {
   // The common case, a decimal of at most 15 significant digits (a price): x = m / 10^k with
   // m < 10^15 read back exactly (the division of two exact doubles is correctly rounded); the
-  // smallest such k gives the digits %.15g writes.
+  // smallest such k gives the digits %.15g writes. A whole number is not one (its digits would
+  // end in the zero that k = 1 adds: 5 written 5.0).
   double a = fabs(v);
-  if (a >= 1e-7 && a < 1e15) {
+  if (a >= 1e-7 && a < 1e15 && a != floor(a)) {
     for (int k = 1; k <= 22; k++) {
       double m = nearbyint(a * pow10_exact[k]);
       if (m >= 1e15) {

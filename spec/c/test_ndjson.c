@@ -91,6 +91,18 @@ static void utoa_same(uint64_t u)
   CHECK(n == m && strcmp(want, got) == 0);
 }
 
+// fh_fmt_double of a whole number is what %.15g writes (no ".0")
+static void test_fmt_double_whole(void)
+{
+  double whole[] = { 0.0, 1.0, -3.0, 5.0, 100.0, 123456.0, 999999999999999.0, 1e15, 1e20 };
+  for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++) {
+    char want[40], got[40];
+    snprintf(want, sizeof want, "%.15g", whole[i]);
+    got[fh_fmt_double(whole[i], got)] = 0;
+    CHECK(strcmp(want, got) == 0);
+  }
+}
+
 static void test_utoa(void)
 {
   uint64_t p = 1;
@@ -194,6 +206,7 @@ int main(void)
 {
   test_numbers();
   test_utoa();
+  test_fmt_double_whole();
   test_lines();
   test_pipe();
   return checks_done("test_ndjson");
