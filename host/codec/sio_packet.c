@@ -175,29 +175,6 @@ int fh_sio_split_event(char *p, size_t len, fh_sio_event *ev)
   return 0;
 }
 
-long long fh_json_int_member(const char *p, size_t len, const char *key, long long dflt)
-{
-  size_t klen = strlen(key);
-  for (size_t i = 0; i + klen + 3 <= len; i++) {
-    if (p[i] == '"' && memcmp(p + i + 1, key, klen) == 0 && p[i + klen + 1] == '"') {
-      size_t j = skip_ws(p, i + klen + 2, len);
-      if (j >= len || p[j] != ':') {
-        continue;
-      }
-      j = skip_ws(p, j + 1, len);
-      if (j >= len || !is_digit(p[j])) {
-        return dflt;
-      }
-      long long v = 0;
-      while (j < len && is_digit(p[j]) && v < (1LL << 53)) {
-        v = v * 10 + (p[j++] - '0');
-      }
-      return v;
-    }
-  }
-  return dflt;
-}
-
 static const char PH[] = "{\"_placeholder\":true,\"num\":";
 
 int fh_sio_placeholder(const char *p, size_t len)

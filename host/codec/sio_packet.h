@@ -53,8 +53,6 @@ int fh_sio_split_event(char *p, size_t len, fh_sio_event *ev);
 /// validated), or 0 when none ends before len.
 size_t fh_json_skip(const char *p, size_t len);
 
-/// The integer member `key` of a flat JSON object (the Engine.IO open packet), or `dflt`.
-long long fh_json_int_member(const char *p, size_t len, const char *key, long long dflt);
 
 /// The attachment number when p[0..len) is exactly a placeholder ({"_placeholder":true,"num":N}),
 /// else -1.

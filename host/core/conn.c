@@ -110,13 +110,6 @@ void fh_conn_frame(fh_conn *c, int kind, const void *data, size_t len)
   fh_conn_frame_at(c, kind, fh_clock_ns(FH_CLOCK_REALTIME), NULL, 0, data, len);
 }
 
-void fh_conn_text(fh_conn *c, const void *data, size_t len)
-{
-  if (fh_conn_text_ok(c, data, len)) {
-    fh_conn_frame(c, FH_FRAME_TEXT, data, len);
-  }
-}
-
 int fh_conn_text_ok(fh_conn *c, const void *data, size_t len)
 {
   size_t bad = 0;

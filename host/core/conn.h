@@ -136,9 +136,6 @@ fh_conn *fh_conn_new(fh_loop *lp, const fh_transport *t);
 int fh_conn_again(fh_conn *c, fh_io *io);
 /// Appends one received message to the connection's batch (counted; FH_EV_FRAMES when first).
 void fh_conn_frame(fh_conn *c, int kind, const void *data, size_t len);
-/// The same for a text message whose protocol says it is UTF-8 (WebSocket text frames): one that
-/// is not is dropped, counted and reported (FH_EV_INVALID), never handed on.
-void fh_conn_text(fh_conn *c, const void *data, size_t len);
 /// Whether a text message is UTF-8; one that is not is counted and reported (FH_EV_INVALID).
 /// For an adapter that hands the message on itself (Socket.IO over WebSocket). @return 1 / 0
 int fh_conn_text_ok(fh_conn *c, const void *data, size_t len);

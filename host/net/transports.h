@@ -20,9 +20,6 @@ struct fh_wsp;
 /// The WebSocket protocol state of a "ws" connection, for a protocol carried over it (net/sio.c
 /// sets its message and open hooks right after fh_ws_client.open). NULL before open.
 struct fh_wsp *fh_ws_client_proto(fh_conn *c);
-/// Asks for a write of what fh_wsp queued from outside a read (a close started by the protocol
-/// above).
-void fh_ws_client_flush(fh_conn *c);
 extern const fh_transport fh_mqtt;        // "mqtt": MQTT 3.1.1 over paho's MQTTAsync
 extern const fh_transport fh_zmq;         // "zmq": ZeroMQ sockets (SUB, PULL, ...) in the loop
 extern const fh_transport fh_fswatch;     // "fswatch": changes of files (inotify), for reload

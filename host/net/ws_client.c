@@ -389,14 +389,6 @@ fh_wsp *fh_ws_client_proto(fh_conn *c)
   return s ? &s->w : NULL;
 }
 
-void fh_ws_client_flush(fh_conn *c)
-{
-  ws_client *s = c->impl;
-  if (s) {
-    want_write(s);
-  }
-}
-
 static int client_send(fh_conn *c, int kind, const char *data, size_t len)
 {
   ws_client *s = c->impl;

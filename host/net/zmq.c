@@ -30,6 +30,7 @@
 // Options: endpoint, socket_type, bind, command_endpoint, command_socket_type, reply_endpoint,
 // rcvhwm, sndhwm, binary (messages become binary frames), max_frame.
 #include <errno.h>
+#include <fcntl.h>
 #include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,18 +292,13 @@ static int watch(zq *z, zsock *k, char *err)
 {
   int fd = -1;
   size_t sz = sizeof fd;
-  if (zmq_getsockopt(k->sock, ZMQ_FD, &fd, &sz) != 0 || (fd = dup(fd)) < 0) {
+  // a copy (lws closes what it adopts), not inherited by child processes
+  if (zmq_getsockopt(k->sock, ZMQ_FD, &fd, &sz) != 0 ||
+      (fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
     snprintf(err, FH_ERR_LEN, "cannot watch the ZeroMQ socket: %s", strerror(errno));
     return -1;
   }
-  lws_adopt_desc_t ad;
-  memset(&ad, 0, sizeof ad);
-  ad.vh = fh_loop_vhost(z->c->lp);
-  ad.type = LWS_ADOPT_RAW_FILE_DESC;
-  ad.fd.filefd = fd;
-  ad.vh_prot_name = fh_lws_protocol;
-  ad.opaque = &k->io;
-  k->wsi = lws_adopt_descriptor_vhost_via_info(&ad);
+  k->wsi = fh_loop_adopt_file(z->c->lp, fd, &k->io);
   if (!k->wsi) {
     close(fd);
     snprintf(err, FH_ERR_LEN, "cannot watch the ZeroMQ socket in the loop");
