@@ -87,7 +87,8 @@ static void peer_close(fh_wsp *w, const uint8_t *pl, size_t len)
 }
 
 // Inflates a compressed message into w->zout (at most max_frame bytes). @return its length, -1
-// bad data, -2 larger than max_frame (a "zip bomb" stops there).
+// bad data, -2 larger than max_frame (a "zip bomb" stops there), -3 larger than max_frame with
+// the compression window shared by the messages after it.
 static long inflate_msg(fh_wsp *w, const uint8_t *in, size_t len)
 {
   z_stream *z = w->z;
@@ -107,6 +108,13 @@ static long inflate_msg(fh_wsp *w, const uint8_t *in, size_t len)
     while (z->avail_in > 0) {
       if (out == w->zout_cap) {
         if (w->zout_cap > w->c->max_frame) {
+          // stopped within the message: with a window per message the next one starts clean;
+          // with the window shared across messages (context takeover) the next ones cannot be
+          // read from here (-3)
+          if (!w->deflate_reset) {
+            return -3;
+          }
+          inflateReset(z);
           return -2;
         }
         size_t cap = w->zout_cap ? w->zout_cap * 2 : 65536;
@@ -141,9 +149,14 @@ static int deliver(fh_wsp *w, int binary, const void *data, size_t len)
   if (w->rx_compressed) {
     w->rx_compressed = 0;
     long n = inflate_msg(w, data, len);
-    if (n == -2) {
+    if (n == -2 || n == -3) {
+      size_t over = w->c->max_frame + 1;
       w->c->st.oversize++;
-      fh_conn_event(w->c, FH_EV_OVERSIZE, (int)(w->c->max_frame + 1), 0, NULL);
+      fh_conn_event(w->c, FH_EV_OVERSIZE, over > INT32_MAX ? INT32_MAX : (int)over, 0, NULL);
+      if (n == -3) {
+        return protocol_error(w, "a compressed message over max_frame_bytes: the compression"
+                                 " window the next messages need is lost");
+      }
       return 0;
     }
     if (n < 0) {

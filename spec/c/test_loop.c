@@ -320,8 +320,9 @@ static size_t compressed_frame(uint8_t *dst, size_t cap, const uint8_t *data, si
 }
 
 // permessage-deflate: a compressed message is inflated into the batch; one that inflates past
-// max_frame (a zip bomb) is dropped and counted, not inflated without end; RSV1 without the
-// extension is a protocol error.
+// max_frame (a zip bomb) is counted, not inflated without end: dropped when each message has a
+// window of its own (the next one is read), the connection closed when the window is shared (the
+// next ones could not be read); RSV1 without the extension is a protocol error.
 static void test_deflate(void)
 {
   char err[256];
@@ -348,9 +349,23 @@ static void test_deflate(void)
   static uint8_t zeros[1 << 20];
   n = compressed_frame(frame, sizeof frame, zeros, sizeof zeros);
   uint64_t over = c->st.oversize;
-  CHECK(fh_wsp_rx(&w, frame, n) == 0);
+  CHECK(fh_wsp_rx(&w, frame, n) == -1 && w.peer_code == FH_CLOSE_PROTOCOL);
   CHECK(c->st.oversize == over + 1 && c->batch->n == 2);
   fh_wsp_free(&w);
+  fh_wsp fresh;   // server_no_context_takeover: the bomb dropped, the next message read
+  memset(&fresh, 0, sizeof fresh);
+  fresh.c = c;
+  fresh.out = no_out;
+  fresh.deflate = 1;
+  fresh.deflate_reset = 1;
+  CHECK(fh_wsp_rx(&fresh, frame, n) == 0);
+  CHECK(c->st.oversize == over + 2 && c->batch->n == 2);
+  size_t m = compressed_frame(frame, sizeof frame, msg, 1000);
+  CHECK(fh_wsp_rx(&fresh, frame, m) == 0);
+  CHECK(c->batch->n == 3 && c->batch->frames[2].len == 1000 &&
+        memcmp(c->batch->buf + c->batch->frames[2].off, msg, 1000) == 0);
+  fh_wsp_free(&fresh);
+  n = compressed_frame(frame, sizeof frame, zeros, sizeof zeros);
   fh_wsp plain;
   memset(&plain, 0, sizeof plain);
   plain.c = c;
