@@ -174,7 +174,6 @@ static int plain_rx(ws_client *s, struct lws *wsi, const uint8_t *in, size_t len
   }
   s->w.deflate = ext == 1;
   s->w.deflate_reset = dp.server_no_context_takeover;
-  s->w.window_bits = dp.server_max_window_bits;
   s->hs_done = 1;
   if (s->w.opened) {
     s->w.opened(&s->w);

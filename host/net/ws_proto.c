@@ -94,7 +94,9 @@ static long inflate_msg(fh_wsp *w, const uint8_t *in, size_t len)
   z_stream *z = w->z;
   if (!z) {
     z = calloc(1, sizeof *z);
-    if (!z || inflateInit2(z, -(w->window_bits ? w->window_bits : 15)) != Z_OK) {
+    // the largest window reads whatever the server's is (zlib's deflate makes a window of 8 bits
+    // one of 9, which an inflater of 8 refuses)
+    if (!z || inflateInit2(z, -15) != Z_OK) {
       free(z);
       return -1;
     }

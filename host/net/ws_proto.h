@@ -43,7 +43,6 @@ struct fh_wsp {
   // compressed (we send ours plain, which the extension allows)
   int deflate;
   int deflate_reset;      // server_no_context_takeover: a fresh window per message
-  int window_bits;
   int rx_compressed;      // the message being reassembled is compressed
   void *z;                // z_stream, made on the first compressed message
   uint8_t *zout;          // inflated message
