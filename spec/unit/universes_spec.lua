@@ -68,6 +68,22 @@ describe("asset universes per connection", function()
     host:close()
   end)
 
+  it("keeps each live connection's own assets across a reload of the same spec", function()
+    local host = assert(feedhost.new({ spec = SPEC, log_level = "error" }))
+    assert(host:subscribe({ "BTCUSDT", "SOLUSDT" }))   -- SOLUSDT: the linear universe only
+    local ok, summary = host:reload("test")
+    assert(ok, summary)
+    local by = {}
+    for _, def in ipairs(host.rt.defs) do
+      by[def.name] = def.sockets[1].assets
+    end
+    assert.equal(1, #by.spot)
+    assert.equal(2, #by.linear)
+    assert.equal("SOLUSDT", by.linear[2].symbol)
+    assert.equal("linear", by.linear[2].asset_class)
+    host:close()
+  end)
+
   it("checks universe names with suggestions", function()
     local s = dofile(SPEC)
     s.streaming.connections.spot.universe = "sopt"

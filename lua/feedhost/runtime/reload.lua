@@ -130,7 +130,10 @@ local function parts(c, credentials, override, assets)
     end },
     setup = { def = canon(spec.setup), render = function() return c.setup_frames() end },
     subscribe = { def = canon({ spec.subscribe or {}, spec.streams or {} }),
-      render = function() return { c.subscribe(assets), c.unsubscribe(assets) } end },
+      render = function()   -- each connection's own assets, as its sockets subscribe them
+        local own = c.assets_of(assets)
+        return { c.subscribe(own), c.unsubscribe(own) }
+      end },
   }
   for _, k in ipairs(PIPELINE_KEYS) do
     p[k] = { def = canon(spec[k]) }
@@ -208,7 +211,8 @@ end
 -- @return plan, or nil, message
 local function prepare(host, compiled)
   local rt = host.rt
-  local ok, assets = pcall(function() return compiled.universe:resolve(symbols_of(host.symbols)) end)
+  -- across the spec's universes, as host:subscribe resolves them
+  local ok, assets = pcall(compiled.resolve, symbols_of(host.symbols))
   if not ok then
     return nil, "assets: " .. tostring(type(assets) == "table" and assets.msg or assets)
   end
