@@ -413,9 +413,15 @@ end
 function Host:flush()
   local output = self.output
   if output and output.flush and not self.failed then
-    local R, rt = self.R, self.rt
-    -- stopping, or a signal to take: no waiting for the reader
-    local ok, err = output.flush(function() return rt.stopping or R:signal_waiting() end)
+    local R = self.R
+    -- stopping, or a signal to take: no waiting for the reader (made once, not every step)
+    local interrupted = self.flush_interrupted
+    if not interrupted then
+      local rt = self.rt
+      interrupted = function() return rt.stopping or R:signal_waiting() end
+      self.flush_interrupted = interrupted
+    end
+    local ok, err = output.flush(interrupted)
     if not ok then
       self:fail(err)
     elseif output.waiting and output.waiting() then

@@ -452,9 +452,7 @@ function Connection:restart()
     return self:connect()
   elseif self.session then
     self.restarting = true
-    self.log:info("closing: %s", require("feedhost.transport").CLOSE_REASONS.reload)
-    self.session:close("reload")
-    self.state = "closing"
+    self:close_and_retry("reload")
   elseif self.state == "backoff" or (self.state == "idle" and self.rt.started) then
     return self:connect()
   end
@@ -496,15 +494,9 @@ end
 -- A handshake that does not finish (a server that accepts TCP and says nothing, a TLS peer that
 -- never answers): given up after limits.connect_timeout, then backoff as for any failure.
 function Connection:connect_timed_out()
-  local session = self.session
-  self.session = nil
-  session:abandon()
-  self.errors = self.errors + 1
-  local msg = string.format("no connection within %s (the handshake did not finish)",
-    secs(self.def.connect_timeout))
-  self.def.log:event("error", "connect", self:named(msg))
-  self:hook("on_error", { error = msg })
-  return self:lost(0, msg, true)
+  self.session:abandon()
+  return self:on_transport_error(string.format(
+    "no connection within %s (the handshake did not finish)", secs(self.def.connect_timeout)))
 end
 
 -- Liveness, every tick.

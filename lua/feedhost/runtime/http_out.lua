@@ -36,7 +36,7 @@ Out.__index = Out
 
 --- The HTTP side of connection `conn` (a runtime.connection).
 function M.new(conn)
-  return setmetatable({ conn = conn, timers = {}, open = {}, gen = 0, sent = 0, failed = 0,
+  return setmetatable({ conn = conn, timers = {}, open = {}, gen = 0,
     queue = {}, busy = false, dropped = 0 }, Out)
 end
 
@@ -92,7 +92,6 @@ function Out:request(req, what, attempt)
   end
   local gen = self.gen
   local function retry(why)
-    self.failed = self.failed + 1
     conn.errors = conn.errors + 1
     local delay = backoff(def.reconnect, attempt)
     conn.log:event("warning", "http:" .. what, string.format("%s: %s; again in %.2fs", label, why, delay))
@@ -112,7 +111,6 @@ function Out:request(req, what, attempt)
       return
     end
     if status >= 200 and status < 300 then
-      self.sent = self.sent + 1
       conn.log:info("%s: HTTP %d", label, status)
       self:next()
     else

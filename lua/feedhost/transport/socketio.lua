@@ -19,9 +19,6 @@ local M = { name = "socketio" }
 M.DEFAULTS = { eio = 4, path = "/socket.io/", namespace = "/",
   ping_interval = 25, ping_timeout = 20 }   -- until the open packet says otherwise (seconds)
 
-M.CLOSE_CODES = websocket.CLOSE_CODES
-M.describe_error = websocket.describe_error
-
 local SCHEMES = { http = false, https = true, ws = false, wss = true }
 
 --- http(s)://host:port/path?query (or ws(s)://) -> { scheme, host, port, path, query, tls },

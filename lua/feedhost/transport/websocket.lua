@@ -20,7 +20,6 @@ M.DEFAULTS = {
 local transport = require("feedhost.transport")
 
 -- Close codes for the reasons the connection gives (1000 and the private range 4000-4999).
-M.CLOSE_CODES = transport.CLOSE_CODES
 
 --- ws://host:port/path?query -> { scheme, host, port, path, tls }, or nil, message
 function M.parse_url(url)
