@@ -13,7 +13,8 @@ end
 -- `feedhost demo` with stdout into a FIFO that a `sleep` holds open and never reads
 local function stalled_demo(t, args)
   local fifo = t .. "/out.fifo"
-  assert(os.execute("mkfifo " .. it_.shq(fifo)) == 0 or true)
+  local made = os.execute("mkfifo " .. it_.shq(fifo))
+  assert(made == 0 or made == true, "mkfifo " .. fifo .. " failed")
   local reader = it_.spawn(t, "reader", { "sh", "-c", "exec sleep 120 <" .. it_.shq(fifo) })
   local fh = it_.spawn(t, "feedhost", { "sh", "-c", "exec " .. it_.shq(it_.BIN) .. " demo --rate 20000 "
     .. args .. " >" .. it_.shq(fifo) })
