@@ -72,6 +72,15 @@ local function simple(fields, extra, ch)
 end
 
 describe("pipeline values", function()
+  it("leaves the spec's own text alone: words the generator uses inside (SPLIT, TOPIC_SET,"
+    .. " RECEIVED_AT) in a match and a source", function()
+    local h = build(simple({ kind = { source = "data.SPLIT .. ':TOPIC_SET:RECEIVED_AT'" } },
+      { router = { rules = { { channel = "data", match = 'data.ev == "SPLIT"' } } } }))
+    h.feed('{"ev":"SPLIT","SPLIT":"2:1"}', '{"ev":"other","SPLIT":"x"}')
+    assert.are.same({ '{"channel":"data","connection":"c","kind":"2:1:TOPIC_SET:RECEIVED_AT"}' },
+      h.lines())
+  end)
+
   it("evaluates a source expression over the frame", function()
     local h = build(simple({ price = { source = "num(data.p) * 2" }, sym = { source = "data.s" } }))
     h.feed('{"p":"1.25","s":"AAPL"}')

@@ -302,8 +302,9 @@ return function(batch, st)
   for i = 0, n - 1 do
     local fr = frames[i]
     local p = buf + fr.off
-    TOPIC_SET
-    local ok, e = xpcall(_FRAME, _HANDLER, p, fr.len, RECEIVED_AT, fr.kind)
+    ]] .. g.topic_set_src .. [[
+
+    local ok, e = xpcall(_FRAME, _HANDLER, p, fr.len, ]] .. g.received_at_src .. [[, fr.kind)
     if not ok then _fail(e, p, fr.len) end
     if _ABORTED() then _S.skipped = _S.skipped + (n - 1 - i) return end
   end
@@ -381,6 +382,12 @@ function M.generate(conn, name, registry, direct)
   end
 
   local events = M.event_routes(conn, channels)
+  -- the receive time is boxed as an int64 per frame, the topic is a string: each is read only
+  -- when something may use it (written into the frame loops as they are generated: a pass over
+  -- the generated lines would rewrite the spec's own text too)
+  g.received_at_src = uses(conn, "received_at", {}) and "fr.ts" or "nil"
+  g.topic_set_src = (events ~= nil or uses(conn, "topic", {}) or uses(conn, "event", {}))
+    and "topic = fr.meta > 0 and _ffi_string(p - fr.meta, fr.meta) or nil event = topic" or ""
   gen_mode(g, conn, name, "t", channels, events, direct)
   gen_mode(g, conn, name, "l", channels, events, direct)
   local auth_t = gen_auth(g, conn, "t")
@@ -437,7 +444,8 @@ local function _RESULTS(res, err, received_at, p, len)
     return
   end
   if type(res) == "table" and next(res) == nil then _S.empty = _S.empty + 1 return end
-  return _TABLE(res, received_at, type(res) == "table" and (res[1] ~= nil or SPLIT), p, len)
+  return _TABLE(res, received_at, type(res) == "table" and (res[1] ~= nil or ]]
+    .. tostring(plan ~= nil) .. [[), p, len)
 end]], "parser.decode")
 
   local hooks = conn.hooks or {}
@@ -466,16 +474,6 @@ end]], "parser.decode")
     return nil, errs
   end
 
-  -- the receive time is boxed as an int64 per frame, the topic is a string: each is read only
-  -- when something may use it
-  local need_ts = uses(conn, "received_at", {})
-  local need_topic = events ~= nil or uses(conn, "topic", {}) or uses(conn, "event", {})
-  local topic_set = need_topic
-    and "topic = fr.meta > 0 and _ffi_string(p - fr.meta, fr.meta) or nil event = topic" or ""
-  for i, line in ipairs(g.lines) do
-    g.lines[i] = line:gsub("RECEIVED_AT", need_ts and "fr.ts" or "nil"):gsub("TOPIC_SET", topic_set)
-      :gsub("SPLIT", tostring(plan ~= nil))
-  end
   local source, linemap = g:source(HEADER .. fanout.header(plan))
   return { source = source, linemap = linemap, channels = channels, consts = g.consts }
 end
