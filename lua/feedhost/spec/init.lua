@@ -214,8 +214,8 @@ function M.compile(loaded, opts)
     else
       c.pipeline = p
     end
-    -- url, headers, auth and subscribe messages
-    local mopts = { registry = registry, helpers = helpers }
+    -- url, headers, auth and subscribe messages: lambdas in them see the connection's universe
+    local mopts = { registry = registry, helpers = chelpers }
     local auth = conn.auth or { mode = "none" }
     c.auth_mode = auth.mode
     local ctx_base = { credentials = credentials, broker = cbroker, connection_name = name, mappings = maps }
@@ -231,7 +231,7 @@ function M.compile(loaded, opts)
     end
     if auth.mode == "first_message" and auth.first_message then
       local f, e = messages.compile(auth.first_message, base .. ".auth.first_message",
-        { registry = registry, helpers = helpers, location = "auth" })
+        { registry = registry, helpers = chelpers, location = "auth" })
       if not f then prefix_errors(e, "", errs) else c.first_message = f end
     end
     if auth.mode == "login" then   -- MQTT: user name and password of the CONNECT
@@ -258,7 +258,7 @@ function M.compile(loaded, opts)
       local fns = {}
       for i, m in ipairs(list) do
         local f, e = messages.compile(m, path .. (list ~= entry and "" or ("[" .. i .. "]")),
-          { registry = registry, helpers = helpers, location = location, backend = c.backend })
+          { registry = registry, helpers = chelpers, location = location, backend = c.backend })
         if not f then prefix_errors(e, "", errs) else fns[#fns + 1] = f end
       end
       return fns
