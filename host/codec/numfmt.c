@@ -102,7 +102,9 @@ int fh_fmt_double(double v, char *dst)
   double a = fabs(v);
   if (a >= 1e-7 && a < 1e15 && a != floor(a)) {
     for (int k = 1; k <= 22; k++) {
-      double m = nearbyint(a * pow10_exact[k]);
+      // nearest integer, ties to even: below 2^52 the sum's unit is 1, so the addition rounds
+      // and the subtraction is exact (nearbyint is a call into libm; above 2^52 m >= 1e15 anyway)
+      double m = (a * pow10_exact[k] + 0x1p52) - 0x1p52;
       if (m >= 1e15) {
         break;
       }

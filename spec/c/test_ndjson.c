@@ -103,6 +103,45 @@ static void test_fmt_double_whole(void)
   }
 }
 
+// what the Lua encoder writes for a double: the shortest of %.15g, %.16g, %.17g that reads back
+static int ref_double(double v, char *dst)
+{
+  for (int prec = 15;; prec++) {
+    int n = snprintf(dst, 40, "%.*g", prec, v);
+    if (prec == 17 || strtod(dst, NULL) == v) {
+      return n;
+    }
+  }
+}
+
+static void fmt_double_same(double v)
+{
+  char want[40], got[40];
+  ref_double(v, want);
+  got[fh_fmt_double(v, got)] = 0;
+  CHECK(strcmp(want, got) == 0);
+}
+
+// decimals as a feed writes them (m / 10^k: prices, sizes) and doubles of any bits, against the
+// reference; ties of the rounding to m (x.5 at every scale) included
+static void test_fmt_double_random(void)
+{
+  static const double P10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18 };
+  for (int i = 0; i < 200000; i++) {
+    uint64_t m = next() % (uint64_t)P10[1 + next() % 16];
+    double v = (double)m / P10[next() % 19];
+    fmt_double_same(next() & 1 ? -v : v);
+    fmt_double_same(((double)m + 0.5) / P10[next() % 19]);
+    uint64_t bits = next();
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    if (isfinite(d)) {
+      fmt_double_same(d);
+    }
+  }
+}
+
 static void test_utoa(void)
 {
   uint64_t p = 1;
@@ -207,6 +246,7 @@ int main(void)
   test_numbers();
   test_utoa();
   test_fmt_double_whole();
+  test_fmt_double_random();
   test_lines();
   test_pipe();
   return checks_done("test_ndjson");
