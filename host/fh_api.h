@@ -65,6 +65,8 @@ typedef struct fh_api {
   void (*out_begin)(fh_out *o, const char *prefix, size_t n);
   void (*out_str)(fh_out *o, const char *k, size_t kn, const char *s, size_t n);
   int (*out_num)(fh_out *o, const char *k, size_t kn, double v);
+  int (*out_jnum)(fh_out *o, const char *k, size_t kn, const fh_jtok *tape, int tok,
+                  const char *buf);
   void (*out_int64)(fh_out *o, const char *k, size_t kn, int64_t v);
   void (*out_uint64)(fh_out *o, const char *k, size_t kn, uint64_t v);
   void (*out_raw)(fh_out *o, const char *k, size_t kn, const char *s, size_t n);

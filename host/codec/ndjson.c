@@ -1,6 +1,7 @@
 // ndjson.c: see ndjson.h.
 #include "ndjson.h"
 
+#include "json_tape.h"
 #include "numfmt.h"
 
 #include <errno.h>
@@ -145,6 +146,67 @@ int fh_out_num(fh_out *o, const char *k, size_t kn, double v)
   }
   o->comma = 1;
   return 0;
+}
+
+// Whether number text `s` (n bytes, as the tape accepted it) is what fh_fmt_shortest writes for
+// its value: -?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?, at most 15 significant digits (DBL_DIG: the
+// double reads back to the same 15), the leading digit's exponent from -4 to 14 (where %.15g
+// writes no exponent), and not "-0" (written 0).
+static int shortest_text(const char *s, size_t n)
+{
+  size_t i = s[0] == '-';
+  size_t int0 = i;
+  while (i < n && s[i] >= '0' && s[i] <= '9') {
+    i++;
+  }
+  size_t nint = i - int0;
+  if (nint == 0 || (nint > 1 && s[int0] == '0')) {
+    return 0;
+  }
+  int zero = s[int0] == '0';   // 0.xxx
+  if (i == n) {
+    return nint <= 15 && !(zero && int0 == 1);
+  }
+  if (s[i] != '.' || s[n - 1] == '0') {
+    return 0;
+  }
+  size_t f0 = ++i;
+  while (i < n && s[i] >= '0' && s[i] <= '9') {
+    i++;
+  }
+  if (i != n || i == f0) {
+    return 0;
+  }
+  size_t nfrac = n - f0;
+  if (!zero) {
+    return nint + nfrac <= 15;
+  }
+  size_t lead = 0;   // zeros after the point
+  while (s[f0 + lead] == '0') {
+    lead++;
+  }
+  return lead <= 3 && nfrac - lead <= 15;
+}
+
+int fh_out_jnum(fh_out *o, const char *k, size_t kn, const fh_jtok *tape, int tok,
+                const char *buf)
+{
+  const fh_jtok *t = &tape[tok];
+  if (t->type != FH_J_NUM || !isfinite(t->num)) {
+    return 0;
+  }
+  const char *s = buf + t->start;
+  if (t->len <= 24 && shortest_text(s, t->len)) {
+    char *d = key_room(o, k, kn, t->len);
+    if (d) {
+      memcpy(d, s, t->len);
+      o->len += t->len;
+    }
+    o->comma = 1;
+    return 1;
+  }
+  fh_out_num(o, k, kn, t->num);
+  return 1;
 }
 
 void fh_out_int64(fh_out *o, const char *k, size_t kn, int64_t v)

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "json_tape.h"
+
 // FFI:BEGIN
 typedef struct fh_out {
   char *buf;
@@ -38,6 +40,13 @@ void fh_out_begin(fh_out *o, const char *prefix, size_t n);
 void fh_out_str(fh_out *o, const char *k, size_t kn, const char *s, size_t n);
 /// @return 0, or -1 for a number JSON cannot carry (NaN, infinities): the line fails.
 int fh_out_num(fh_out *o, const char *k, size_t kn, double v);
+/// The number token `tok` of a JSON tape over `buf` (codec/json_tape.h), as fh_out_num writes
+/// its value: its text copied when the text is what fh_out_num would write (a decimal of at most
+/// 15 significant digits without exponent, leading or trailing zeros: a price, a size),
+/// formatted from the token's double otherwise. @return 1 written, 0 not a number token or not
+/// finite (nothing written: the caller takes its general path, which reports the error).
+int fh_out_jnum(fh_out *o, const char *k, size_t kn, const fh_jtok *tape, int tok,
+                const char *buf);
 void fh_out_int64(fh_out *o, const char *k, size_t kn, int64_t v);
 void fh_out_uint64(fh_out *o, const char *k, size_t kn, uint64_t v);
 /// Bytes already encoded (a nested value the Lua encoder wrote, `true`, `null`, ...).

@@ -75,6 +75,7 @@ static const fh_api api = {
   .out_begin = fh_out_begin,
   .out_str = fh_out_str,
   .out_num = fh_out_num,
+  .out_jnum = fh_out_jnum,
   .out_int64 = fh_out_int64,
   .out_uint64 = fh_out_uint64,
   .out_raw = fh_out_raw,

@@ -103,6 +103,7 @@ local function element()
   if rnd(5) > 0 then e.n = number() end
   if rnd(3) > 0 then e.b = rnd(2) == 1 end
   if rnd(20) > 0 then e.p = rnd(20) == 0 and STRINGS[rnd(#STRINGS) + 1] or number() end
+  if rnd(4) == 0 then e.p = "@NUM@" end   -- a number text as written below
   if rnd(2) == 0 then e.z = number() end
   local tk = rnd(20)
   e.t = tk == 0 and "bad time" or tk == 1 and 1700000000123 or tk == 2 and 1700000000.5
@@ -110,6 +111,15 @@ local function element()
   if rnd(3) == 0 then e.id = "@ID@" end   -- written as the bare digits below
   return e
 end
+
+-- number texts as feeds write them, for the members written from the frame's digits
+-- (`num(data.p)`): the encoder's own form, and forms it does not write (trailing zeros,
+-- exponents, -0, more than 15 digits, out of the double range)
+local NUM_TEXTS = { "87.45", "-87.45", "88.0", "88.10", "0", "-0", "-0.0", "0.5", "0.0001",
+  "0.00001", "0.000123", "1e5", "1E5", "1.5e2", "2.50E-3", "100", "123456789012345",
+  "1234567890123456", "99999999999999999999", "0.123456789012345", "0.1234567890123456",
+  "12345678901234.5", "1234567890123.45", "9007199254740993", "5e-324", "1e400", "-1e400",
+  "0.30000000000000004", "120.07" }
 
 local function corpus(n)
   local frames = {}
@@ -120,6 +130,7 @@ local function corpus(n)
     end
     -- a 64-bit id as an exchange writes it: digits past 2^53
     frames[i] = json.encode(els):gsub('"@ID@"', "17843232920108168701")
+      :gsub('"@NUM@"', function() return NUM_TEXTS[rnd(#NUM_TEXTS) + 1] end)
     if i % 97 == 0 then
       frames[i] = frames[i]:sub(1, -3)   -- a broken frame now and then
     end

@@ -59,15 +59,39 @@ end
 
 local tmp = 0
 
+-- The member name `x` when value `v` is exactly `{ source = "num(data.x)" }` and `data` is a
+-- tape token here: such a member is written from the frame's digits (tape.lua's out_num).
+local function tape_num(g, v)
+  if not (g.opts.tape and is_value(v) and type(v.source) == "string" and next(v, next(v)) == nil) then
+    return nil
+  end
+  local names = g.opts.tape_names
+  if names then
+    local found = false
+    for _, n in ipairs(names) do
+      found = found or n == "data"
+    end
+    if not found then
+      return nil
+    end
+  end
+  return v.source:match("^%s*num%s*%(%s*data%s*%.%s*([%a_][%w_]*)%s*%)%s*$")
+end
+
 -- One member: its key, then its value; a nested table of values opens `{`, its members, `}`.
 local function member(g, k, v, path)
   local key = g:const(json.encode_string(k) .. ":")
   if is_value(v) or type(v) ~= "table" or is_list(v) then
     tmp = tmp + 1
     local var = "o" .. tmp
-    g:emit("do local " .. var, path)
+    local x = tape_num(g, v)
+    -- a number token written from its digits; anything else (a string, a missing member,
+    -- infinity) takes the general path, which raises or leaves the member out as num() does
+    g:emit((x and ("if not _JON(data, " .. string.format("%q", x) .. ", _OUTB, " .. key
+      .. ") then ") or "") .. "do local " .. var, path)
     g:store(var, v, path)
-    g:emit("if " .. var .. " ~= nil then _OKV(" .. key .. ", " .. var .. ") end end", path)
+    g:emit("if " .. var .. " ~= nil then _OKV(" .. key .. ", " .. var .. ") end end"
+      .. (x and " end" or ""), path)
     return
   end
   g:emit("_OO(" .. key .. ")", path)

@@ -225,6 +225,7 @@ function M.compile(conn, name, env)
     u8 = function(p) return ffi.cast("const uint8_t *", p) end,
     FRAME_BINARY = sys.C.FH_FRAME_BINARY, J_ARR = sys.C.FH_J_ARR,
     aborted = function() return abort end, watch_at = watch.at, out = writers,
+    out_buf = writers and env.out,
   }
   local inner = chunk(gen.consts, reader, env.helpers, X)
   local function run(batch, st, state)

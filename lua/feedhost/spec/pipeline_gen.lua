@@ -41,6 +41,7 @@ local _BINARY, _J_ARR, _ABORTED, _W = _X.FRAME_BINARY, _X.J_ARR, _X.aborted, _X.
 local _ffi_string, setmetatable, getmetatable, type, xpcall, pcall = _X.ffi_string, setmetatable, getmetatable, type, xpcall, pcall
 local _OB, _OKV, _OO, _OC, _OE, _OL -- the NDJSON writers, when records go straight to lines
 if _X.out then local W = _X.out _OB, _OKV, _OO, _OC, _OE, _OL = W.begin, W.kv, W.open, W.close, W.finish, W.line end
+local _JON, _OUTB = _R.out_num, _X.out_buf -- num(data.x) written from the tape's digits
 local topic, event -- the frame's metadata (an MQTT topic, a Socket.IO event name, ...), set per
 -- frame when the spec reads it; `event` is the same value under its Socket.IO name
 local state -- the connection's state table, set per batch]]

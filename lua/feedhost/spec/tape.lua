@@ -215,6 +215,15 @@ function M.new(max_tokens)
     return slow_ts(nil)
   end
 
+  --- Member `key` (pre-encoded, `"bid":`) of the NDJSON line being built in `out` (an fh_out *)
+  --- from `num` of member `k` of `e`, when that member is a finite JSON number: its digits as
+  --- written when they are what the encoder writes (a price), else its double. @return true
+  --- written; false when the member is anything else (the caller takes the general path).
+  function R.out_num(e, k, out, key)
+    local r = find(e, k, 2)
+    return r >= 0 and api.out_jnum(out, key, #key, T, r, BB[0]) == 1
+  end
+
   --- `str` of member `k` of `e`: an integer number as the digits written (exact past 2^53: a
   --- 64-bit id stays itself); anything else through the Lua helper `slow_str`.
   function R.str_of(e, k, slow_str)
