@@ -9,7 +9,9 @@
 //   number tokens inside the buffer, number values as strtod reads the same text;
 // - fh_json_find / fh_json_eq / fh_json_keys / fh_json_index / fh_json_str_eq / fh_json_ts
 //   against answers worked out by walking the tape, and fh_json_unescape on every string into
-//   a buffer of exactly the token's length (ASan catches a write past it).
+//   a buffer of exactly the token's length (ASan catches a write past it);
+// - every number token written as an NDJSON member from its text (fh_out_jnum) and from its
+//   value (fh_out_num): the same bytes.
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "codec/json_tape.h"
+#include "codec/ndjson.h"
 #include "codec/ts.h"
 #include "fuzz.h"
 
@@ -257,6 +260,29 @@ static void check_number_token(const doc *d, const fh_jtok *t)
     fprintf(stderr, "number %s: tape %.17g, strtod %.17g\n", tmp, t->num, want);
     FZ_CHECK(0);
   }
+  // an NDJSON member written from the token's text (fh_out_jnum) has the bytes of one written
+  // from its value (fh_out_num); a number out of the double range is left to the caller
+  static fh_out *from_text, *from_value;
+  if (!from_text) {
+    from_text = fh_out_new(0);
+    from_value = fh_out_new(0);
+    FZ_CHECK(from_text && from_value);
+  }
+  fh_out_begin(from_text, "", 0);
+  fh_out_begin(from_value, "", 0);
+  int wrote = fh_out_jnum(from_text, "\"k\":", 4, t, 0, d->buf);
+  FZ_CHECK(wrote == (isfinite(t->num) ? 1 : 0));
+  if (wrote) {
+    FZ_CHECK(fh_out_num(from_value, "\"k\":", 4, t->num) == 0);
+    if (from_text->len != from_value->len ||
+        memcmp(from_text->buf, from_value->buf, from_text->len) != 0) {
+      fprintf(stderr, "number %s: from text %.*s, from value %.*s\n", tmp,
+              (int)from_text->len, from_text->buf, (int)from_value->len, from_value->buf);
+      FZ_CHECK(0);
+    }
+  }
+  fh_out_cancel(from_text);
+  fh_out_cancel(from_value);
 }
 
 // Checks the subtree at token i; returns the index just past it.
