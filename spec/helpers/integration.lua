@@ -224,6 +224,16 @@ function Proc:reload_lines()
   return self:grep("reload %(")
 end
 
+--- A memory figure of the live program from /proc/<pid>/status, in KiB: `field` "VmRSS" (resident
+--- now) or "VmHWM" (its peak); nil when it is gone. Under `timeout` (M.feedhost), its child's.
+function Proc:memory_kib(field)
+  local pid = self.pid
+  while pid and M.read("/proc/" .. pid .. "/comm"):match("^timeout") do
+    pid = tonumber(M.read("/proc/" .. pid .. "/task/" .. pid .. "/children"):match("%d+"))
+  end
+  return pid and tonumber(M.read("/proc/" .. pid .. "/status"):match(field .. ":%s*(%d+)") or "")
+end
+
 --- stderr lines matching a Lua pattern
 function Proc:grep(pattern)
   local out = {}
