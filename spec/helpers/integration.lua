@@ -298,14 +298,17 @@ function M.server(dir, args, opts)
 end
 
 --- start a test server (argv, then `--log LOG`, then args) that prints "PORT n" when it listens;
---- waits for that line. opts: log (the event log's path), tls (its URLs are wss://)
+--- waits for that line. opts: log (the event log's path; false: a peer without one, no --log),
+--- tls (its URLs are wss://)
 function M.peer(dir, name, argv, args, opts)
   opts = opts or {}
   seq = seq + 1
-  local log = opts.log or string.format("%s/server.%d.log", dir, seq)
+  local log = opts.log ~= false and (opts.log or string.format("%s/server.%d.log", dir, seq)) or nil
   argv = { unpack(argv) }
-  argv[#argv + 1] = "--log"
-  argv[#argv + 1] = log
+  if log then
+    argv[#argv + 1] = "--log"
+    argv[#argv + 1] = log
+  end
   for _, a in ipairs(args or {}) do
     argv[#argv + 1] = a
   end
