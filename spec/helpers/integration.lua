@@ -224,6 +224,16 @@ function Proc:reload_lines()
   return self:grep("reload %(")
 end
 
+--- A memory figure of the live program from /proc/<pid>/status, in KiB: `field` "VmRSS" (resident
+--- now) or "VmHWM" (its peak); nil when it is gone. Under `timeout` (M.feedhost), its child's.
+function Proc:memory_kib(field)
+  local pid = self.pid
+  while pid and M.read("/proc/" .. pid .. "/comm"):match("^timeout") do
+    pid = tonumber(M.read("/proc/" .. pid .. "/task/" .. pid .. "/children"):match("%d+"))
+  end
+  return pid and tonumber(M.read("/proc/" .. pid .. "/status"):match(field .. ":%s*(%d+)") or "")
+end
+
 --- stderr lines matching a Lua pattern
 function Proc:grep(pattern)
   local out = {}
@@ -288,14 +298,17 @@ function M.server(dir, args, opts)
 end
 
 --- start a test server (argv, then `--log LOG`, then args) that prints "PORT n" when it listens;
---- waits for that line. opts: log (the event log's path), tls (its URLs are wss://)
+--- waits for that line. opts: log (the event log's path; false: a peer without one, no --log),
+--- tls (its URLs are wss://)
 function M.peer(dir, name, argv, args, opts)
   opts = opts or {}
   seq = seq + 1
-  local log = opts.log or string.format("%s/server.%d.log", dir, seq)
+  local log = opts.log ~= false and (opts.log or string.format("%s/server.%d.log", dir, seq)) or nil
   argv = { unpack(argv) }
-  argv[#argv + 1] = "--log"
-  argv[#argv + 1] = log
+  if log then
+    argv[#argv + 1] = "--log"
+    argv[#argv + 1] = log
+  end
   for _, a in ipairs(args or {}) do
     argv[#argv + 1] = a
   end

@@ -41,6 +41,20 @@ local function trade(seq, price)
   return string.format('{"t":%d,"p":"%s","s":%d}', 1732633200000 + seq, price or "101.5", seq)
 end
 
+-- `feedhost run` of spec/integration/specs/mqtt_feed.lua against `url` as USER. o: assets (default
+-- "AAPL"), password (default PASS), stats (--stats-interval, default "0"), args (more arguments),
+-- env (as it_.feedhost's)
+local function run_feed(t, url, o)
+  o = o or {}
+  local args = { "--trusted-spec", "--assets", o.assets or "AAPL",
+    "--credentials", creds(t, { username = USER, password = o.password or PASS }),
+    "--url", "feed=" .. url, "--stats-interval", o.stats or "0" }
+  for _, a in ipairs(o.args or {}) do
+    args[#args + 1] = a
+  end
+  return it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", args, o.env)
+end
+
 -- a line of stderr matching `pattern`, waited for
 local function wait_line(fh, pattern, timeout, what, ...)
   return it_.wait_for(function() return fh:grep(pattern)[1] end, timeout or 10, what or pattern, fh, ...)
@@ -114,9 +128,7 @@ describe("feedhost over MQTT (mosquitto)", function()
     .. " out of the log", function()
     local t = it_.tmpdir()
     local b = brokers.mosquitto(t, { users = { [USER] = PASS } })
-    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL",
-      "--credentials", creds(t, { username = USER, password = "not-" .. PASS }),
-      "--url", "feed=" .. b:url(), "--stats-interval", "0" })
+    local fh = run_feed(t, b:url(), { password = "not-" .. PASS })
     it_.wait_for(function() return #fh:grep("reconnecting in") >= 4 end, 20, "4 retries", fh, b.proc)
     assert.is_true(b:refusals() >= 4)
     assert.are.equal(0, #b:subscribes())
@@ -150,9 +162,7 @@ describe("feedhost over MQTT (mosquitto)", function()
   it("comes back after the broker restarts and subscribes again (seen by the new broker)", function()
     local t = it_.tmpdir()
     local b = brokers.mosquitto(t, { users = { [USER] = PASS } })
-    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL,MSFT",
-      "--credentials", creds(t, { username = USER, password = PASS }), "--url", "feed=" .. b:url(),
-      "--stats-interval", "0" })
+    local fh = run_feed(t, b:url(), { assets = "AAPL,MSFT" })
     it_.wait_for(function() return #b:subscribes() >= 1 end, 10, "SUBSCRIBE", fh, b.proc)
     local client = b:connects()[1].client
     b:publish("trades/AAPL", trade(1), USER)
@@ -178,9 +188,7 @@ describe("feedhost over MQTT (mosquitto)", function()
     local b = brokers.mosquitto(t, { users = { [USER] = PASS } })
     -- the first message holds the loop for 0.9 s (inside the 1 s budget of spec code) while 3000
     -- more arrive; 100 may wait
-    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL",
-      "--credentials", creds(t, { username = USER, password = PASS }), "--url", "feed=" .. b:url(),
-      "--stats-interval", "1" }, { FH_TEST_MAX_QUEUED = 100, FH_TEST_STALL = 0.9 })
+    local fh = run_feed(t, b:url(), { stats = "1", env = { FH_TEST_MAX_QUEUED = 100, FH_TEST_STALL = 0.9 } })
     it_.wait_for(function() return #b:subscribes() >= 1 end, 10, "SUBSCRIBE", fh, b.proc)
     local burst = {}
     for i = 1, 3001 do
@@ -212,17 +220,14 @@ describe("feedhost over MQTT (mosquitto)", function()
     local t = it_.tmpdir()
     local ca = it_.make_ca(t)
     local b = brokers.mosquitto(t, { users = { [USER] = PASS }, tls = ca })
-    local c = creds(t, { username = USER, password = PASS })
-    local bad = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL",
-      "--credentials", c, "--url", "feed=" .. b:url("ssl"), "--stats-interval", "0" })
+    local bad = run_feed(t, b:url("ssl"))
     local why = wait_line(bad, "certificate verify failed", 10, "the refused certificate", b.proc)
     assert.matches("%-%-ca%-file F", why)
     wait_line(bad, "reconnecting in", 5, "a backoff")
     bad:signal("TERM")
     assert.are.equal(0, bad:wait_exit(5))
 
-    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL",
-      "--credentials", c, "--url", "feed=" .. b:url("ssl"), "--ca-file", ca.ca, "--stats-interval", "0" })
+    local fh = run_feed(t, b:url("ssl"), { args = { "--ca-file", ca.ca } })
     it_.wait_for(function() return #b:subscribes() >= 1 end, 10, "SUBSCRIBE over TLS", fh, b.proc)
     b:publish("trades/AAPL", trade(7), USER)
     it_.wait_for(function() return #seqs(fh, "AAPL") >= 1 end, 10, "a record over TLS", fh)
@@ -235,13 +240,9 @@ describe("feedhost over MQTT (mosquitto)", function()
   it("speaks MQTT over WebSocket (ws://) through a bridge to the broker", function()
     local t = it_.tmpdir()
     local b = brokers.mosquitto(t, { users = { [USER] = PASS } })
-    local bridge = it_.spawn(t, "bridge", { it_.PYTHON, "spec/integration/servers/ws_tcp_bridge.py",
-      "--to", "127.0.0.1:" .. b.port })
-    local port = it_.wait_for(function() return tonumber(bridge:stdout():match("PORT (%d+)")) end, 10,
-      "the bridge's port", bridge)
-    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL",
-      "--credentials", creds(t, { username = USER, password = PASS }),
-      "--url", "feed=ws://127.0.0.1:" .. port .. "/mqtt", "--stats-interval", "0" })
+    local bridge = it_.peer(t, "bridge", { it_.PYTHON, "spec/integration/servers/ws_tcp_bridge.py" },
+      { "--to", "127.0.0.1:" .. b.port }, { log = false })
+    local fh = run_feed(t, "ws://127.0.0.1:" .. bridge.port .. "/mqtt")
     it_.wait_for(function() return #b:subscribes() >= 1 end, 10, "SUBSCRIBE through the bridge", fh, b.proc, bridge)
     assert.matches("connect /mqtt mqtt", bridge:stderr())
     b:publish("trades/AAPL", trade(3), USER)
@@ -252,13 +253,9 @@ describe("feedhost over MQTT (mosquitto)", function()
 
   it("reports the topics a broker refuses in its SUBACK, and stays up", function()
     local t = it_.tmpdir()
-    local peer = it_.spawn(t, "suback_broker", { it_.PYTHON, "spec/integration/servers/suback_broker.py",
-      "--refuse", "trades/MSFT" })
-    local port = it_.wait_for(function() return tonumber(peer:stdout():match("PORT (%d+)")) end, 10,
-      "the peer's port", peer)
-    local fh = it_.feedhost(t, "spec/integration/specs/mqtt_feed.lua", { "--trusted-spec", "--assets", "AAPL,MSFT,TSLA",
-      "--credentials", creds(t, { username = USER, password = PASS }),
-      "--url", "feed=tcp://127.0.0.1:" .. port, "--stats-interval", "1" })
+    local peer = it_.peer(t, "suback_broker", { it_.PYTHON, "spec/integration/servers/suback_broker.py" },
+      { "--refuse", "trades/MSFT" }, { log = false })
+    local fh = run_feed(t, "tcp://127.0.0.1:" .. peer.port, { assets = "AAPL,MSFT,TSLA", stats = "1" })
     local line = wait_line(fh, "not subscribed", 10, "the refusal", peer)
     assert.matches("1 topic not subscribed: trades/MSFT", line)
     assert.matches("SUBSCRIBE trades/AAPL 1\nSUBSCRIBE trades/MSFT 128\nSUBSCRIBE trades/TSLA 1", peer:stderr())

@@ -5,11 +5,6 @@
 -- `feedhost demo` streams fast from its embedded simulator into a FIFO whose reader never reads.
 local it_ = require("spec.helpers.integration")
 
--- VmRSS of a process, in KiB
-local function rss_kib(pid)
-  return tonumber(it_.read("/proc/" .. pid .. "/status"):match("VmRSS:%s*(%d+)") or "")
-end
-
 -- `feedhost demo` with stdout into a FIFO that a `sleep` holds open and never reads
 local function stalled_demo(t, args)
   local fifo = t .. "/out.fifo"
@@ -45,7 +40,7 @@ describe("stdout slower than the feed", function()
     end, 15, "more than 1000 lines dropped and counted", fh)
     assert.is_true(n > 1000)
     -- the buffer is 2 MiB: the process stays small whatever it drops
-    local rss = rss_kib(fh.pid)
+    local rss = fh:memory_kib("VmRSS")
     assert(rss and rss < 80 * 1024, "RSS " .. tostring(rss) .. " KiB with a 2 MiB output buffer")
     fh:signal("TERM")
     assert.are.equal(0, fh:wait_exit(4), fh:describe())

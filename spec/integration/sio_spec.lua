@@ -66,17 +66,24 @@ local function assert_no_secret(fh)
   end
 end
 
--- every data event the server sent on connection `conn` became a quote record with its values
-local function assert_records_match(srv, fh, conn)
+-- the values of the quote records of the sio_v* specs: the asset is the code after "4.1!"
+local function sio_quote(e, r)
+  assert.are.equal(e.code:sub(5), r.asset)
+  assert.are.equal(100 + e.seq / 100, r.bid)
+  assert.are.equal(100.5 + e.seq / 100, r.ask)
+end
+
+-- every data event the server sent on connection `conn` (all when nil) became a quote record
+-- with its values, checked by `check(event, record)` (default sio_quote); at least 4 are checked
+local function assert_records_match(srv, fh, conn, check)
+  check = check or sio_quote
   local recs = quotes(fh)
   local checked = 0
   for _, e in ipairs(events(srv, "data", conn)) do
     local r = recs[e.seq]
     if r then
       checked = checked + 1
-      assert.are.equal(e.code:sub(5), r.asset)
-      assert.are.equal(100 + e.seq / 100, r.bid)
-      assert.are.equal(100.5 + e.seq / 100, r.ask)
+      check(e, r)
     end
   end
   assert.is_true(checked >= 4, "records matched to the server's data: " .. checked)
@@ -267,17 +274,10 @@ describe("feedhost over Socket.IO", function()
     end
     assert.are.same({ [1501] = true, [1512] = true }, codes)
     assert.is_true(#fh:grep("HTTP 503") >= 1)
-    local recs = quotes(fh)
-    local checked = 0
-    for _, e in ipairs(events(srv, "data")) do
-      local r = recs[e.seq]
-      if r then
-        checked = checked + 1
-        assert.are.equal(e.code == "1_2885" and "RELIANCE" or "INFY", r.asset)
-        assert.are.equal(100 + e.seq / 100, r.bid)
-      end
-    end
-    assert.is_true(checked >= 4)
+    assert_records_match(srv, fh, nil, function(e, r)
+      assert.are.equal(e.code == "1_2885" and "RELIANCE" or "INFY", r.asset)
+      assert.are.equal(100 + e.seq / 100, r.bid)
+    end)
     assert_no_secret(fh)
   end)
 
@@ -319,21 +319,11 @@ describe("feedhost over Socket.IO", function()
     it_.wait_for(function() return #fh:records() >= 6 end, 10, "6 quote records", fh, srv)
     assert.are.same({ user = "U9", token = TOKEN }, events(srv, "connect")[1].auth)
     assert.are.equal("4.1!1594,4.1!2885", joined(srv, 1))
-    local by_seq = {}
-    for _, r in ipairs(fh:records()) do
-      by_seq[r.bid_volume] = r
-    end
-    local checked = 0
-    for _, e in ipairs(events(srv, "data")) do
-      local r = by_seq[e.seq]
-      if r then
-        checked = checked + 1
-        assert.are.equal(e.code == "4.1!2885" and "RELIANCE" or "INFY", r.asset)
-        assert.are.equal(100 + e.seq / 100, r.bid)
-        assert.are.equal(99.8, r.close)
-      end
-    end
-    assert.is_true(checked >= 4)
+    assert_records_match(srv, fh, nil, function(e, r)
+      assert.are.equal(e.code == "4.1!2885" and "RELIANCE" or "INFY", r.asset)
+      assert.are.equal(100 + e.seq / 100, r.bid)
+      assert.are.equal(99.8, r.close)
+    end)
     assert_no_secret(fh)
   end)
 

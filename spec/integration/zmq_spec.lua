@@ -133,7 +133,7 @@ describe("feedhost over ZeroMQ", function()
     local t = it_.tmpdir()
     local N = 50000
     -- an XPUB waits for the subscription (no slow-joiner loss), then sends N messages at once
-    local pub = it_.spawn(t, "publisher", { it_.PYTHON, "-c", [[
+    local pub = it_.peer(t, "publisher", { it_.PYTHON, "-c", [[
 import sys, zmq
 ctx = zmq.Context()
 s = ctx.socket(zmq.XPUB)
@@ -148,9 +148,8 @@ for i in range(1, ]] .. N .. [[ + 1):
         s.send_multipart([b"trades/MSFT", b'{"t":1732633200000,"p":"301.5","s":%d}' % i])
 print("SENT", flush=True)
 sys.stdin.read()
-]] })
-    local port = it_.wait_for(function() return tonumber(pub:stdout():match("PORT (%d+)")) end, 10,
-      "the publisher's port", pub)
+]] }, nil, { log = false })
+    local port = pub.port
     local spec = it_.write(t .. "/zfeed.lua", [[
 return { name = "zfeed", streaming = { connections = { feed = {
   url = "tcp://127.0.0.1:]] .. port .. [[",
@@ -192,7 +191,7 @@ return { name = "zfeed", streaming = { connections = { feed = {
 
   it("takes messages on a PULL socket from a PUSH peer", function()
     local t = it_.tmpdir()
-    local peer = it_.spawn(t, "pusher", { it_.PYTHON, "-c", [[
+    local peer = it_.peer(t, "pusher", { it_.PYTHON, "-c", [[
 import time, zmq
 ctx = zmq.Context()
 s = ctx.socket(zmq.PUSH)
@@ -202,9 +201,8 @@ for i in range(1, 1001):
     s.send(b'{"t":1732633200000,"p":"9.5","s":%d,"sym":"AAPL"}' % i)   # waits for the puller
 print("SENT", flush=True)
 time.sleep(30)
-]] })
-    local port = it_.wait_for(function() return tonumber(peer:stdout():match("PORT (%d+)")) end, 10,
-      "the pusher's port", peer)
+]] }, nil, { log = false })
+    local port = peer.port
     local spec = it_.write(t .. "/pull.lua", [[
 return { name = "pull", streaming = { connections = { feed = {
   url = "tcp://127.0.0.1:]] .. port .. [[",

@@ -141,6 +141,19 @@ describe("feedhost check", function()
       '  > auth: {"action":"authenticate","data":{"key_id":"***","secret_key":"***"}}'), out)
   end)
 
+  it("masks credentials in the URL, the Socket.IO handshake and HTTP headers, URL-encoded too", function()
+    local creds = tmpfile('return { token = "tok/en+42", user_id = "USR77" }\n', ".lua")
+    local rc, out, err = feedhost({ "check", "specs/xts.lua", "--credentials", creds })
+    assert.are.equal(0, rc, err)
+    assert.is_true(has_line(out, "  url: https://developers.symphonyfintech.in?broadcastMode=Full"
+      .. "&publishFormat=JSON&token=***&userID=***"), out)
+    assert.matches("\n  handshake: wss://[^\n]*&token=%*%*%*&userID=%*%*%*\n", out)
+    assert.is_true(has_line(out, "      header: authorization: ***"), out)
+    for _, clear in ipairs({ "tok/en+42", "tok%2Fen%2B42", "USR77" }) do
+      assert.is_nil(out:find(clear, 1, true), out)
+    end
+  end)
+
   it("reads credentials from a JSON file too", function()
     local creds = tmpfile('{"api_key": "JK1", "api_secret": "JS2"}\n', ".json")
     local rc, out, err = feedhost({ "check", "specs/alpaca.lua", "--credentials", creds })

@@ -285,4 +285,15 @@ describe("fan-out in the schema", function()
       errors({ each = { "data.a[*].b", "data.c" } }), 1, true)
     assert.equal("", errors({ each = { "data.a[*].b", "data.a[*].c" }, with = { t = "data.a[*].t" } }))
   end)
+
+  it("refuses every numbered temporary the generators emit as a with name, and only those", function()
+    -- a1 i1 (fan-out loops), c1 l1 (batch loop), t1 ok_t1 F1 (codegen), o1 (codegen_out)
+    for _, name in ipairs({ "a1", "c2", "i3", "l1", "o1", "o12", "t1", "ok_t1", "F1", "F10" }) do
+      assert.matches(P .. ".with." .. name .. ": '" .. name .. "' is a name of the generated code",
+        errors({ each = "data.data", with = { [name] = "data.x" } }), 1, true)
+    end
+    for _, name in ipairs({ "b1", "f1", "O1", "o", "F", "o1x" }) do
+      assert.equal("", errors({ each = "data.data", with = { [name] = "data.x" } }))
+    end
+  end)
 end)

@@ -153,6 +153,14 @@ describe("master data sources", function()
       assert.equal("C", u:list()[1].symbol)
     end)
 
+    it("reads JSON null as absent, in nested members too", function()
+      local rows = sources.load({ custom = function()
+        return '{"r":[{"symbol":"C","tick":null,"filter":{"tickSize":null,"lot":1}}]}'
+      end, format = "json", path = "r" })
+      assert.same({ { symbol = "C", filter = { lot = 1 } } }, rows)
+      assert.is_nil(rows[1].filter.tickSize)
+    end)
+
     it("reads files beside the spec only", function()
       local _, err = compile({ custom = "load" }, { registry = { load = function(ctx)
         return ctx.read_file("../../../etc/passwd")

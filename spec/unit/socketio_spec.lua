@@ -31,10 +31,35 @@ describe("feedhost.transport.socketio", function()
   end)
 end)
 
-describe("HTTP message URLs", function()
+describe("HTTP messages (feedhost.runtime.http_out)", function()
   it("a path is on the connection's own host (ws -> http, wss -> https)", function()
     assert.are.equal("https://h.example:9/a?b=1", http_out.resolve("/a?b=1", "wss://h.example:9/x"))
     assert.are.equal("http://127.0.0.1:5/s", http_out.resolve("/s", "http://127.0.0.1:5?token=x"))
     assert.are.equal("https://other/s", http_out.resolve("https://other/s", "ws://h"))
+  end)
+
+  it("a failed request is retried after the connection's backoff, jitter from the runtime's random", function()
+    local delays, retries, draws = {}, {}, { 0, 1, 0.5 }
+    local conn = {
+      def = { name = "feed", reconnect = { initial = 0.1, factor = 2, max = 0.3, jitter = 0.5 } },
+      url = "ws://127.0.0.1:1/feed", errors = 0,
+      log = { event = function() end, info = function() end },
+      rt = { random = function() return table.remove(draws, 1) end },
+      R = {
+        open = function() return nil, "connection refused" end,
+        after = function(_, delay, fn)
+          delays[#delays + 1], retries[#retries + 1] = delay, fn
+          return { cancel = function() end }
+        end,
+      },
+    }
+    http_out.new(conn):send({ method = "POST", url = "/s" }, "subscribe")
+    retries[1]()
+    retries[2]()
+    -- min(0.3, 0.1 * 2^attempt) * (1 + 0.5 * (2r - 1)) for r = 0, 1, 0.5
+    for i, want in ipairs({ 0.05, 0.3, 0.3 }) do
+      assert.near(want, delays[i], 1e-9)
+    end
+    assert.equal(3, conn.errors)
   end)
 end)

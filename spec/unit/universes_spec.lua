@@ -84,6 +84,16 @@ describe("asset universes per connection", function()
     host:close()
   end)
 
+  it("reports why a universe's master file cannot be read (a directory is not 'No such file')", function()
+    local spec2, err = feedhost.load({ spec = SPEC, log_level = "error", adjust = function(s)
+      s.universes.spot.file = "."          -- spec/fixtures/master itself
+      s.universes.spot.format = "json"
+    end })
+    assert.is_nil(spec2)
+    assert.matches("universes.spot.file: cannot open 'spec/fixtures/master/.': Is a directory", err, 1, true)
+    assert.not_matches("No such file", err, 1, true)
+  end)
+
   it("checks universe names with suggestions", function()
     local s = dofile(SPEC)
     s.streaming.connections.spot.universe = "sopt"

@@ -6,6 +6,8 @@ local reactor = require("feedhost.runtime.reactor")
 local logmod = require("feedhost.util.log")
 local specmod = require("feedhost.spec")
 local sys = require("feedhost.sys.ffi")
+local it_ = require("spec.helpers.integration")
+local write = it_.write
 
 local BIN = os.getenv("FEEDHOST_BIN") or "./build/feedhost"
 
@@ -21,14 +23,9 @@ local function run(cmd)
   return rc, text, reactor.now() - t0
 end
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
-end
-
 describe("time budgets", function()
+  after_each(it_.cleanup)
+
   it("a timer running an interpreted endless loop is interrupted; the other timers go on", function()
     local lines = {}
     local R = assert(reactor.new({ budget = 0.2,
@@ -81,9 +78,7 @@ describe("time budgets", function()
   end)
 
   it("a compiled endless loop ends the command with a message naming the key path", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p " .. dir) == 0)
+    local dir = it_.tmpdir()
     write(dir .. "/s.lua", [[
 return { name = "loopy", streaming = { connections = { feed = {
   url = "ws://127.0.0.1:1/", streams = { "data" },
@@ -95,7 +90,6 @@ return { name = "loopy", streaming = { connections = { feed = {
 ]])
     write(dir .. "/c.ndjson", '{"connection":"feed","text":"{\\"p\\":1}"}\n{"connection":"feed","text":"{\\"p\\":2}"}\n')
     local rc, text, secs = run("timeout 20 " .. BIN .. " replay " .. dir .. "/s.lua " .. dir .. "/c.ndjson")
-    os.execute("rm -rf " .. dir)
     assert.are.equal(1, rc)
     assert.is_true(secs < 5, "took " .. secs .. "s")
     assert.matches("spec code did not return within 2.0s", text)
@@ -103,9 +97,8 @@ return { name = "loopy", streaming = { connections = { feed = {
   end)
 
   it("a spec file that never finishes loading is stopped", function()
-    local path = write(os.tmpname(), "while true do end\nreturn {}\n")
+    local path = write(it_.tmpdir() .. "/s.lua", "while true do end\nreturn {}\n")
     local rc, text, secs = run("timeout 20 " .. BIN .. " check " .. path)
-    os.remove(path)
     assert.are.equal(1, rc)
     assert.is_true(secs < 10, "took " .. secs .. "s")
     assert.matches("last entered: loading", text)

@@ -15,26 +15,9 @@ messages, then the subscribe messages per channel (or `all`) for those assets it
 knows. Credentials are shown as *** wherever they appear (URL query, headers, frames).
 ]]
 
--- credentials shown as *** (values of 3 characters or more)
-local function redactor(creds)
-  local list = {}
-  for _, v in pairs(creds or {}) do
-    if type(v) == "string" and #v >= 3 then
-      list[#list + 1] = v
-    end
-  end
-  table.sort(list, function(a, b) return #a > #b end)
-  return function(s)
-    for _, v in ipairs(list) do
-      s = s:gsub(v:gsub("%W", "%%%0"), "***")
-    end
-    return s
-  end
-end
-
 -- The lines of one outbound frame: `what` then the text (or bytes, a Socket.IO packet, an HTTP
 -- request with its headers); the topics of an MQTT or ZeroMQ message follow, one a line.
-local function frame_lines(out, what, fr, c, redact)
+local function frame_lines(out, what, fr, c)
   local head = what
   if fr.event and c.backend == "socketio" then   -- the emit as it goes on the wire
     local sio = require("feedhost.transport.socketio")
@@ -56,14 +39,14 @@ local function frame_lines(out, what, fr, c, redact)
   elseif fr.http then
     local h = fr.http
     local url = require("feedhost.runtime.http_out").resolve(h.url, c.url)
-    out[#out + 1] = redact(head .. h.method .. " " .. url .. (h.body and (" " .. h.body) or ""))
+    out[#out + 1] = head .. h.method .. " " .. url .. (h.body and (" " .. h.body) or "")
     local names = {}
     for k in pairs(h.headers or {}) do
       names[#names + 1] = k
     end
     table.sort(names)
     for _, k in ipairs(names) do
-      out[#out + 1] = redact("      header: " .. k .. ": " .. tostring(h.headers[k]))
+      out[#out + 1] = "      header: " .. k .. ": " .. tostring(h.headers[k])
     end
     return
   end
@@ -132,20 +115,19 @@ function M.run(opts, pos)
     end
     out[#out + 1] = ""
     out[#out + 1] = string.format("connection %s (%s, auth %s)", name, c.backend, c.auth_mode)
-    local redact = redactor(spec.compiled.credentials)
-    out[#out + 1] = "  url: " .. redact(c.url)
+    out[#out + 1] = "  url: " .. c.url
     out[#out + 1] = "  universe: " .. universe_line(c.universe, list)
     if c.backend == "socketio" then
       local sio = require("feedhost.transport.socketio")
       local u = sio.parse_url(c.url)
       if u then
-        out[#out + 1] = "  handshake: " .. redact(string.format("%s://%s:%d%s", u.tls and "wss" or "ws",
-          u.host, u.port, sio.handshake_path(u, c.options)))
+        out[#out + 1] = "  handshake: " .. string.format("%s://%s:%d%s", u.tls and "wss" or "ws",
+          u.host, u.port, sio.handshake_path(u, c.options))
       end
       local ns = c.options.namespace or "/"
       local eio = c.options.eio or sio.DEFAULTS.eio
       if eio >= 4 or ns ~= "/" then
-        out[#out + 1] = "  > connect: " .. redact("40" .. (ns ~= "/" and (ns .. ",") or "") .. (c.connect or ""))
+        out[#out + 1] = "  > connect: 40" .. (ns ~= "/" and (ns .. ",") or "") .. (c.connect or "")
       else
         out[#out + 1] = "  < connect: 40 (Engine.IO 3: the server connects the namespace itself)"
       end
@@ -159,21 +141,21 @@ function M.run(opts, pos)
         .. (c.login.password and " (password set)" or " (no password)")
     end
     for _, fr in ipairs(c.auth) do
-      frame_lines(out, "  > auth: ", fr, c, redact)
+      frame_lines(out, "  > auth: ", fr, c)
     end
     for _, fr in ipairs(c.setup) do
-      frame_lines(out, "  > setup: ", fr, c, redact)
+      frame_lines(out, "  > setup: ", fr, c)
     end
     -- what `run` sends, assets or not (trade_updates needs none); an `all` entry says so
     for _, fr in ipairs(c.subscribe) do
-      frame_lines(out, "  > subscribe " .. (fr.entry == "all" and "all" or fr.channel) .. ": ", fr, c,
-        redact)
+      frame_lines(out, "  > subscribe " .. (fr.entry == "all" and "all" or fr.channel) .. ": ", fr, c)
     end
     if #list == 0 and c.has_subscribe then
       out[#out + 1] = "  (no --assets: these are the frames for an empty asset list)"
     end
   end
-  -- what it would send, as it would send it, but the credentials: never printed in clear
+  -- what it would send, as it would send it, but the credentials (the logger's secrets, every
+  -- credential and its URL-encoded and JSON forms): never printed in clear
   io.stdout:write(spec.log:redact(table.concat(out, "\n")), "\n")
   return 0
 end

@@ -44,6 +44,7 @@
 -- opts: { base_dir, registry, ctx, where = "master_data" (the key path errors start with),
 --         read = function(path) -> text | nil, err (default: io.open) }
 local master = require("feedhost.data.master")
+local json = require("feedhost.util.json")
 local util_text = require("feedhost.util.text")
 
 local M = {}
@@ -117,7 +118,7 @@ end
 
 -- the members of an object, sorted by name
 local function sorted_members(t)
-  return require("feedhost.util.json").sorted_keys(t)
+  return json.sorted_keys(t)
 end
 
 --- A document node as rows (see the module header). `key`: the column for member names.
@@ -217,13 +218,13 @@ local function rows_of_doc(doc, src, base, where, null)
   return rows
 end
 
+-- JSON null: an object's member is absent, an array's element is json.null (dropped by the callers)
 local function decode_json(text, where)
-  local cjson = require("cjson")
-  local ok, doc = pcall(cjson.decode, text)
-  if not ok then
-    error(where .. ": invalid JSON: " .. tostring(doc), 0)
+  local doc, err = json.decode_safe(text)
+  if err then
+    error(where .. ": " .. err, 0)
   end
-  return doc, cjson.null
+  return doc, json.null
 end
 
 local function rows_of_text(text, fmt, src, base, where)

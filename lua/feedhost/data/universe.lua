@@ -318,15 +318,14 @@ local function check_columns(spec, rows, where)
   end
 end
 
--- The first key of asset `a` already taken by another asset, or nil.
-local function taken_key(a, by_symbol, by_broker, by_sid)
-  if by_symbol[a.symbol] ~= nil then return "symbol", a.symbol, by_symbol[a.symbol] end
-  if by_broker[a.broker_symbol] ~= nil then
-    return "broker_symbol", a.broker_symbol, by_broker[a.broker_symbol]
+-- Indexes asset `a` in `index` under `value` unless another asset has it. @return that asset, or
+-- nil (a took it)
+local function claim(index, value, a)
+  local other = index[value]
+  if other == nil then
+    index[value] = a
   end
-  if a.security_id ~= nil and by_sid[a.security_id] ~= nil then
-    return "security_id", a.security_id, by_sid[a.security_id]
-  end
+  return other
 end
 
 local MAX_DUPLICATES = 100   -- duplicate rows remembered (all are counted)
@@ -375,33 +374,26 @@ local function index_closed(self, rows, filter, spec, origins, where)
         if not a then
           error(sformat("%s: row %d: %s", where, i, err), 0)
         end
-        local dkey, dval, other = taken_key(a, by_symbol, by_broker, by_sid)
-        if dkey then
-          local dups = self.duplicates
-          if #dups < MAX_DUPLICATES then
-            dups[#dups + 1] = { key = dkey, value = dval, first = origin_of[other] or "?",
-              second = origins and origins[i] or ("row " .. i) }
-          end
-        end
-        local used, dup = false, false
-        if by_symbol[a.symbol] == nil then
-          by_symbol[a.symbol] = a
+        -- one lookup per key: a key another asset has is counted, the first such is remembered
+        local used, dkey, dval, other = false, nil, nil, nil
+        local prev = claim(by_symbol, a.symbol, a)
+        if prev == nil then
           used = true
         else
           dk.symbol = dk.symbol + 1
-          dup = true
+          dkey, dval, other = "symbol", a.symbol, prev
         end
-        if by_broker[a.broker_symbol] == nil then
-          by_broker[a.broker_symbol] = a
+        prev = claim(by_broker, a.broker_symbol, a)
+        if prev == nil then
           used = true
         else
           dk.broker_symbol = dk.broker_symbol + 1
-          dup = true
+          if not dkey then dkey, dval, other = "broker_symbol", a.broker_symbol, prev end
         end
         local sid = a.security_id
         if sid ~= nil then
-          if by_sid[sid] == nil then
-            by_sid[sid] = a
+          prev = claim(by_sid, sid, a)
+          if prev == nil then
             used = true
             -- also index an integral id by its number, so security_id = 408065 needs no
             -- formatting; only when the number formats back to the same string
@@ -411,10 +403,17 @@ local function index_closed(self, rows, filter, spec, origins, where)
             end
           else
             dk.security_id = dk.security_id + 1
-            dup = true
+            if not dkey then dkey, dval, other = "security_id", sid, prev end
           end
         end
-        if dup then stats.duplicates = stats.duplicates + 1 end
+        if dkey then
+          stats.duplicates = stats.duplicates + 1
+          local dups = self.duplicates
+          if #dups < MAX_DUPLICATES then
+            dups[#dups + 1] = { key = dkey, value = dval, first = origin_of[other] or "?",
+              second = origins and origins[i] or ("row " .. i) }
+          end
+        end
         if used then
           n = n + 1
           list[n] = a

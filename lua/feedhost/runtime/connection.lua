@@ -18,6 +18,14 @@ local BINARY = sys.C.FH_FRAME_BINARY
 local M = {}
 
 local Connection = {}
+
+--- The delay (seconds) before retry `attempt` (0 first) under reconnect settings `rc`: capped
+-- exponential, times 1 +- rc.jitter drawn from `random` (numbers in [0, 1): the runtime's
+-- rt.random, seeded per process so that hosts do not retry in lockstep, and by tests).
+function M.backoff(rc, attempt, random)
+  local delay = math.min(rc.max, rc.initial * rc.factor ^ attempt)
+  return math.max(0, delay * (1 + rc.jitter * (2 * random() - 1)))
+end
 Connection.__index = Connection
 
 -- "1.5s", for log lines
@@ -422,11 +430,7 @@ function Connection:lost(code, reason, failed)
   if was_live and now() - was_live >= rc.stable_after then
     self.attempt = 0
   end
-  local delay = math.min(rc.max, rc.initial * rc.factor ^ self.attempt)
-  delay = delay * (1 + rc.jitter * (2 * self.rt.random() - 1))
-  if delay < 0 then
-    delay = 0
-  end
+  local delay = M.backoff(rc, self.attempt, self.rt.random)
   self.attempt = self.attempt + 1
   self.state = "backoff"
   self.def.log:event("info", "backoff", self:named(string.format("reconnecting in %s (attempt %d)",

@@ -9,6 +9,7 @@
 -- that order. At most M.MAX_QUEUED wait; more are dropped, counted and logged. Credentials are the
 -- logger's registered secrets: they never reach a line.
 local websocket = require("feedhost.transport.websocket")
+local backoff = require("feedhost.runtime.connection").backoff
 
 local M = {}
 
@@ -38,11 +39,6 @@ Out.__index = Out
 function M.new(conn)
   return setmetatable({ conn = conn, timers = {}, open = {}, gen = 0,
     queue = {}, busy = false, dropped = 0 }, Out)
-end
-
-local function backoff(rc, attempt)
-  local delay = math.min(rc.max, rc.initial * rc.factor ^ attempt)
-  return math.max(0, delay * (1 + rc.jitter * (2 * math.random() - 1)))
 end
 
 --- Sends request `req` ({method, url, headers = {name = value}, body}) after those sent before;
@@ -93,7 +89,7 @@ function Out:request(req, what, attempt)
   local gen = self.gen
   local function retry(why)
     conn.errors = conn.errors + 1
-    local delay = backoff(def.reconnect, attempt)
+    local delay = backoff(def.reconnect, attempt, conn.rt.random)
     conn.log:event("warning", "http:" .. what, string.format("%s: %s; again in %.2fs", label, why, delay))
     local t
     t = conn.R:after(delay, function()

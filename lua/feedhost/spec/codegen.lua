@@ -177,8 +177,9 @@ end
 M.is_value = is_value
 
 local function is_list(t)
-  return type(t) == "table" and #t > 0 and next(t, #t > 0 and #t or nil) == nil
+  return type(t) == "table" and #t > 0 and next(t, #t) == nil
 end
+M.is_list = is_list
 
 -- Code of a plain value (no condition/default) or nil.
 function Gen:plain(v, path)

@@ -13,11 +13,7 @@ local json = require("feedhost.util.json")
 
 local M = {}
 
-local is_value, sub_path = codegen.is_value, codegen.sub_path
-
-local function is_list(t)
-  return type(t) == "table" and #t > 0 and next(t, #t) == nil
-end
+local is_value, is_list, sub_path = codegen.is_value, codegen.is_list, codegen.sub_path
 
 -- The keys of a nested fields table in the encoder's order, or nil when one is not a string (the
 -- table path is used then: numeric keys make arrays or mixed objects).

@@ -32,13 +32,15 @@ for _, list in ipairs({ expr.CONTEXT.data, expr.HELPERS, expr.STDLIB }) do
     RESERVED[n] = true
   end
 end
--- nor the locals of the generated loops and converters that read or set them
+-- nor the locals of the generated loops and converters that read or set them, nor the numbered
+-- temporaries the generators emit: a<k> i<k> (fan-out loops), c<k> l<k> (batch loop), t<n> ok_t<n>
+-- F<n> (codegen), o<n> (codegen_out)
 local GENERATED = {}
 for n in ("i n p len fr root perr poff a frames buf ok e err r cv"):gmatch("%S+") do
   GENERATED[n] = true
 end
 local function generated(name)
-  return GENERATED[name] or name:match("^[acilt]%d+$") or name:match("^ok_t%d+$")
+  return GENERATED[name] or name:match("^[acilotF]%d+$") or name:match("^ok_t%d+$")
     or name:sub(1, 1) == "_"
 end
 

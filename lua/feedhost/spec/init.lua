@@ -165,13 +165,7 @@ function M.compile(loaded, opts)
   -- assets: the default universe (master_data) and the named ones (feedhost.spec.universes)
   local U, uerrs = universes.build(spec, { dir = loaded.dir, registry = registry,
     credentials = credentials, broker = broker, lambda_env = lambda_env, log = log,
-    open_assets = opts.open_assets, read = function(path)
-      local text = read_file(path)
-      if not text then
-        return nil, "No such file or directory"
-      end
-      return text
-    end })
+    open_assets = opts.open_assets })
   for _, e in ipairs(uerrs) do
     errs[#errs + 1] = e
   end

@@ -6,7 +6,8 @@ misbehaves in one way, chosen by --mode:
   bigheader  answers 101 with 20 KiB of headers
   masked     completes the handshake, then sends a masked text frame (servers must not)
   badutf8    completes the handshake, sends a text frame that is not UTF-8, then a good one
-  hugelen    completes the handshake, then a frame header claiming 2^63 - 1 payload bytes
+  hugelen    completes the handshake, then a frame header claiming 2^63 - 1 payload bytes and
+             HUGELEN_SENT bytes of that payload (logs "sent" when they are all written)
   slowclose  completes the handshake and streams trades; after the client's close frame it goes on
              sending for 0.3 s (a busy server), then answers the close and shuts down: logs
              "closed" with "reset": whether the client reset the connection meanwhile
@@ -23,6 +24,7 @@ import threading
 import time
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+HUGELEN_SENT = 256 << 20   # bytes of the 2^63 - 1 byte frame's payload hugelen sends
 
 
 def log(ev, **kw):
@@ -126,6 +128,9 @@ def serve(conn):
     elif args.mode == "hugelen":
         upgrade(conn, head)
         conn.sendall(bytes([0x81, 127]) + (2 ** 63 - 1).to_bytes(8, "big"))
+        chunk = b"x" * (1 << 20)
+        for _ in range(HUGELEN_SENT >> 20):
+            conn.sendall(chunk)
     elif args.mode == "slowclose":
         upgrade(conn, head)
         slow_close(conn)
