@@ -23,8 +23,12 @@
 # HOST_PRIO="chrt -f 10" (or "nice -n -10"; as root) runs the client and the meter under that
 # command: how a latency-sensitive deployment runs, and the other work on the CPU then waits for
 # them (the generator's own delays do not count: each message's time is read just before its write).
+# METER_PRIO runs the meter alone under a command: METER_PRIO="chrt -f 10" (as root) makes it a
+# reader that takes each line the moment it is written (it preempts the client on the shared CPU),
+# so what is measured is send -> line written; without it the meter is one more process the
+# scheduler shares the CPU with, and waits its turn behind the client (milliseconds at 200k/s).
 # Environment: RATES IMPLS ("feedhost floor") WARMUP SECS PROBE BATCH GEN_CPU HOST_CPU FEEDHOST
-# BENCH_WORK SYMBOLS SPLIT HOST_PRIO
+# BENCH_WORK SYMBOLS SPLIT HOST_PRIO METER_PRIO
 set -e
 cd "$(dirname "$0")/../../.."
 RATES=${RATES:-"50000 200000"}
@@ -70,7 +74,7 @@ for rate in $RATES; do
     busy0=$1 steal0=$2
     start_gen "$rate" $((WARMUP + SECS)) "$BATCH"
     (
-      client "$impl" | $HOST_PRIO taskset -c "$HOST_CPU" "$WORK/lat_meter" \
+      client "$impl" | ${METER_PRIO:-$HOST_PRIO} taskset -c "$HOST_CPU" "$WORK/lat_meter" \
         --warmup "$WARMUP" --label "$impl" --expect $((rate * (WARMUP + SECS))) > "$WORK/meter.out"
       times > "$WORK/times.out"
     )
@@ -84,4 +88,5 @@ for rate in $RATES; do
         b - b0 - ours - gen, st - st0 }' | tag "$rate" "$impl"
   done
 done
+echo "client: ${HOST_PRIO:-default scheduling}; meter: ${METER_PRIO:-${HOST_PRIO:-default scheduling}}"
 luajit spec/bench/latency/summary.lua "$WORK/results.jsonl" "$SECS"
