@@ -30,14 +30,16 @@ int fh_utoa(uint64_t u, char *dst)
   int n = t + (u >= P10[t]);
   n = n ? n : 1;
   char *p = dst + n;   // written from the last digit back
-  while (u >= 100000000) {   // eight digits at a time in 32-bit arithmetic
+  while (u >= 100000000) {   // eight digits at a time in 32-bit arithmetic, as two halves of
+                             // four that do not wait for each other
     uint32_t lo = (uint32_t)(u % 100000000);
     u /= 100000000;
-    for (int i = 0; i < 4; i++) {
-      p -= 2;
-      memcpy(p, DIGITS2 + 2 * (lo % 100), 2);
-      lo /= 100;
-    }
+    uint32_t h = lo / 10000, l = lo % 10000;
+    p -= 8;
+    memcpy(p, DIGITS2 + 2 * (h / 100), 2);
+    memcpy(p + 2, DIGITS2 + 2 * (h % 100), 2);
+    memcpy(p + 4, DIGITS2 + 2 * (l / 100), 2);
+    memcpy(p + 6, DIGITS2 + 2 * (l % 100), 2);
   }
   uint32_t v = (uint32_t)u;
   while (v >= 100) {
