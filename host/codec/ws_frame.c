@@ -120,14 +120,21 @@ void fh_ws_key(const uint8_t random16[16], char key[25])
   key[24] = 0;
 }
 
+size_t fh_http_host(char *dst, size_t cap, const char *host, int port, int tls)
+{
+  int v6 = strchr(host, ':') != NULL;   // an IPv6 literal: in brackets (RFC 3986 3.2.2)
+  int n = (tls && port == 443) || (!tls && port == 80)
+            ? snprintf(dst, cap, v6 ? "[%s]" : "%s", host)
+            : snprintf(dst, cap, v6 ? "[%s]:%d" : "%s:%d", host, port);
+  return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
 size_t fh_ws_request(char *dst, size_t cap, const char *host, int port, int tls,
                      const char *path, const char *key, const char *headers)
 {
   char hostport[300];
-  if ((tls && port == 443) || (!tls && port == 80)) {
-    snprintf(hostport, sizeof hostport, "%s", host);
-  } else {
-    snprintf(hostport, sizeof hostport, "%s:%d", host, port);
+  if (!fh_http_host(hostport, sizeof hostport, host, port, tls)) {
+    return 0;
   }
   int n = snprintf(dst, cap,
                    "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -59,7 +59,13 @@ size_t fh_ws_frame(uint8_t *dst, int opcode, const void *payload, size_t len, ui
 /// The 24-character Sec-WebSocket-Key for 16 random bytes (NUL-terminated: room 25).
 void fh_ws_key(const uint8_t random16[16], char key[25]);
 
-/// The upgrade request: GET path, Host, Upgrade, Connection, Sec-WebSocket-Key/Version, then
+/// The value of a request's Host header (RFC 9110 7.2): `host` (in brackets when an IPv6
+/// literal), then ":port" unless `port` is the scheme's default (443 with `tls`, else 80).
+/// Both clients send it: the WebSocket upgrade and the HTTP requests (net/http.c).
+/// @return its length, or 0 if `cap` is short.
+size_t fh_http_host(char *dst, size_t cap, const char *host, int port, int tls);
+
+/// The upgrade request: GET path, Host (fh_http_host), Upgrade, Connection, Sec-WebSocket-Key/Version, then
 /// the "Name: value\n" lines of `headers` (may be NULL). @return length, or 0 if `cap` is short.
 size_t fh_ws_request(char *dst, size_t cap, const char *host, int port, int tls,
                      const char *path, const char *key, const char *headers);

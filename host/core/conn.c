@@ -45,7 +45,8 @@ void fh_conn_free(fh_conn *c)
 }
 
 struct lws *fh_conn_connect(fh_conn *c, fh_io *io, struct lws_vhost *vh, const char *host,
-                            int port, const char *path, const char *method, int ssl_flags)
+                            int port, const char *host_header, const char *path,
+                            const char *method, int ssl_flags)
 {
   struct lws_client_connect_info ci;
   memset(&ci, 0, sizeof ci);
@@ -54,7 +55,7 @@ struct lws *fh_conn_connect(fh_conn *c, fh_io *io, struct lws_vhost *vh, const c
   ci.address = host;
   ci.port = port;
   ci.path = path && *path ? path : "/";
-  ci.host = host;
+  ci.host = host_header ? host_header : host;
   ci.origin = host;
   ci.method = method;
   ci.ssl_connection = ssl_flags;

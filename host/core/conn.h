@@ -121,11 +121,15 @@ void fh_file_closed(fh_file *f, fh_conn *c, const char *why);
 /// the loop), or a descriptor never adopted is closed.
 void fh_file_drop(fh_file *f);
 /// Starts a libwebsockets client connection for `c` whose callbacks go to `io`: a raw socket
-/// (`method` "RAW") or lws's own WebSocket client (`method` NULL), on `vh` (NULL: the loop's
-/// default vhost), with lws's LCCSCF_* TLS flags. @return the wsi; NULL when it could not even
-/// start (FH_EV_ERROR reported). Otherwise one FH_EV_OPEN or FH_EV_ERROR follows.
+/// (`method` "RAW") or lws's HTTP client (`method` GET, POST, ...), on `vh` (NULL: the loop's
+/// default vhost), with lws's LCCSCF_* TLS flags. `host_header`: what lws sends as the Host
+/// header (fh_http_host: with the port unless the scheme's default; lws copies it, and takes
+/// the name before any ':' for TLS SNI and the certificate check); NULL: `host`. @return the
+/// wsi; NULL when it could not even start (FH_EV_ERROR reported). Otherwise one FH_EV_OPEN or
+/// FH_EV_ERROR follows.
 struct lws *fh_conn_connect(fh_conn *c, fh_io *io, struct lws_vhost *vh, const char *host,
-                            int port, const char *path, const char *method, int ssl_flags);
+                            int port, const char *host_header, const char *path,
+                            const char *method, int ssl_flags);
 /// A new connection of transport `t` that the adapter accepted (a listener's), in the table
 /// with an id; the adapter sets `impl`. @return NULL when out of memory.
 fh_conn *fh_conn_new(fh_loop *lp, const fh_transport *t);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/ws_frame.h"
 #include "core/conn.h"
 #include "net/lws_client.h"
 #include "net/transports.h"
@@ -182,8 +183,14 @@ static int http_open(fh_conn *c, const fh_opts *o, char *err)
   }
   int tls = fh_opt_bool(o, "tls", 0);
   int port = (int)fh_opt_int(o, "port", 0);
-  s->wsi = fh_conn_connect(c, &s->io, vh, host, port ? port : (tls ? 443 : 80),
-                           fh_opt_str(o, "path"), s->method, fh_lws_ssl_flags(o));
+  port = port ? port : (tls ? 443 : 80);
+  char host_header[300];   // lws copies it
+  if (!fh_http_host(host_header, sizeof host_header, host, port, tls)) {
+    snprintf(err, FH_ERR_LEN, "the host name is too long: %.64s...", host);
+    return -1;
+  }
+  s->wsi = fh_conn_connect(c, &s->io, vh, host, port, host_header, fh_opt_str(o, "path"),
+                           s->method, fh_lws_ssl_flags(o));
   return 0;
 }
 

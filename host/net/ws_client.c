@@ -378,7 +378,8 @@ static int open_client(fh_conn *c, const fh_opts *o, char *err)
     snprintf(err, FH_ERR_LEN, "out of memory");
     return -1;
   }
-  s->wsi = fh_conn_connect(c, &s->io, NULL, host, port ? port : (tls ? 443 : 80), path, "RAW", 0);
+  s->wsi = fh_conn_connect(c, &s->io, NULL, host, port ? port : (tls ? 443 : 80), NULL, path,
+                           "RAW", 0);
   return 0;
 }
 

@@ -61,6 +61,22 @@ static void test_frames(void)
   CHECK(n == 6 && buf[0] == 0x89 && buf[1] == 0x80);
 }
 
+// The Host header's value (RFC 9110 7.2), as both clients send it: the port unless the scheme's
+// default, an IPv6 literal in brackets.
+static void test_host_header(void)
+{
+  char h[64];
+  CHECK(fh_http_host(h, sizeof h, "api.example", 80, 0) == 11 && strcmp(h, "api.example") == 0);
+  CHECK(fh_http_host(h, sizeof h, "api.example", 443, 1) == 11 && strcmp(h, "api.example") == 0);
+  CHECK(fh_http_host(h, sizeof h, "api.example", 443, 0) && strcmp(h, "api.example:443") == 0);
+  CHECK(fh_http_host(h, sizeof h, "api.example", 80, 1) && strcmp(h, "api.example:80") == 0);
+  CHECK(fh_http_host(h, sizeof h, "127.0.0.1", 8123, 0) && strcmp(h, "127.0.0.1:8123") == 0);
+  CHECK(fh_http_host(h, sizeof h, "::1", 443, 1) && strcmp(h, "[::1]") == 0);
+  CHECK(fh_http_host(h, sizeof h, "::1", 8443, 1) && strcmp(h, "[::1]:8443") == 0);
+  CHECK(fh_http_host(h, 15, "127.0.0.1", 8123, 0) == 14);
+  CHECK(fh_http_host(h, 14, "127.0.0.1", 8123, 0) == 0);
+}
+
 static void test_handshake(void)
 {
   // RFC 6455 section 1.3: key dGhlIHNhbXBsZSBub25jZQ== -> s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
@@ -77,6 +93,8 @@ static void test_handshake(void)
   CHECK(fh_ws_request(req, 40, "h", 80, 0, "/", key, NULL) == 0);
   n = fh_ws_request(req, sizeof req, "feed.example", 443, 1, "/", key, NULL);
   CHECK(strstr(req, "Host: feed.example\r\n") != NULL);
+  n = fh_ws_request(req, sizeof req, "::1", 9000, 0, "/", key, NULL);
+  CHECK(strstr(req, "Host: [::1]:9000\r\n") != NULL);
 
   const char *ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
@@ -98,6 +116,7 @@ int main(void)
 {
   test_headers();
   test_frames();
+  test_host_header();
   test_handshake();
   return checks_done("ws_frame");
 }

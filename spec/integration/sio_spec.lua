@@ -242,7 +242,8 @@ describe("feedhost over Socket.IO", function()
   end)
 
   it("specs/xts.lua (Engine.IO 3): query auth, subscriptions over HTTP seen by the server with"
-    .. " their headers and body, a 503 retried with backoff, JSON-string events to records", function()
+    .. " their headers (Host with the port, as the handshake's) and body, a 503 retried with"
+    .. " backoff, JSON-string events to records", function()
     local t = it_.tmpdir()
     local srv = node_server(t, { "--eio3", "--rate", "10", "--path", "/apimarketdata/socket.io",
       "--rest-fail", "1" })
@@ -255,6 +256,8 @@ describe("feedhost over Socket.IO", function()
     assert.are.equal(TOKEN, c.query.token)
     assert.are.equal("U77", c.query.userID)
     assert.are.equal("JSON", c.query.publishFormat)
+    local host = "127.0.0.1:" .. srv.port   -- not the scheme's default port: RFC 9110 7.2
+    assert.are.equal(host, c.headers.host)
     it_.wait_for(function() return #events(srv, "http") >= 3 end, 10,
       "two subscriptions over HTTP, the refused one again", fh, srv)
     local calls = events(srv, "http")
@@ -262,6 +265,7 @@ describe("feedhost over Socket.IO", function()
     local codes = {}
     for _, h in ipairs(calls) do
       assert.are.equal("POST", h.method)
+      assert.are.equal(host, h.headers.host)
       assert.are.equal("/apimarketdata/instruments/subscription", h.path)
       assert.are.equal(TOKEN, h.headers.authorization)
       assert.are.equal("application/json", h.headers["content-type"])
