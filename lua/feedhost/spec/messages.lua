@@ -76,24 +76,27 @@ local function mentions_asset(v)
   return false
 end
 
---- Renders `{name}` placeholders (`{{` and `}}` escape braces). @return text or nil, error
+--- Renders `{name}` placeholders (`{{` and `}}` escape braces), read from left to right: in
+-- `{{"id":{id}}}` the placeholder ends at its first `}`. @return text or nil, error
 function M.template(text, values)
-  local missing
-  local out = text:gsub("{{", "\1"):gsub("}}", "\2"):gsub("{([%w_]+)}", function(k)
-    local v = values[k]
-    if v == nil then
-      missing = missing or k
-      return ""
+  local out, i = {}, 1
+  while i <= #text do
+    local j = text:find("[{}]", i) or #text + 1
+    out[#out + 1] = text:sub(i, j - 1)
+    local pair, name = text:sub(j, j + 1), text:match("^{([%w_]+)}", j)
+    if pair == "{{" or pair == "}}" then
+      out[#out + 1], i = pair:sub(1, 1), j + 2
+    elseif name then
+      local v = values[name]
+      if v == nil then
+        return nil, "no value for placeholder {" .. name .. "}"
+      end
+      out[#out + 1], i = type(v) == "number" and json.encode_number(v) or tostring(v), j + #name + 2
+    else
+      out[#out + 1], i = text:sub(j, j), j + 1   -- a lone brace stays
     end
-    if type(v) == "number" then
-      return json.encode_number(v)
-    end
-    return tostring(v)
-  end):gsub("\1", "{"):gsub("\2", "}")
-  if missing then
-    return nil, "no value for placeholder {" .. missing .. "}"
   end
-  return out
+  return table.concat(out)
 end
 
 -- The value that gives the topics of a message for a backend with topics (MQTT, ZeroMQ):
