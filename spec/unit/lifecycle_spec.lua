@@ -207,4 +207,24 @@ describe("connection lifecycle", function()
     assert.are.same({ "MSFT" }, srv.actions(c, "subscribe")[2].trades)
     assert.are.equal(1, srv.accepted)
   end)
+
+  it("an unsubscribe that cannot be built is counted and logged, not raised; the feed goes on", function()
+    local srv = h.server(R, h.answer)
+    local conn = h.conn_spec()
+    conn.subscribe.unsubscribe = { data = { format = "json", json = { fields = {
+      action = { value = "unsubscribe" }, trades = { source = "num('no id')" } } } } }
+    local env = h.start(R, conn, srv.port, { "AAPL", "MSFT" })
+    local universe = env.compiled.universe
+    wait_for(R, "the subscription", function()
+      return srv.conns[1] and #srv.actions(srv.conns[1], "subscribe") == 1
+    end, 3, env)
+    local s = env.rt.sockets[1]
+    local errors = s.errors
+    env.rt:set_assets(universe:resolve({ "AAPL" }))
+    assert.are.equal(errors + 1, s.errors)
+    assert.are.equal(1, #h.grep(env, "cannot build the unsubscribe messages"))
+    env.rt:set_assets(universe:resolve({ "AAPL", "MSFT" }))
+    wait_for(R, "MSFT subscribed again", function() return #srv.actions(srv.conns[1], "subscribe") == 2 end, 3, env)
+    assert.are.equal(0, #srv.actions(srv.conns[1], "unsubscribe"))
+  end)
 end)

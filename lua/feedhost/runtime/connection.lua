@@ -106,13 +106,13 @@ function Connection:set_assets(list)
       end
     end
     if #removed > 0 then
-      self:queue(self.def.c.unsubscribe(removed), "unsubscribe")
+      self:queue(self:render("unsubscribe", removed) or {}, "unsubscribe")
       for _, a in ipairs(removed) do
         self.subscribed[a.symbol or a] = nil
       end
     end
     if #added > 0 then
-      self:queue(self.def.c.subscribe(added), "subscribe")
+      self:queue(self:render("subscribe", added) or {}, "subscribe")
     end
   elseif self.state == "idle" and self.rt.started and not self.rt.stopping then
     self:connect()
@@ -319,19 +319,23 @@ function Connection:subscribe_all()
   self:subscribe_assets()
 end
 
+-- The spec's `kind` ("subscribe" or "unsubscribe") frames for `assets`, rendered with this
+-- connection's state (what its hooks learnt: channel ids the unsubscribe names); an error is
+-- counted and logged. @return frames, or nil
+function Connection:render(kind, assets)
+  local ok, frames = pcall(self.def.c[kind], assets, nil, self.spec_state)
+  if ok then
+    return frames
+  end
+  self.errors = self.errors + 1
+  self.log:error("cannot build the %s messages: %s", kind, tostring(frames))
+end
+
 -- Every current asset subscribed, per channel, paced; `frames`: the subscribe messages when
 -- they are rendered already.
 function Connection:subscribe_assets(frames)
-  if not frames then
-    -- rendered even without assets: a stream like Alpaca's trade_updates subscribes to none
-    local ok, f = pcall(self.def.c.subscribe, self.assets)
-    if not ok then
-      self.errors = self.errors + 1
-      self.log:error("cannot build the subscribe messages: %s", tostring(f))
-      f = {}
-    end
-    frames = f
-  end
+  -- rendered even without assets: a stream like Alpaca's trade_updates subscribes to none
+  frames = frames or self:render("subscribe", self.assets) or {}
   for _, a in ipairs(self.assets) do
     self.subscribed[a.symbol or a] = true
   end
@@ -485,13 +489,13 @@ function Connection:resubscribe(frames, held)
     self.pacer = nil
   end
   self.outq = {}
-  local ok, sub = pcall(self.def.c.subscribe, self.assets)
-  if ok then
+  local sub = self:render("subscribe", self.assets)
+  if sub then
     frames, sub = require("feedhost.transport").topic_changes(frames, held or {}, sub)
   end
   self:queue(frames, "unsubscribe")
   self.state = "subscribing"
-  self:subscribe_assets(ok and sub or nil)
+  self:subscribe_assets(sub or {})
   return true
 end
 

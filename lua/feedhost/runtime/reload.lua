@@ -263,9 +263,10 @@ local function apply(host, compiled, plan)
         { credentials = compiled.credentials, override = rt.urls[name], assets = plan.assets })
       actions[name] = action
       if action == "resubscribing" then
-        for _, s in ipairs(old.sockets) do   -- the old messages for what each one subscribed
-          local ok, frames = pcall(old.c.unsubscribe, s.assets)
-          local hok, held = pcall(old.c.subscribe, s.assets)
+        for _, s in ipairs(old.sockets) do   -- the old messages for what each one subscribed,
+          -- with what its hooks learnt (the channel ids a Bitfinex unsubscribe names)
+          local ok, frames = pcall(old.c.unsubscribe, s.assets, nil, s.spec_state)
+          local hok, held = pcall(old.c.subscribe, s.assets, nil, s.spec_state)
           unsub[s] = { ok and frames or {}, hok and held or {} }
         end
       end

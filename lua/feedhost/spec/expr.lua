@@ -36,8 +36,9 @@ local FORBIDDEN = {
 -- Context names per location (DESIGN.md section 2).
 M.CONTEXT = {
   auth = { "credentials", "broker", "connection_name" },
-  subscribe = { "credentials", "broker", "connection_name", "subscribe_assets", "channel" },
-  token = { "credentials", "broker", "connection_name", "subscribe_assets", "channel", "asset" },
+  subscribe = { "credentials", "broker", "connection_name", "subscribe_assets", "channel", "state" },
+  token = { "credentials", "broker", "connection_name", "subscribe_assets", "channel", "asset",
+    "state" },
   data = { "data", "broker", "credentials", "mappings", "connection_name", "channel",
     "received_at", "topic", "event", "state" },
   hook = { "broker", "credentials", "connection_name", "message", "error", "code", "reason",

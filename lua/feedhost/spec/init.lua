@@ -119,7 +119,8 @@ end
 
 local function prefix_errors(errs, prefix, out)
   for _, e in ipairs(errs) do
-    out[#out + 1] = { path = prefix .. (e.path:sub(1, 1) == "[" and "" or ".") .. e.path, msg = e.msg }
+    local sep = (prefix == "" or e.path:sub(1, 1) == "[") and "" or "."
+    out[#out + 1] = { path = prefix .. sep .. e.path, msg = e.msg }
   end
 end
 
@@ -301,15 +302,18 @@ function M.compile(loaded, opts)
       end
       return nil
     end
-    -- subscribe / unsubscribe: per channel, else `all`; an entry may be a list of messages
+    -- subscribe / unsubscribe: per channel, else `all`; an entry may be a list of messages.
+    -- c.subscribe(assets, channels, state) / c.unsubscribe(...): `state` is the connection's
+    -- (what its hooks learnt: Bitfinex's channel ids), an empty one when not given
     for _, kind in ipairs({ "subscribe", "unsubscribe" }) do
       local entries = ((conn.subscribe or {})[kind]) or {}
       local compiled_entries = {}
       for key, entry in pairs(entries) do
         compiled_entries[key] = compile_list(entry, base .. ".subscribe." .. kind .. "." .. key, "subscribe")
       end
-      c[kind] = function(subscribe_assets, channels)
+      c[kind] = function(subscribe_assets, channels, state)
         local frames, sent_all = {}, false
+        state = state or {}
         local chans = channels or conn.streams or {}
         if #chans == 0 and compiled_entries.all then
           chans = { "all" }
@@ -322,7 +326,8 @@ function M.compile(loaded, opts)
           end
           if fns and not (key == "all" and sent_all) then
             sent_all = sent_all or key == "all"
-            local ctx = setmetatable({ subscribe_assets = subscribe_assets, channel = ch }, { __index = ctx_base })
+            local ctx = setmetatable({ subscribe_assets = subscribe_assets, channel = ch, state = state },
+              { __index = ctx_base })
             render_all(fns, ctx, frames, ch, key, kind)
           end
         end

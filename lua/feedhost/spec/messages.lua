@@ -2,15 +2,17 @@
 --
 -- Each message of a spec is compiled once into a function of a context table; rendering it
 -- gives a list of frames: `{ text = "..." }`, `{ binary = "..." }` or `{ http = {...} }`,
--- carrying `event`/`namespace` for Socket.IO and `topics` for MQTT/ZeroMQ.
+-- carrying `event`/`namespace` for Socket.IO and `topics` for MQTT/ZeroMQ. A message with a
+-- `condition` that does not hold renders no frame (for that asset, when rendered per asset).
 local codegen = require("feedhost.spec.codegen")
 local expr = require("feedhost.spec.expr")
 local json = require("feedhost.util.json")
 
 local M = {}
 
-local PROLOGUE = "local credentials, broker, connection_name, subscribe_assets, channel, asset, mappings = "
-  .. "ctx.credentials, ctx.broker, ctx.connection_name, ctx.subscribe_assets, ctx.channel, ctx.asset, ctx.mappings\n"
+local PROLOGUE = "local credentials, broker, connection_name, subscribe_assets, channel, asset, mappings, state = "
+  .. "ctx.credentials, ctx.broker, ctx.connection_name, ctx.subscribe_assets, ctx.channel, ctx.asset, ctx.mappings,"
+  .. " ctx.state\n"
 
 local HEADER = [[
 local _K, _H, _ARR = ...
@@ -123,7 +125,8 @@ function M.compile(msg, path, opts)
   local registry = opts.registry or {}
   local helpers = opts.helpers
   local location = opts.location or "subscribe"
-  local g = new_gen(location == "auth" and "auth" or "token", registry)
+  local context = location == "auth" and "auth" or "token"
+  local g = new_gen(context, registry)
   local topics, topics_only = topics_value(msg, opts.backend)
   local format = topics_only and "topics" or msg.format
   local body_fn, tokens_fn, encoder, topics_fn, headers_fn
@@ -149,6 +152,15 @@ function M.compile(msg, path, opts)
     end
   else
     g:emit("return function(ctx) return nil end", path)
+  end
+  local condition_fn
+  if msg.condition ~= nil then
+    local cg = new_gen(context, registry)   -- true, or left out (nil) when it does not hold
+    value_fn(cg, { value = true, condition = msg.condition }, path, false)
+    if #cg.errors > 0 then
+      return nil, cg.errors
+    end
+    condition_fn = load_gen(cg, helpers, path .. ".condition")
   end
   if topics ~= nil then
     local tg = new_gen("subscribe", registry)
@@ -180,7 +192,11 @@ function M.compile(msg, path, opts)
   body_fn = load_gen(g, helpers, path)
   tokens_fn = format == "text" and body_fn or nil
 
+  -- the frame of the message in `ctx`, or nil when its condition does not hold
   local function one(ctx)
+    if condition_fn and not condition_fn(ctx) then
+      return nil
+    end
     local frame = { event = msg.event, namespace = msg.namespace, format = format }
     if format == "json" then
       if msg.json ~= nil then
@@ -229,7 +245,7 @@ function M.compile(msg, path, opts)
       end
       return frames
     end
-    return { one(ctx) }
+    return { one(ctx) }   -- {} when the condition does not hold
   end
 end
 

@@ -94,6 +94,7 @@ local MESSAGE = record({
   method = enum({ "GET", "POST", "PUT", "DELETE" }),
   url = STRING,
   headers = WITH_FIELDS,
+  condition = EXPR,   -- false: the message (for this asset) is not sent
 }, {
   what = "message",
   required = { "format" },
