@@ -5,7 +5,10 @@
 -- Streams are numbered: every subscribe is acknowledged with {"event":"subscribed","channel",
 -- "chanId","symbol"}, and its data arrives as arrays [chanId, ...]. The on_info hook keeps those
 -- acks in the connection's `state` by channel id (a new connection starts with an empty one);
--- routers and converters look the stream up there. A trade snapshot [chanId, [[ID, MTS,
+-- routers and converters look the stream up there. It also keeps each channel's id by name
+-- ("trades:tBTCUSD"): an unsubscribe names the channel by its id ({"event":"unsubscribe",
+-- "chanId":17}), one per asset and channel, and is not sent for a channel whose ack has not come
+-- (a channel it never had); {"event":"unsubscribed","chanId":17} forgets the channel. A trade snapshot [chanId, [[ID, MTS,
 -- AMOUNT, PRICE], ...]] is fanned out with the channel id beside each trade; an update
 -- [chanId, "te", [ID, MTS, AMOUNT, PRICE]] is routed whole ("tu", its later copy with the
 -- database id, is left out); heartbeats are [chanId, "hb"]. The setup message sets the TIMESTAMP
@@ -16,6 +19,13 @@
 local function request(channel)
   return { format = "text", text = '{{"event":"subscribe","channel":"' .. channel
     .. '","symbol":"{symbol}"}}', tokens = { fields = { symbol = { source = "asset.broker_symbol" } } } }
+end
+
+-- the unsubscribe of an asset's `channel`, by the id its ack gave (code: in `state`)
+local function leave(channel)
+  local id = "state['" .. channel .. ":' .. asset.broker_symbol]"
+  return { format = "text", text = '{{"event":"unsubscribe","chanId":{id}}}',
+    tokens = { fields = { id = { source = id } } }, condition = id .. " ~= nil" }
 end
 
 -- whether the stream with channel id `id` (code) is a `name` one
@@ -37,9 +47,17 @@ return {
     streams = { "data", "quote" },
     setup = { format = "json", json = { fields = { event = { value = "conf" }, flags = { value = 32768 } } },
       order = { "event", "flags" } },
-    subscribe = { subscribe = { data = request("trades"), quote = request("ticker") } },
-    hooks = { on_info = function(ctx) -- channel ids of the subscribe acks
-      if ctx.data.event == "subscribed" then ctx.state[ctx.data.chanId] = ctx.data end
+    subscribe = { subscribe = { data = request("trades"), quote = request("ticker") },
+      unsubscribe = { data = leave("trades"), quote = leave("ticker") } },
+    hooks = { on_info = function(ctx) -- channel ids of the subscribe acks, both ways
+      local d, state = ctx.data, ctx.state
+      local ack = d.event == "unsubscribed" and state[d.chanId]
+      if d.event == "subscribed" then
+        state[d.chanId], state[d.channel .. ":" .. d.symbol] = d, d.chanId
+      elseif ack then
+        local name = ack.channel .. ":" .. ack.symbol
+        state[d.chanId], state[name] = nil, state[name] ~= d.chanId and state[name] or nil
+      end
     end },
     frame = { each = "data[2]", with = { chan = "data[1]" }, when = is("data[1]", "trades") },
     router = { rules = {

@@ -503,22 +503,16 @@ describe("feedhost over WebSocket", function()
   -- `feedhost run` has no way to change the assets of a running feed (no reload in this version),
   -- so unsubscribe is checked through the embedding API (DESIGN section 6), in this process.
   describe("embedded host", function()
-    it("host:unsubscribe sends the spec's unsubscribe frames, host:subscribe only what is new", function()
-      local feedhost = require("feedhost")
-      local t = setup()
-      local srv = it_.server(t, { "--key", KEY, "--secret", SECRET, "--rate", "20" })
+    -- A host of feedhost.new `opts` (its log lines and records kept), closed after the test:
+    -- host, pump(fn, timeout, what) that drives its loop until fn() holds, count(symbol) of its
+    -- records, its records, its log lines.
+    local function embedded(opts, srv)
       local lines, recs = {}, {}
-      local host, err = feedhost.new({
-        spec = SPECS .. "first_message.lua",
-        credentials = { api_key = KEY, api_secret = SECRET },
-        assets = { "AAPL", "MSFT" },
-        urls = { market_data = srv:url("/v2/iex") },
-        log = require("feedhost.util.log").new({ level = "info", sink = function(l) lines[#lines + 1] = l end }),
-        on_record = function(r) recs[#recs + 1] = r end,
-      })
+      opts.log = require("feedhost.util.log").new({ level = "info", sink = function(l) lines[#lines + 1] = l end })
+      opts.on_record = function(r) recs[#recs + 1] = r end
+      local host, err = require("feedhost").new(opts)
       assert(host, err)
       finally(function() host:close() end)
-      -- drive the host's loop until fn() holds
       local function pump(fn, timeout, what)
         return it_.wait_for(function()
           host:step(20)
@@ -532,6 +526,18 @@ describe("feedhost over WebSocket", function()
         end
         return n
       end
+      return host, pump, count, recs, lines
+    end
+
+    it("host:unsubscribe sends the spec's unsubscribe frames, host:subscribe only what is new", function()
+      local t = setup()
+      local srv = it_.server(t, { "--key", KEY, "--secret", SECRET, "--rate", "20" })
+      local host, pump, count, recs, lines = embedded({
+        spec = SPECS .. "first_message.lua",
+        credentials = { api_key = KEY, api_secret = SECRET },
+        assets = { "AAPL", "MSFT" },
+        urls = { market_data = srv:url("/v2/iex") },
+      }, srv)
       pump(function() return count("MSFT") >= 4 end, 10, "MSFT records")
       assert_full_subscription(srv, 1, true)
 
@@ -574,6 +580,101 @@ describe("feedhost over WebSocket", function()
       for _, l in ipairs(lines) do
         assert(not l:find(SECRET, 1, true), "log line shows the secret: " .. l)
       end
+    end)
+
+    -- specs/bitfinex.lua (or `spec`, a copy) embedded against bitfinex_server.py, BTCUSD and
+    -- ETHUSD live (records of both). Returns the host, pump, count and: answers(kind), what the
+    -- server sent with that `event`, decoded; left(from), the client's unsubscribe frames from
+    -- the from-th on, sorted; leave(pairs), the unsubscribe frames of the channels the latest
+    -- subscribed answers gave `pairs`, sorted.
+    local function bitfinex(spec)
+      local t = setup()
+      local srv = it_.peer(t, "bitfinex", { it_.PYTHON, "spec/integration/servers/bitfinex_server.py" },
+        { "--rate", "20" })
+      local host, pump, count = embedded({ spec = spec or "specs/bitfinex.lua",
+        assets = { "BTCUSD", "ETHUSD" }, urls = { market_data = srv:url("/ws/2") } }, srv)
+      local function answers(kind)
+        local out = {}
+        for _, e in ipairs(srv:events("send")) do
+          local m = it_.json_decode(e.text)
+          if m.event == kind then out[#out + 1] = m end
+        end
+        return out
+      end
+      local function left(from)
+        local out = {}
+        for _, text in ipairs(srv:received()) do
+          if text:find('"unsubscribe"', 1, true) then out[#out + 1] = text end
+        end
+        out = { unpack(out, from) }
+        table.sort(out)
+        return out
+      end
+      local function leave(pairs_)
+        local ids = {}
+        for _, m in ipairs(answers("subscribed")) do
+          ids[m.channel .. ":" .. m.symbol] = m.chanId
+        end
+        local out = {}
+        for _, pair in ipairs(pairs_) do
+          for _, channel in ipairs({ "trades", "ticker" }) do
+            local id = ids[channel .. ":t" .. pair]
+            assert.is_number(id)
+            out[#out + 1] = string.format('{"event":"unsubscribe","chanId":%d}', id)
+          end
+        end
+        table.sort(out)
+        return out
+      end
+      pump(function() return count("ETHUSD") >= 4 and count("BTCUSD") >= 4 end, 10, "records of both pairs")
+      return host, pump, count, answers, left, leave, srv
+    end
+
+    it("specs/bitfinex.lua: host:unsubscribe leaves each channel of the asset by the chanId of"
+      .. " the server's subscribed answer, and a channel subscribed again by its new one", function()
+      local host, pump, count, answers, left, leave, srv = bitfinex()
+      local first = leave({ "ETHUSD" })
+      assert.is_true(host:unsubscribe({ "ETHUSD" }))
+      pump(function() return #answers("unsubscribed") == 2 end, 5, "two channels left")
+      assert.are.same(first, left(1))
+      assert.are.same({}, answers("error"))
+      -- ETHUSD's records stop, BTCUSD's go on
+      local eth, btc = count("ETHUSD"), count("BTCUSD")
+      pump(function() return count("BTCUSD") >= btc + 10 end, 5, "more BTCUSD records")
+      assert.are.equal(eth, count("ETHUSD"))
+
+      assert.is_true(host:subscribe({ "ETHUSD" }))
+      pump(function() return #answers("subscribed") == 6 end, 5, "ETHUSD subscribed again")
+      local again = leave({ "ETHUSD" })
+      assert.are_not.same(first, again)
+      pump(function() return count("ETHUSD") >= eth + 4 end, 5, "ETHUSD records again")
+      assert.is_true(host:unsubscribe({ "ETHUSD" }))
+      pump(function() return #answers("unsubscribed") == 4 end, 5, "the new channels left")
+      assert.are.same(again, left(3))
+      assert.are.same({}, answers("error"))
+      assert.are.equal(1, #srv:events("connect"))
+    end)
+
+    it("specs/bitfinex.lua reloaded with another subscribe message: the old channels are left by"
+      .. " their ids, then subscribed anew, on the same connection", function()
+      local t = it_.tmpdir()
+      local text = it_.read("specs/bitfinex.lua")
+      it_.write(t .. "/bitfinex_pairs.json", it_.read("specs/bitfinex_pairs.json"))
+      local spec = it_.write(t .. "/bitfinex.lua", text)
+      local host, pump, _, answers, left, leave, srv = bitfinex(spec)
+      local old = leave({ "BTCUSD", "ETHUSD" })
+      it_.write(spec, (text:gsub('"symbol":"{symbol}"', '"symbol":"{symbol}","freq":"F0"')))
+      assert(host:reload())
+      pump(function() return #answers("subscribed") == 8 end, 5, "four channels subscribed anew")
+      assert.are.same(old, left(1))
+      assert.are.equal(4, #answers("unsubscribed"))
+      assert.are.same({}, answers("error"))
+      local subs = {}
+      for _, text_ in ipairs(srv:received()) do
+        if text_:find('"freq":"F0"', 1, true) then subs[#subs + 1] = text_ end
+      end
+      assert.are.equal(4, #subs)
+      assert.are.equal(1, #srv:events("connect"))
     end)
   end)
 end)

@@ -40,7 +40,8 @@ local function lines_of(out)
   return lines
 end
 
-local function feed(compiled, conn, frames)
+-- `state`: the connection's (default: the pipeline's own)
+local function feed(compiled, conn, frames, state)
   local b = cffi.batch(4096, 8)
   for _, f in ipairs(frames) do
     local ts = f.received_at and specmod and require("feedhost.runtime.replay").parse_int64(tostring(f.received_at))
@@ -56,7 +57,7 @@ local function feed(compiled, conn, frames)
       cffi.api.batch_push_meta(b, 1, cffi.C.FH_FRAME_TEXT, ts, meta, #meta, f.text, #f.text)
     end
   end
-  compiled.connections[conn].pipeline.run(b)
+  compiled.connections[conn].pipeline.run(b, nil, state)
 end
 
 -- a sent frame as the fixture writes it: text, a Socket.IO emit packet, an HTTP request, or
@@ -131,9 +132,12 @@ for _, name in ipairs(fixture_names()) do
           end)
         end
         if cfx.unsubscribe then
-          it("sends the expected unsubscribe frames", function()
+          it("sends the expected unsubscribe frames, with the state its frames leave", function()
+            local _, comp2, assets2 = run_fixture(name)
+            local state = {}   -- what the hooks learn from the frames (Bitfinex's channel ids)
+            feed(comp2, conn, cfx.frames or {}, state)
             local got = {}
-            for _, fr in ipairs(c.unsubscribe(assets)) do
+            for _, fr in ipairs(comp2.connections[conn].unsubscribe(assets2, nil, state)) do
               got[#got + 1] = wire(c, fr)
             end
             assert.are.same(cfx.unsubscribe, got)
