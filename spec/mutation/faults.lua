@@ -14,15 +14,15 @@ return {
   {
     name = "the backoff cap is ignored",
     file = "lua/feedhost/runtime/connection.lua",
-    find = "local delay = math.min(rc.max, rc.initial * rc.factor ^ self.attempt)",
-    replace = "local delay = rc.initial * rc.factor ^ self.attempt",
+    find = "local delay = math.min(rc.max, rc.initial * rc.factor ^ attempt)",
+    replace = "local delay = rc.initial * rc.factor ^ attempt",
     tests = { { busted = LIFE, filter = "by reconnect.factor up to" } },
   },
   {
     name = "the backoff jitter is removed (clients reconnect in lockstep)",
     file = "lua/feedhost/runtime/connection.lua",
-    find = "  delay = delay * (1 + rc.jitter * (2 * self.rt.random() - 1))\n",
-    replace = "",
+    find = "return math.max(0, delay * (1 + rc.jitter * (2 * random() - 1)))",
+    replace = "return delay",
     tests = { { busted = LIFE, filter = "jitter" } },
   },
   {
