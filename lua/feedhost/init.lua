@@ -26,6 +26,7 @@ local storemod = require("feedhost.data.store")
 local logmod = require("feedhost.util.log")
 local reload = require("feedhost.runtime.reload")
 local clock = require("feedhost.sys.clock")
+local symbol_of = require("feedhost.data.asset").symbol_of
 
 local M = {}
 
@@ -228,7 +229,7 @@ function M.new(opts)
   function host.recompile(list)
     local symbols = {}
     for i, a in ipairs(host.symbols) do
-      symbols[i] = type(a) == "table" and a.symbol or a
+      symbols[i] = symbol_of(a)
     end
     return prepare(setmetatable({ assets = symbols }, { __index = opts }), log, emit, direct, list)
   end
@@ -310,10 +311,6 @@ function M.deliver(store, write, user, on)
       f(r)
     end
   end
-end
-
-local function symbol_of(a)
-  return type(a) == "table" and a.symbol or a
 end
 
 --- Adds assets (symbols or Asset tables) to every connection; live connections subscribe now.

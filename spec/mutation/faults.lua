@@ -100,7 +100,7 @@ return {
   {
     name = "an unsubscribed asset stays marked subscribed (subscribing it again sends nothing)",
     file = "lua/feedhost/runtime/connection.lua",
-    find = "        self.subscribed[a.symbol or a] = nil\n",
+    find = "        self.subscribed[symbol_of(a)] = nil\n",
     replace = "",
     tests = { { busted = LIFE, filter = "unsubscribe" } },
   },

@@ -50,6 +50,15 @@ describe("feedhost.data.asset", function()
     end)
   end)
 
+  describe("symbol_of", function()
+    it("gives an Asset's symbol and a symbol string unchanged", function()
+      assert.equal("AAPL", asset.symbol_of(asset.new_asset { symbol = "AAPL", broker_symbol = "X" }))
+      assert.equal("AAPL", asset.symbol_of("AAPL"))
+      local t = {}
+      assert.equal(t, asset.symbol_of(t))
+    end)
+  end)
+
   describe("SymbolNotFound", function()
     it("is a table with kind and msg that prints as msg", function()
       local u = universe.new { master = { rows = { { symbol = "A" } } } }

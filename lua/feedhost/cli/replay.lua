@@ -1,5 +1,6 @@
 --- feedhost replay: captured frames through the compiled pipelines, records out.
 local args = require("feedhost.cli.args")
+local symbol_of = require("feedhost.data.asset").symbol_of
 
 local M = { name = "replay", npos = 2,
   options = { ["trusted-spec"] = "flag", assets = "value", ["assets-file"] = "value",
@@ -142,7 +143,7 @@ function M.run(opts, pos)
     out = output and not only and output.out or nil,
     on_record = output and only and function(r)
       local a = r.asset
-      if a ~= nil and not only[type(a) == "table" and a.symbol or a] then
+      if a ~= nil and not only[symbol_of(a)] then
         left_out = left_out + 1
         return
       end

@@ -9,6 +9,7 @@
 --   M.make_asset(t)            -> Asset, or nil and a message: normalizes in place a fresh table
 --                                 holding only asset fields (never raises; for master data rows)
 --   M.is_asset(v)              -> boolean
+--   M.symbol_of(a)             -> an Asset's symbol; a string (or anything else) unchanged
 --   M.format_id(v)             -> string: security ids as strings (408065 -> "408065")
 --   M.SymbolNotFound           metatable of SymbolNotFound errors (__tostring -> msg)
 --   M.symbol_not_found(msg, key, value) -> a SymbolNotFound error object (not raised)
@@ -64,6 +65,14 @@ local function format_id(v)
   return nil
 end
 M.format_id = format_id
+
+--- The symbol of an asset given as an Asset table or as its symbol string (a table without a
+--- symbol, or anything else, is returned unchanged): the key assets are compared by.
+---@param a table|string
+---@return any
+function M.symbol_of(a)
+  return type(a) == "table" and a.symbol or a
+end
 
 -- a numeric string to a number (tonumber skips surrounding blanks), or the value unchanged
 local function to_number(v)

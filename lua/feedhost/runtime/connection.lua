@@ -10,6 +10,7 @@ local clock = require("feedhost.sys.clock")
 local json = require("feedhost.util.json")
 local sys = require("feedhost.sys.ffi")
 local watch = require("feedhost.sys.watch")
+local symbol_of = require("feedhost.data.asset").symbol_of
 local ffi = require("ffi")
 
 local now = clock.mono
@@ -95,20 +96,20 @@ function Connection:set_assets(list)
     -- subscribe what is new, unsubscribe what went away
     local keep, added, removed = {}, {}, {}
     for _, a in ipairs(list) do
-      keep[a.symbol or a] = true
-      if not self.subscribed[a.symbol or a] then
+      keep[symbol_of(a)] = true
+      if not self.subscribed[symbol_of(a)] then
         added[#added + 1] = a
       end
     end
     for _, a in ipairs(old) do
-      if not keep[a.symbol or a] then
+      if not keep[symbol_of(a)] then
         removed[#removed + 1] = a
       end
     end
     if #removed > 0 then
       self:queue(self:render("unsubscribe", removed) or {}, "unsubscribe")
       for _, a in ipairs(removed) do
-        self.subscribed[a.symbol or a] = nil
+        self.subscribed[symbol_of(a)] = nil
       end
     end
     if #added > 0 then
@@ -337,7 +338,7 @@ function Connection:subscribe_assets(frames)
   -- rendered even without assets: a stream like Alpaca's trade_updates subscribes to none
   frames = frames or self:render("subscribe", self.assets) or {}
   for _, a in ipairs(self.assets) do
-    self.subscribed[a.symbol or a] = true
+    self.subscribed[symbol_of(a)] = true
   end
   self:queue(frames, "subscribe")
 end

@@ -31,6 +31,7 @@
 local ffi = require("ffi")
 local clock = require("feedhost.sys.clock")
 local runtime = require("feedhost.runtime")
+local symbol_of = require("feedhost.data.asset").symbol_of
 
 local M = {}
 
@@ -202,7 +203,7 @@ end
 local function symbols_of(list)
   local out = {}
   for i, a in ipairs(list) do
-    out[i] = type(a) == "table" and a.symbol or a
+    out[i] = symbol_of(a)
   end
   return out
 end

@@ -227,7 +227,7 @@ function M.assets_of(u, list)
   end
   local out = {}
   for _, a in ipairs(list) do
-    local sym = type(a) == "table" and a.symbol or a
+    local sym = asset.symbol_of(a)
     local ok, found = pcall(u.resolve, u, { sym })
     if ok and found[1] then
       out[#out + 1] = found[1]
