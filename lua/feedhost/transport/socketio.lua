@@ -152,9 +152,9 @@ end
 
 -- ---- reactor events -> the connection --------------------------------------------------------
 -- The namespace is connected; `text` is the Engine.IO open packet (sid, pingInterval, ...).
-function Session:on_open(_, _, text)
+function Session:on_open(id, code, text)
   local t = now()
-  self.opened_at, self.last_rx, self.last_ping = t, t, t
+  self.opened_at, self.last_ping = t, t
   local ok, open = pcall(json.decode, text or "")
   if ok and type(open) == "table" then
     self.sid = open.sid
@@ -165,20 +165,13 @@ function Session:on_open(_, _, text)
       self.ping_timeout = tonumber(open.pingTimeout) / 1000
     end
   end
-  local c = self.conn
-  if c then
-    c:on_transport_open()
-  end
+  websocket.Session.on_open(self, id, code, text)   -- last_rx, then the connection
 end
 
 -- A server ping (v4) or the pong to ours (v3).
-function Session:on_pong()
-  local t = now()
-  self.last_rx, self.last_ping, self.sent_ping_at = t, t, nil
-  local c = self.conn
-  if c then
-    c:on_alive()
-  end
+function Session:on_pong(id)
+  self.last_ping, self.sent_ping_at = now(), nil
+  websocket.Session.on_pong(self, id)   -- last_rx, then the connection
 end
 
 return M
