@@ -40,9 +40,12 @@ typedef struct sio {
   int done;              // FH_EV_CLOSE / FH_EV_ERROR reported: nothing more is taken
   char *scratch;         // decoded strings, filled placeholders
   size_t scratch_cap;
-  char *bin_head;        // a binary event waiting for its attachments
+  char *bin_head;        // a binary event waiting for its attachments (the whole packet)
   size_t bin_head_len;
   size_t bin_head_cap;
+  int bin_type;          // its header, parsed once: FH_SIO_BINARY_EVENT or FH_SIO_BINARY_ACK,
+  size_t bin_data_off;   // and where its JSON payload is in bin_head
+  size_t bin_data_len;
   int bin_need;
   int bin_have;
   uint8_t *att;          // the attachments so far, back to back
@@ -202,13 +205,11 @@ static int on_event(sio *s, char *p, size_t len, char *pkt, size_t pkt_len)
 static int binary_done(sio *s)
 {
   s->bin_need = 0;
-  fh_sio_packet pk;
   fh_sio_event ev;
-  if (fh_sio_parse(s->bin_head, s->bin_head_len, &pk) != 0 ||
-      fh_sio_split_event(pk.data, pk.data_len, &ev) != 0) {
+  if (fh_sio_split_event(s->bin_head + s->bin_data_off, s->bin_data_len, &ev) != 0) {
     return malformed(s, FH_FRAME_TEXT, s->bin_head, s->bin_head_len);
   }
-  if (pk.type == FH_SIO_BINARY_ACK) {
+  if (s->bin_type == FH_SIO_BINARY_ACK) {
     return 0;
   }
   int k = ev.nargs == 1 ? fh_sio_placeholder(ev.args, ev.args_len) : -1;
@@ -292,6 +293,9 @@ static int on_packet(sio *s, char *p, size_t len, char *pkt, size_t pkt_len)
     if (fh_buf_append(&s->bin_head, &s->bin_head_len, &s->bin_head_cap, p, len, 1024)) {
       return 0;
     }
+    s->bin_type = pk.type;  // the header as parsed here: binary_done does not parse it again
+    s->bin_data_off = (size_t)(pk.data - p);
+    s->bin_data_len = pk.data_len;
     s->bin_need = pk.attachments;
     return pk.attachments == 0 ? binary_done(s) : 0;
   default:
