@@ -679,6 +679,18 @@ describe("pipeline parser formats", function()
       assert.are.equal(2, #h.out)
       assert.are.equal(1, h.stats.error_paths["converters.data[1].fields.p"])
     end)
+
+    it("a decoded list's payload that is an empty JSON array gives no element (as frame ="
+      .. " array does), a list of two gives two", function()
+      local lists = { '[{"d":[]}]', '[{"d":[{"p":1},{"p":2}]}]' }
+      local h = build(simple({ p = { source = "data.p" } }, { parser = { format = "binary",
+        payload_path = "data[1].d",
+        decode = function(p) return json.decode(lists[p[0]]) end } }))
+      h.feed({ binary = "\1" }, { binary = "\2" })
+      assert.are.same({ '{"channel":"data","connection":"c","p":1}',
+        '{"channel":"data","connection":"c","p":2}' }, h.lines())
+      assert.are.equal(0, h.stats.errors)
+    end)
   end)
 end)
 

@@ -413,23 +413,12 @@ function M.generate(conn, name, registry, direct)
   end
 
   -- Lua-table path: split, element (_TABLE_NOPP); payload_path first (_TABLE). `split`: the
-  -- frame's plan applies (a decoded list is a list of elements even without one)
-  if plan then
-    fanout.gen_frame_split(g, plan, "l")
-  end
-  g:emit("local function _TABLE_NOPP(data, received_at, split, p, len)"
-    .. (plan and "\nif split then return _FAN_l(data, received_at, p, len) end" or ""), nil)
-  g:emit([[
-if split and type(data) == "table" and data[1] ~= nil then
-  for j = 1, #data do
-    local ok, e = xpcall(_EL_l, _HANDLER, data[j], received_at)
-    if not ok and _fail(e, p, len) then return end
-  end
-  return
-end
-local ok, e = xpcall(_EL_l, _HANDLER, data, received_at)
-if not ok then _fail(e, p, len) end
-end]], nil)
+  -- frame's plan applies (a decoded list is a list of elements even without one: the fan-out of
+  -- frame = "array" splits it)
+  fanout.gen_frame_split(g, plan or fanout.plan("array"), "l")
+  g:emit("local function _TABLE_NOPP(data, received_at, split, p, len)\n"
+    .. "if split then return _FAN_l(data, received_at, p, len) end\n"
+    .. "return _ONE_l(data, received_at, p, len)\nend", nil)
   g:emit("local function _TABLE(data, received_at, split, p, len)", "parser")
   if pp_l then
     g:emit("data = " .. pp_l, "parser.payload_path")
