@@ -7,7 +7,7 @@
 -- resolves symbols in its own universe (the instruments-info list of its category), so a
 -- record's asset is the instrument of that market, and --assets subscribes each connection to
 -- the symbols its market has. Pushes are {"topic","type","ts","data"}: a trade push's data is a
--- list (fanned out, the topic beside each trade), an order book push's an object (routed whole).
+-- list (fanned out), an order book push's an object (routed whole).
 -- Keepalive: {"op":"ping"} every 20 s, answered {"op":"ping","ret_msg":"pong",...}.
 -- Refresh the instruments: curl 'https://api.bybit.com/v5/market/instruments-info?category=spot'
 
@@ -30,10 +30,12 @@ local function market(category)
       subscribe = { data = request("subscribe", "publicTrade."), quote = request("subscribe", "orderbook.1.") },
       unsubscribe = { data = request("unsubscribe", "publicTrade."), quote = request("unsubscribe", "orderbook.1.") },
     },
-    frame = { each = "data.data", with = { stream = "data.topic" } },
+    -- the topic is read once per frame: only a trade push is fanned out, so a trade is an
+    -- element without a topic (nor an op); a book push (one element) is named by its topic
+    frame = { each = "data.data", when = "data.topic ~= nil and data.topic:sub(1, 12) == 'publicTrade.'" },
     router = { rules = {
-      { channel = "data", match = "stream ~= nil and stream:sub(1, 12) == 'publicTrade.'" },
-      { channel = "quote", match = "stream ~= nil and stream:sub(1, 12) == 'orderbook.1.'" },
+      { channel = "data", match = "data.topic == nil and data.op == nil" },
+      { channel = "quote", match = "data.topic ~= nil and data.topic:sub(1, 12) == 'orderbook.1.'" },
       { channel = "heartbeat", match = "data.op == 'ping'" },
       { channel = "info", match = "data.op ~= nil" }, -- subscribe acks
     } },
