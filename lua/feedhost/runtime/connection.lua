@@ -200,8 +200,8 @@ function Connection:on_transport_open()
   end
 end
 
-function Connection:on_transport_frames(batch)
-  local t = now()
+-- A batch of frames; `t`: the session's clock.mono() as it came.
+function Connection:on_transport_frames(batch, t)
   local n = tonumber(batch.n)
   self.first_frame_at = self.first_frame_at or t
   self.last_frame_at = t

@@ -3,8 +3,9 @@
 --   parse_url(url)             -> parts table, or nil, message (what the transport accepts)
 --   session(R, def, conn)      -> a session: one attempt to connect, owned by runtime.connection
 -- A session opens the connection on the reactor and turns the loop's events into the
--- connection's (conn:on_transport_open(), on_transport_frames(batch), on_transport_close(code,
--- reason), on_transport_error(message, status), on_alive(), on_oversize(bytes), on_dropped(n));
+-- connection's (conn:on_transport_open(), on_transport_frames(batch, t) (t: clock.mono() as the
+-- batch came), on_transport_close(code, reason), on_transport_error(message, status),
+-- on_alive(), on_oversize(bytes), on_dropped(n));
 -- the connection calls session:open(url, headers), send(frame), ping(), close(why),
 -- tick(now) (protocol liveness: returns a reason to give up on the connection, or nil) and
 -- stats(). `why` is one of M.CLOSE_REASONS; each transport maps it to its own close code.

@@ -132,10 +132,11 @@ function Base:on_open()
 end
 
 function Base:on_frames(_, batch)
-  self.last_rx = now()
+  local t = now()   -- one clock read per batch, for the session and the connection
+  self.last_rx = t
   local c = self.conn
   if c then
-    c:on_transport_frames(batch)
+    c:on_transport_frames(batch, t)
   end
 end
 
