@@ -221,7 +221,8 @@ function M.new(max_tokens)
   --- written; false when the member is anything else (the caller takes the general path).
   function R.out_num(e, k, out, key)
     local r = find(e, k, 2)
-    return r >= 0 and api.out_jnum(out, key, #key, T, r, BB[0]) == 1
+    -- a string (Binance's, Kraken's prices) goes to the general path without a call into C
+    return r >= 0 and T[r].type == J_NUM and api.out_jnum(out, key, #key, T, r, BB[0]) == 1
   end
 
   --- `str` of member `k` of `e`: an integer number as the digits written (exact past 2^53: a
